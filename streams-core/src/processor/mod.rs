@@ -1,0 +1,86 @@
+//! The Processor API: the [`Processor`] trait every operator implements, the
+//! [`Record`] it receives and the [`ProcessorContext`] it forwards through.
+//!
+//! Every DSL verb (`filter`, `map_values`, `count`, joins ...) is a processor
+//! from this module added to the topology through the same primitive that
+//! `KStream::process` exposes to users.
+
+mod context;
+pub(crate) mod node;
+mod record;
+
+pub(crate) mod aggregate;
+pub(crate) mod stateless;
+pub(crate) mod table;
+
+pub use context::{
+    Cancellable, ProcessorContext, PunctuationType, RecordCollector, ScheduleId, TaskId, TaskMetrics,
+};
+pub(crate) use context::{NodeInfo, Schedule, TaskContext, TaskStore};
+pub use node::{RecordContext, StreamPartitioner, TopicNameExtractor};
+pub use record::{Header, Headers, Record, RecordMetadata};
+
+use crate::error::StreamsError;
+
+/// A stream processor: receives records of `KIn, VIn` one at a time and may
+/// forward records of `KOut, VOut` to its children.
+///
+/// Only [`process`](Processor::process) is required; the other calls have
+/// no-op defaults. One instance is created per task, from the supplier given
+/// to the topology, so a processor may keep per-task state in its fields.
+///
+/// ```
+/// use streams_core::processor::{Processor, ProcessorContext, Record};
+/// use streams_core::error::StreamsError;
+///
+/// /// Forwards the length of each value.
+/// struct Len;
+/// impl Processor<String, String, String, usize> for Len {
+///     fn process(
+///         &mut self,
+///         record: Record<String, String>,
+///         ctx: &mut ProcessorContext<'_, String, usize>,
+///     ) -> Result<(), StreamsError> {
+///         let len = record.value.as_ref().map(|v| v.len());
+///         ctx.forward(record.with_value(len))
+///     }
+/// }
+/// ```
+pub trait Processor<KIn, VIn, KOut, VOut>: 'static {
+    /// Called once before the first record: look up store handles and
+    /// schedule punctuations here.
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<(), StreamsError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Processes one record.
+    fn process(
+        &mut self,
+        record: Record<KIn, VIn>,
+        ctx: &mut ProcessorContext<'_, KOut, VOut>,
+    ) -> Result<(), StreamsError>;
+
+    /// Called when a schedule registered with
+    /// [`ProcessorContext::schedule`] fires; `timestamp` is the stream time
+    /// or wall-clock time that triggered it.
+    fn punctuate(
+        &mut self,
+        schedule: ScheduleId,
+        timestamp: i64,
+        ctx: &mut ProcessorContext<'_, KOut, VOut>,
+    ) -> Result<(), StreamsError> {
+        let _ = (schedule, timestamp, ctx);
+        Ok(())
+    }
+
+    /// Called on commit, before the task's stores are flushed: the DSL's
+    /// caching operators forward their deduplicated updates here.
+    fn flush(&mut self, ctx: &mut ProcessorContext<'_, KOut, VOut>) -> Result<(), StreamsError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Called once when the task closes.
+    fn close(&mut self) {}
+}

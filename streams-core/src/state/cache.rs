@@ -1,0 +1,476 @@
+//! The record cache of one store: Kafka Streams' `NamedCache`.
+//!
+//! Entries live in a slab and are threaded on two intrusive doubly-linked
+//! lists: the LRU list (head = most recently used, tail = next to evict) and
+//! the dirty list (keys waiting to be written down, in the order of their
+//! *latest* write: a re-written key moves to the back, as Kafka's
+//! `LinkedHashSet` remove-then-add does). A sorted index over the keys serves
+//! lookups and range scans. Keys are shared between index and slot through an
+//! `Rc<[u8]>`, so a new key costs one allocation and an update none (the
+//! value buffer is reused when it is large enough).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::rc::Rc;
+
+/// Marks the end of a list.
+const NIL: usize = usize::MAX;
+
+/// Bytes charged per entry on top of its key and value, after Kafka Streams'
+/// estimate: three references of the LRU node (24), the dirty flag (1), and
+/// the record context's timestamp (8), offset (8) and partition (4). Kafka
+/// also charges the topic name and headers, which this cache does not keep.
+pub(crate) const ENTRY_OVERHEAD: usize = 24 + 1 + 8 + 8 + 4;
+
+#[derive(Debug)]
+struct Slot {
+    key: Rc<[u8]>,
+    /// `None` is a cached delete (a tombstone hiding the store's value).
+    value: Option<Vec<u8>>,
+    timestamp: i64,
+    dirty: bool,
+    lru_prev: usize,
+    lru_next: usize,
+    dirty_prev: usize,
+    dirty_next: usize,
+}
+
+impl Slot {
+    fn size(&self) -> usize {
+        self.key.len() + self.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD
+    }
+}
+
+/// A dirty entry taken out of the cache to be written down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DirtyEntry {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: i64,
+}
+
+/// A cached entry as seen by readers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CachedRef<'a> {
+    pub value: Option<&'a [u8]>,
+}
+
+/// An entry removed from the LRU end.
+#[derive(Debug)]
+pub(crate) struct Evicted {
+    pub entry: DirtyEntry,
+    pub dirty: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct NamedCache {
+    index: BTreeMap<Rc<[u8]>, usize>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    lru_head: usize,
+    lru_tail: usize,
+    dirty_head: usize,
+    dirty_tail: usize,
+    size_bytes: usize,
+}
+
+impl NamedCache {
+    pub fn new() -> Self {
+        NamedCache {
+            index: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            lru_head: NIL,
+            lru_tail: NIL,
+            dirty_head: NIL,
+            dirty_tail: NIL,
+            size_bytes: 0,
+        }
+    }
+
+    /// Entries in the cache.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Estimated bytes held (see [`ENTRY_OVERHEAD`]).
+    pub fn size_bytes(&self) -> usize {
+        self.size_bytes
+    }
+
+    /// Whether any entry waits to be written down.
+    pub fn has_dirty(&self) -> bool {
+        self.dirty_head != NIL
+    }
+
+    fn slot(&self, idx: usize) -> &Slot {
+        match self.slots.get(idx) {
+            Some(Some(slot)) => slot,
+            // The lists and the index only ever hold occupied slots.
+            _ => unreachable!("record cache: dangling slot {idx}"),
+        }
+    }
+
+    fn slot_mut(&mut self, idx: usize) -> &mut Slot {
+        match self.slots.get_mut(idx) {
+            Some(Some(slot)) => slot,
+            _ => unreachable!("record cache: dangling slot {idx}"),
+        }
+    }
+
+    /// Looks `key` up, marking it most recently used.
+    pub fn get(&mut self, key: &[u8]) -> Option<CachedRef<'_>> {
+        let idx = *self.index.get(key)?;
+        self.touch(idx);
+        Some(CachedRef {
+            value: self.slot(idx).value.as_deref(),
+        })
+    }
+
+    /// Whether `key` is cached, without touching the LRU order.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// Inserts or replaces `key`, marking it most recently used; a dirty
+    /// write also moves it to the back of the dirty list.
+    pub fn put(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64, dirty: bool) {
+        if let Some(&idx) = self.index.get(key) {
+            let slot = self.slot_mut(idx);
+            let old_size = slot.size();
+            match (&mut slot.value, value) {
+                (Some(buf), Some(value)) => {
+                    buf.clear();
+                    buf.extend_from_slice(value);
+                }
+                (slot_value, value) => *slot_value = value.map(<[u8]>::to_vec),
+            }
+            slot.timestamp = timestamp;
+            let was_dirty = slot.dirty;
+            // A clean write (a read-through fill) never lands on a dirty key:
+            // the caller only fills keys it did not find.
+            slot.dirty = was_dirty || dirty;
+            let new_size = slot.size();
+            self.size_bytes = self.size_bytes - old_size + new_size;
+            self.touch(idx);
+            if dirty {
+                if was_dirty {
+                    self.dirty_unlink(idx);
+                }
+                self.dirty_push_back(idx);
+            }
+        } else {
+            let key: Rc<[u8]> = Rc::from(key);
+            let slot = Slot {
+                key: Rc::clone(&key),
+                value: value.map(<[u8]>::to_vec),
+                timestamp,
+                dirty,
+                lru_prev: NIL,
+                lru_next: NIL,
+                dirty_prev: NIL,
+                dirty_next: NIL,
+            };
+            self.size_bytes += slot.size();
+            let idx = match self.free.pop() {
+                Some(idx) => {
+                    self.slots[idx] = Some(slot);
+                    idx
+                }
+                None => {
+                    self.slots.push(Some(slot));
+                    self.slots.len() - 1
+                }
+            };
+            self.index.insert(key, idx);
+            self.lru_push_front(idx);
+            if dirty {
+                self.dirty_push_back(idx);
+            }
+        }
+    }
+
+    /// Removes the least recently used entry.
+    pub fn evict(&mut self) -> Option<Evicted> {
+        if self.lru_tail == NIL {
+            return None;
+        }
+        let slot = self.remove_slot(self.lru_tail);
+        Some(Evicted {
+            dirty: slot.dirty,
+            entry: DirtyEntry {
+                key: slot.key.to_vec(),
+                value: slot.value,
+                timestamp: slot.timestamp,
+            },
+        })
+    }
+
+    /// Removes `key` if cached.
+    pub fn remove(&mut self, key: &[u8]) {
+        if let Some(&idx) = self.index.get(key) {
+            self.remove_slot(idx);
+        }
+    }
+
+    /// Takes every dirty entry, oldest latest-write first, marking the
+    /// entries clean; cached deletes are dropped from the cache since the
+    /// store below will hold the delete.
+    pub fn take_dirty(&mut self) -> Vec<DirtyEntry> {
+        let mut out = Vec::new();
+        let mut idx = self.dirty_head;
+        let mut tombstones = Vec::new();
+        while idx != NIL {
+            let slot = self.slot_mut(idx);
+            let next = slot.dirty_next;
+            slot.dirty = false;
+            slot.dirty_prev = NIL;
+            slot.dirty_next = NIL;
+            out.push(DirtyEntry {
+                key: slot.key.to_vec(),
+                value: slot.value.clone(),
+                timestamp: slot.timestamp,
+            });
+            if slot.value.is_none() {
+                tombstones.push(idx);
+            }
+            idx = next;
+        }
+        self.dirty_head = NIL;
+        self.dirty_tail = NIL;
+        for idx in tombstones {
+            self.remove_slot(idx);
+        }
+        out
+    }
+
+    /// Cached entries with keys in `[from, to]` (open where `None`), in key
+    /// order or reverse key order, touching each one as it is read (Kafka
+    /// Streams' cache iterator reads through `get`, which updates the LRU
+    /// order). Returned as owned pairs since callers merge them with the
+    /// store's entries.
+    pub fn range(
+        &mut self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        forward: bool,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let indices: Vec<usize> = {
+            let range = self.index.range::<[u8], _>((lower, upper));
+            if forward {
+                range.map(|(_, &idx)| idx).collect()
+            } else {
+                range.rev().map(|(_, &idx)| idx).collect()
+            }
+        };
+        let mut out = Vec::with_capacity(indices.len());
+        for idx in indices {
+            self.touch(idx);
+            let slot = self.slot(idx);
+            out.push((slot.key.to_vec(), slot.value.clone()));
+        }
+        out
+    }
+
+    /// Empties the cache.
+    pub fn clear(&mut self) {
+        *self = NamedCache::new();
+    }
+
+    fn remove_slot(&mut self, idx: usize) -> Slot {
+        self.lru_unlink(idx);
+        if self.slot(idx).dirty {
+            self.dirty_unlink(idx);
+        }
+        let slot = match self.slots.get_mut(idx).and_then(Option::take) {
+            Some(slot) => slot,
+            None => unreachable!("record cache: dangling slot {idx}"),
+        };
+        self.index.remove(&*slot.key);
+        self.free.push(idx);
+        self.size_bytes -= slot.size();
+        slot
+    }
+
+    fn touch(&mut self, idx: usize) {
+        if self.lru_head != idx {
+            self.lru_unlink(idx);
+            self.lru_push_front(idx);
+        }
+    }
+
+    fn lru_push_front(&mut self, idx: usize) {
+        let head = self.lru_head;
+        {
+            let slot = self.slot_mut(idx);
+            slot.lru_prev = NIL;
+            slot.lru_next = head;
+        }
+        if head != NIL {
+            self.slot_mut(head).lru_prev = idx;
+        } else {
+            self.lru_tail = idx;
+        }
+        self.lru_head = idx;
+    }
+
+    fn lru_unlink(&mut self, idx: usize) {
+        let (prev, next) = {
+            let slot = self.slot(idx);
+            (slot.lru_prev, slot.lru_next)
+        };
+        if prev != NIL {
+            self.slot_mut(prev).lru_next = next;
+        } else {
+            self.lru_head = next;
+        }
+        if next != NIL {
+            self.slot_mut(next).lru_prev = prev;
+        } else {
+            self.lru_tail = prev;
+        }
+        let slot = self.slot_mut(idx);
+        slot.lru_prev = NIL;
+        slot.lru_next = NIL;
+    }
+
+    fn dirty_push_back(&mut self, idx: usize) {
+        let tail = self.dirty_tail;
+        {
+            let slot = self.slot_mut(idx);
+            slot.dirty_prev = tail;
+            slot.dirty_next = NIL;
+        }
+        if tail != NIL {
+            self.slot_mut(tail).dirty_next = idx;
+        } else {
+            self.dirty_head = idx;
+        }
+        self.dirty_tail = idx;
+    }
+
+    fn dirty_unlink(&mut self, idx: usize) {
+        let (prev, next) = {
+            let slot = self.slot(idx);
+            (slot.dirty_prev, slot.dirty_next)
+        };
+        if prev != NIL {
+            self.slot_mut(prev).dirty_next = next;
+        } else {
+            self.dirty_head = next;
+        }
+        if next != NIL {
+            self.slot_mut(next).dirty_prev = prev;
+        } else {
+            self.dirty_tail = prev;
+        }
+        let slot = self.slot_mut(idx);
+        slot.dirty_prev = NIL;
+        slot.dirty_next = NIL;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_of(entries: &[DirtyEntry]) -> Vec<&[u8]> {
+        entries.iter().map(|e| e.key.as_slice()).collect()
+    }
+
+    #[test]
+    fn dirty_order_is_latest_write_order() {
+        let mut cache = NamedCache::new();
+        cache.put(b"a", Some(b"1"), 1, true);
+        cache.put(b"b", Some(b"2"), 2, true);
+        cache.put(b"c", Some(b"3"), 3, true);
+        cache.put(b"a", Some(b"4"), 4, true);
+        let dirty = cache.take_dirty();
+        assert_eq!(keys_of(&dirty), vec![&b"b"[..], b"c", b"a"]);
+        assert_eq!(dirty[2].value.as_deref(), Some(&b"4"[..]));
+        assert_eq!(dirty[2].timestamp, 4);
+        assert!(!cache.has_dirty());
+        assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn tombstones_leave_the_cache_when_taken() {
+        let mut cache = NamedCache::new();
+        cache.put(b"a", Some(b"1"), 1, true);
+        cache.put(b"b", None, 2, true);
+        let dirty = cache.take_dirty();
+        assert_eq!(dirty.len(), 2);
+        assert_eq!(cache.len(), 1);
+        assert!(cache.contains(b"a"));
+        assert!(!cache.contains(b"b"));
+        assert_eq!(cache.size_bytes(), 1 + 1 + ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn eviction_takes_least_recently_used() {
+        let mut cache = NamedCache::new();
+        cache.put(b"a", Some(b"1"), 1, false);
+        cache.put(b"b", Some(b"2"), 2, true);
+        cache.put(b"c", Some(b"3"), 3, false);
+        // Reading `a` makes `b` the least recently used.
+        assert!(cache.get(b"a").is_some());
+        let evicted = cache.evict().map(|e| (e.entry.key, e.dirty));
+        assert_eq!(evicted, Some((b"b".to_vec(), true)));
+        assert!(!cache.has_dirty());
+        let evicted = cache.evict().map(|e| e.entry.key);
+        assert_eq!(evicted, Some(b"c".to_vec()));
+        let evicted = cache.evict().map(|e| e.entry.key);
+        assert_eq!(evicted, Some(b"a".to_vec()));
+        assert!(cache.evict().is_none());
+        assert_eq!(cache.size_bytes(), 0);
+    }
+
+    #[test]
+    fn sizes_track_updates() {
+        let mut cache = NamedCache::new();
+        cache.put(b"key", Some(b"v"), 1, true);
+        assert_eq!(cache.size_bytes(), 3 + 1 + ENTRY_OVERHEAD);
+        cache.put(b"key", Some(b"value"), 2, true);
+        assert_eq!(cache.size_bytes(), 3 + 5 + ENTRY_OVERHEAD);
+        cache.put(b"key", None, 3, true);
+        assert_eq!(cache.size_bytes(), 3 + ENTRY_OVERHEAD);
+        cache.remove(b"key");
+        assert_eq!(cache.size_bytes(), 0);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        let mut cache = NamedCache::new();
+        for round in 0..10u8 {
+            cache.put(&[round], Some(b"v"), 0, true);
+            cache.remove(&[round]);
+        }
+        assert_eq!(cache.slots.len(), 1);
+    }
+
+    #[test]
+    fn range_in_both_directions() {
+        let mut cache = NamedCache::new();
+        for k in [b"a", b"b", b"c", b"d"] {
+            cache.put(k, Some(k), 0, false);
+        }
+        let fwd: Vec<_> = cache
+            .range(Bound::Included(b"b"), Bound::Included(b"c"), true)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(fwd, vec![b"b".to_vec(), b"c".to_vec()]);
+        let rev: Vec<_> = cache
+            .range(Bound::Unbounded, Bound::Unbounded, false)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            rev,
+            vec![b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]
+        );
+        // The reverse scan touched `a` last, so `d` is now the eldest.
+        assert_eq!(cache.evict().map(|e| e.entry.key), Some(b"d".to_vec()));
+    }
+}

@@ -1,0 +1,422 @@
+//! The caching layer: Kafka Streams' `CachingKeyValueStore` over its record
+//! cache.
+//!
+//! Writes land in the cache as *dirty* entries stamped with the timestamp of
+//! the write; repeated writes of a key between two flushes collapse into one.
+//! Dirty entries reach the store below (usually the logging layer, so also
+//! the changelog) in two ways, both as in Kafka Streams:
+//!
+//! * a [`flush_entries`](CachingKeyValueStore::flush_entries) (the task's
+//!   commit) writes every dirty entry down, in the order of each key's latest
+//!   write;
+//! * when the cache outgrows its byte budget, least recently used entries are
+//!   evicted; evicting a *dirty* entry flushes the whole cache, the evicted
+//!   entry first (Kafka's `NamedCache.flush(evicted)`). Those writes are kept
+//!   for [`take_evicted`](CachingKeyValueStore::take_evicted).
+//!
+//! Each written entry is reported as a [`FlushedEntry`] with the value the
+//! store held before, which is what a KTable forwards downstream as its
+//! `Change(new, old)`. A dirty delete of a key the store does not hold is
+//! neither written nor reported (Kafka skips it as an optimisation, and it
+//! keeps tombstones for never-seen keys out of the changelog and output).
+//!
+//! Reads go to the cache first; a miss reads the store and, when it finds a
+//! value, caches it clean (which can itself evict). A cached delete hides the
+//! store's value, in `get` and in every scan.
+//!
+//! The budget is per store here (Kafka Streams shares one budget among all
+//! caches of a thread); the task decides how to split
+//! `statestore.cache.max.bytes` among its stores. A budget of 0 writes every
+//! put straight through (and reports it), which is how caching behaves in
+//! Kafka Streams with a zero-sized cache.
+
+use std::cell::{Cell, RefCell};
+use std::ops::Bound;
+use std::rc::Rc;
+
+use super::cache::{DirtyEntry, NamedCache};
+use super::{
+    range_is_inverted, BytesIter, BytesKeyValue, KeyValueBytesStore, StateStore, StoreError,
+    StoreResult, TimestampedBytesWrite,
+};
+
+/// One entry written down from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushedEntry {
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value written (`None`: a delete).
+    pub new_value: Option<Vec<u8>>,
+    /// The value the store below held just before this write.
+    pub old_value: Option<Vec<u8>>,
+    /// The timestamp of the record that last wrote the entry.
+    pub timestamp: i64,
+}
+
+struct Inner {
+    cache: NamedCache,
+    wrapped: Box<dyn KeyValueBytesStore>,
+    /// Entries written down outside `flush_entries`, not yet taken.
+    pending: Vec<FlushedEntry>,
+}
+
+/// A store that caches reads and dedups writes by key in front of another
+/// byte store (see the module docs).
+///
+/// The state sits in a `RefCell` because reads change it too: a read marks
+/// the entry recently used and a read miss fills the cache, as in Kafka
+/// Streams.
+pub struct CachingKeyValueStore {
+    name: String,
+    max_bytes: usize,
+    /// The timestamp of the record being processed, owned by the task.
+    timestamp: Rc<Cell<i64>>,
+    retain_reports: bool,
+    inner: RefCell<Inner>,
+}
+
+impl std::fmt::Debug for CachingKeyValueStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingKeyValueStore")
+            .field("name", &self.name)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachingKeyValueStore {
+    /// Caches `wrapped` with a budget of `max_bytes` bytes. Each write is
+    /// stamped with the value of `timestamp` at the time of the write: the
+    /// timestamp of the record being processed, which the task keeps there.
+    pub fn new(
+        wrapped: Box<dyn KeyValueBytesStore>,
+        max_bytes: usize,
+        timestamp: Rc<Cell<i64>>,
+    ) -> Self {
+        CachingKeyValueStore {
+            name: wrapped.name().to_owned(),
+            max_bytes,
+            timestamp,
+            retain_reports: true,
+            inner: RefCell::new(Inner {
+                cache: NamedCache::new(),
+                wrapped,
+                pending: Vec::new(),
+            }),
+        }
+    }
+
+    /// Whether entries written down by evictions (and by
+    /// [`StateStore::flush`]) are kept for
+    /// [`take_evicted`](Self::take_evicted). On by default; a store whose
+    /// owner never takes them (a plain key-value store without a downstream
+    /// to forward to) turns it off so they do not pile up, which matches
+    /// Kafka Streams' cache without a flush listener.
+    pub fn with_retained_reports(mut self, retain: bool) -> Self {
+        self.retain_reports = retain;
+        self
+    }
+
+    /// The byte budget.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Entries currently cached.
+    pub fn cached_entries(&self) -> usize {
+        self.inner.borrow().cache.len()
+    }
+
+    /// Estimated bytes currently cached.
+    pub fn cached_bytes(&self) -> usize {
+        self.inner.borrow().cache.size_bytes()
+    }
+
+    /// Writes every dirty entry down and returns them, in the order of each
+    /// key's latest write (Kafka Streams' flush order).
+    pub fn flush_entries(&mut self) -> StoreResult<Vec<FlushedEntry>> {
+        let inner = self.inner.get_mut();
+        inner.write_down(None)
+    }
+
+    /// The entries written down by evictions (and by [`StateStore::flush`])
+    /// since the last call.
+    pub fn take_evicted(&mut self) -> Vec<FlushedEntry> {
+        std::mem::take(&mut self.inner.get_mut().pending)
+    }
+
+    /// The store under the cache.
+    pub fn wrapped(&self) -> std::cell::Ref<'_, dyn KeyValueBytesStore> {
+        std::cell::Ref::map(self.inner.borrow(), |inner| &*inner.wrapped)
+    }
+
+    fn borrow_mut(&self) -> StoreResult<std::cell::RefMut<'_, Inner>> {
+        self.inner
+            .try_borrow_mut()
+            .map_err(|_| StoreError::InvalidArgument {
+                store: self.name.clone(),
+                reason: "re-entrant call into the store's cache".to_owned(),
+            })
+    }
+
+    /// Caches a write (or a read-through fill when `dirty` is false), then
+    /// evicts until the cache fits its budget.
+    fn cache_put(
+        &self,
+        inner: &mut Inner,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+        dirty: bool,
+    ) -> StoreResult<()> {
+        inner.cache.put(key, value, timestamp, dirty);
+        self.maybe_evict(inner)
+    }
+
+    fn maybe_evict(&self, inner: &mut Inner) -> StoreResult<()> {
+        while inner.cache.size_bytes() > self.max_bytes {
+            let Some(evicted) = inner.cache.evict() else {
+                break;
+            };
+            if evicted.dirty {
+                let written = inner.write_down(Some(evicted.entry))?;
+                if self.retain_reports {
+                    inner.pending.extend(written);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of `key`, from the cache or the store below (caching what
+    /// the store returns).
+    fn get_internal(&self, inner: &mut Inner, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        if let Some(cached) = inner.cache.get(key) {
+            return Ok(cached.value.map(<[u8]>::to_vec));
+        }
+        let value = inner.wrapped.get(key)?;
+        if let Some(value) = &value {
+            // A read fill has no record behind it; its timestamp is never
+            // reported because clean entries are never written down.
+            self.cache_put(inner, key, Some(value), -1, false)?;
+        }
+        Ok(value)
+    }
+
+    fn scan(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        forward: bool,
+        store_iter: impl FnOnce(&dyn KeyValueBytesStore) -> StoreResult<Vec<BytesKeyValue>>,
+    ) -> StoreResult<BytesIter<'_>> {
+        let mut inner = self.borrow_mut()?;
+        let cached = inner.cache.range(lower, upper, forward);
+        let stored = store_iter(&*inner.wrapped)?;
+        Ok(Box::new(merge(cached, stored, forward).into_iter()))
+    }
+}
+
+impl Inner {
+    /// Writes the dirty entries down, `evicted` (already out of the cache)
+    /// first, and reports what was written.
+    fn write_down(&mut self, evicted: Option<DirtyEntry>) -> StoreResult<Vec<FlushedEntry>> {
+        if evicted.is_none() && !self.cache.has_dirty() {
+            return Ok(Vec::new());
+        }
+        let mut dirty = Vec::new();
+        if let Some(evicted) = evicted {
+            dirty.push(evicted);
+        }
+        dirty.extend(self.cache.take_dirty());
+
+        // Old values are read before the batch is written; the keys are
+        // distinct (an evicted key has left the cache), so this equals
+        // reading each one just before its own write.
+        let mut batch: Vec<TimestampedBytesWrite> = Vec::with_capacity(dirty.len());
+        let mut olds = Vec::with_capacity(dirty.len());
+        for entry in dirty {
+            let old = self.wrapped.get(&entry.key)?;
+            if entry.value.is_none() && old.is_none() {
+                continue;
+            }
+            batch.push((entry.key, entry.value, entry.timestamp));
+            olds.push(old);
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.wrapped.put_all_with_timestamps(&batch)?;
+        Ok(batch
+            .into_iter()
+            .zip(olds)
+            .map(|((key, new_value, timestamp), old_value)| FlushedEntry {
+                key,
+                new_value,
+                old_value,
+                timestamp,
+            })
+            .collect())
+    }
+}
+
+/// Merges cached entries over stored ones, both sorted in the scan's
+/// direction: a cached entry replaces the stored entry of its key, and a
+/// cached delete hides it.
+fn merge(
+    cached: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    stored: Vec<BytesKeyValue>,
+    forward: bool,
+) -> Vec<BytesKeyValue> {
+    let mut out = Vec::with_capacity(cached.len() + stored.len());
+    let mut cached = cached.into_iter().peekable();
+    let mut stored = stored.into_iter().peekable();
+    loop {
+        let take_cached = match (cached.peek(), stored.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((ck, _)), Some((sk, _))) => {
+                if ck == sk {
+                    // The cache holds the newer value: drop the stored one.
+                    stored.next();
+                    true
+                } else {
+                    (ck < sk) == forward
+                }
+            }
+        };
+        if take_cached {
+            if let Some((key, Some(value))) = cached.next() {
+                out.push((key, value));
+            }
+        } else if let Some(entry) = stored.next() {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+fn included(bound: Option<&[u8]>) -> Bound<&[u8]> {
+    bound.map_or(Bound::Unbounded, Bound::Included)
+}
+
+impl StateStore for CachingKeyValueStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn persistent(&self) -> bool {
+        self.inner.borrow().wrapped.persistent()
+    }
+
+    /// Writes the dirty entries down (kept for
+    /// [`take_evicted`](CachingKeyValueStore::take_evicted) when reports are
+    /// retained), then flushes the store below.
+    fn flush(&mut self) -> StoreResult<()> {
+        let retain = self.retain_reports;
+        let inner = self.inner.get_mut();
+        let written = inner.write_down(None)?;
+        if retain {
+            inner.pending.extend(written);
+        }
+        inner.wrapped.flush()
+    }
+
+    fn close(&mut self) -> StoreResult<()> {
+        // As Kafka Streams: write what is dirty, drop the cache, close below.
+        let flushed = self.flush();
+        let inner = self.inner.get_mut();
+        inner.cache.clear();
+        let closed = inner.wrapped.close();
+        flushed.and(closed)
+    }
+}
+
+impl KeyValueBytesStore for CachingKeyValueStore {
+    fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        let mut inner = self.borrow_mut()?;
+        self.get_internal(&mut inner, key)
+    }
+
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> StoreResult<()> {
+        let timestamp = self.timestamp.get();
+        let mut inner = self.borrow_mut()?;
+        self.cache_put(&mut inner, key, value, timestamp, true)
+    }
+
+    fn put_if_absent(&mut self, key: &[u8], value: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        let timestamp = self.timestamp.get();
+        let mut inner = self.borrow_mut()?;
+        let existing = self.get_internal(&mut inner, key)?;
+        if existing.is_none() {
+            self.cache_put(&mut inner, key, Some(value), timestamp, true)?;
+        }
+        Ok(existing)
+    }
+
+    fn put_all(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> StoreResult<()> {
+        let timestamp = self.timestamp.get();
+        let mut inner = self.borrow_mut()?;
+        for (key, value) in entries {
+            self.cache_put(&mut inner, key, value.as_deref(), timestamp, true)?;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        let timestamp = self.timestamp.get();
+        let mut inner = self.borrow_mut()?;
+        let existing = self.get_internal(&mut inner, key)?;
+        self.cache_put(&mut inner, key, None, timestamp, true)?;
+        Ok(existing)
+    }
+
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> StoreResult<BytesIter<'_>> {
+        if range_is_inverted(from, to) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        self.scan(included(from), included(to), true, |store| {
+            Ok(store.range(from, to)?.collect())
+        })
+    }
+
+    fn reverse_range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> StoreResult<BytesIter<'_>> {
+        if range_is_inverted(from, to) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        self.scan(included(from), included(to), false, |store| {
+            Ok(store.reverse_range(from, to)?.collect())
+        })
+    }
+
+    fn prefix_scan(&self, prefix: &[u8]) -> StoreResult<BytesIter<'_>> {
+        let upper = super::prefix_upper_bound(prefix);
+        let upper_bound = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        self.scan(Bound::Included(prefix), upper_bound, true, |store| {
+            Ok(store.prefix_scan(prefix)?.collect())
+        })
+    }
+
+    fn approximate_num_entries(&self) -> StoreResult<u64> {
+        // Kafka Streams answers with the store below alone.
+        self.inner.borrow().wrapped.approximate_num_entries()
+    }
+
+    fn put_all_with_timestamps(&mut self, entries: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        let mut inner = self.borrow_mut()?;
+        for (key, value, timestamp) in entries {
+            self.cache_put(&mut inner, key, value.as_deref(), *timestamp, true)?;
+        }
+        Ok(())
+    }
+
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        let inner = self.inner.get_mut();
+        // Restored values supersede what the cache may hold for those keys.
+        for (key, _, _) in records {
+            inner.cache.remove(key);
+        }
+        inner.wrapped.restore_all(records)
+    }
+}

@@ -1,0 +1,254 @@
+//! A task: one instance of (part of) a topology with its stores, fed raw
+//! records. The test driver and the Kafka runtime both drive tasks through
+//! this type, so they run the same code and differ only in where records
+//! come from, where they go, and which clock they read.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::error::StreamsError;
+use crate::processor::node::NodeControl;
+use crate::processor::{Headers, RecordCollector, RecordMetadata, Schedule, TaskContext, TaskId, TaskStore, PunctuationType};
+use crate::state::{ChangelogWriter, StoreContext, StoreResult};
+use crate::topology::{BuiltTask, Topology};
+
+/// What to do with a record that cannot be deserialized (Kafka Streams'
+/// `default.deserialization.exception.handler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeserializationHandler {
+    /// Log and stop processing with an error (Kafka Streams' default).
+    #[default]
+    LogAndFail,
+    /// Log, count the record as skipped, and go on.
+    LogAndContinue,
+}
+
+/// Sends changelog records through the task's record collector.
+struct CollectorChangelog(Rc<RefCell<dyn RecordCollector>>);
+
+impl ChangelogWriter for CollectorChangelog {
+    fn send(&mut self, topic: &str, partition: i32, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> StoreResult<()> {
+        self.0
+            .borrow_mut()
+            .send(topic, Some(key), value, &Headers::new(), timestamp, Some(partition))
+            .map_err(|e| crate::state::StoreError::Closed(format!("changelog send to {topic} failed: {e}")))
+    }
+}
+
+/// Options for opening a task.
+pub(crate) struct TaskOptions {
+    pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) cache_max_bytes: usize,
+    pub(crate) deserialization_handler: DeserializationHandler,
+    pub(crate) emit_interval_ms: i64,
+    pub(crate) wall_clock_ms: i64,
+}
+
+/// One running task.
+pub(crate) struct StreamTask {
+    pub(crate) ctx: TaskContext,
+    built: BuiltTask,
+    handler: DeserializationHandler,
+}
+
+impl StreamTask {
+    /// Instantiates the selected nodes, opens their stores and initializes
+    /// the processors.
+    pub(crate) fn open(
+        topology: &Topology,
+        application_id: Arc<str>,
+        task_id: TaskId,
+        include: impl Fn(usize) -> bool,
+        collector: Rc<RefCell<dyn RecordCollector>>,
+        options: TaskOptions,
+    ) -> Result<Self, StreamsError> {
+        let built = topology.instantiate(&application_id, include)?;
+        let mut ctx = TaskContext::new(application_id.clone(), task_id, collector.clone());
+        ctx.emit_interval_ms = options.emit_interval_ms;
+        ctx.wall_clock_ms = options.wall_clock_ms;
+        let changelog: Rc<RefCell<dyn ChangelogWriter>> = Rc::new(RefCell::new(CollectorChangelog(collector)));
+        for name in &built.stores {
+            let def = topology
+                .stores
+                .iter()
+                .find(|s| &s.name == name)
+                .ok_or_else(|| crate::topology::TopologyError::UnknownStore(name.clone()))?;
+            let store_ctx = StoreContext {
+                application_id: application_id.to_string(),
+                task_id: task_id.to_string(),
+                partition: task_id.partition,
+                state_dir: options.state_dir.clone(),
+                changelog: if def.global { None } else { Some(changelog.clone()) },
+                timestamp: ctx.timestamp.clone(),
+                cache_max_bytes: options.cache_max_bytes,
+            };
+            let opened = def.factory.build(&store_ctx)?;
+            ctx.stores.insert(
+                name.clone(),
+                TaskStore {
+                    handle: opened.handle,
+                    managed: opened.managed,
+                },
+            );
+        }
+        for (_, control) in &built.controls {
+            control.init(&mut ctx)?;
+        }
+        Ok(StreamTask {
+            ctx,
+            built,
+            handler: options.deserialization_handler,
+        })
+    }
+
+    /// Whether this task reads `topic` (as resolved, with prefixes).
+    pub(crate) fn reads(&self, topic: &str) -> bool {
+        self.built.sources.contains_key(topic)
+    }
+
+    /// Processes one raw record of `topic`. Records with a negative
+    /// timestamp are dropped, as Kafka Streams' record queue does.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn process(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<(), StreamsError> {
+        let Some(source) = self.built.sources.get(topic).cloned() else {
+            return Err(StreamsError::Processing {
+                node: String::new(),
+                reason: format!("no source node reads topic '{topic}'"),
+            });
+        };
+        if timestamp < 0 {
+            log::warn!("Skipping record due to negative extracted timestamp. topic=[{topic}] partition=[{partition}] offset=[{offset}] timestamp=[{timestamp}]");
+            self.ctx.metrics.dropped_records += 1;
+            return Ok(());
+        }
+        self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
+        self.ctx.metadata = Some(RecordMetadata {
+            topic: topic.to_string(),
+            partition,
+            offset,
+        });
+        self.ctx.timestamp.set(timestamp);
+        let result = source.process_raw(key, value, timestamp, headers, &mut self.ctx);
+        match result {
+            Err(StreamsError::Deserialization { .. }) if self.handler == DeserializationHandler::LogAndContinue => {
+                if let Err(e) = &result {
+                    log::warn!("{e}; skipping the record (log-and-continue)");
+                }
+                self.ctx.metrics.skipped_deserialization += 1;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn punctuate_due(&mut self, kind: PunctuationType, now: i64) -> Result<bool, StreamsError> {
+        let mut due: Vec<(i64, usize)> = self
+            .ctx
+            .schedules
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == kind && !s.cancelled.get() && now >= s.next)
+            .map(|(i, s)| (s.next, i))
+            .collect();
+        if due.is_empty() {
+            return Ok(false);
+        }
+        due.sort();
+        for (_, i) in due {
+            let (node, id) = {
+                let s: &mut Schedule = &mut self.ctx.schedules[i];
+                s.advance(now);
+                (s.node, s.id)
+            };
+            let control = self.control(node);
+            if let Some(control) = control {
+                self.ctx.metadata = None;
+                self.ctx.timestamp.set(now);
+                control.punctuate(id, now, &mut self.ctx)?;
+            }
+        }
+        self.ctx.schedules.retain(|s| !s.cancelled.get());
+        Ok(true)
+    }
+
+    fn control(&self, node: usize) -> Option<Rc<dyn NodeControl>> {
+        self.built
+            .controls
+            .iter()
+            .find(|(i, _)| *i == node)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// Fires the stream-time punctuations that are due.
+    pub(crate) fn maybe_punctuate_stream_time(&mut self) -> Result<bool, StreamsError> {
+        if self.ctx.stream_time < 0 {
+            return Ok(false);
+        }
+        let now = self.ctx.stream_time;
+        self.punctuate_due(PunctuationType::StreamTime, now)
+    }
+
+    /// Moves the task's wall clock and fires the wall-clock punctuations
+    /// that are due.
+    pub(crate) fn maybe_punctuate_wall_clock(&mut self, now: i64) -> Result<bool, StreamsError> {
+        self.ctx.wall_clock_ms = now;
+        self.punctuate_due(PunctuationType::WallClockTime, now)
+    }
+
+    /// Sets the wall clock without punctuating.
+    pub(crate) fn set_wall_clock(&mut self, now: i64) {
+        self.ctx.wall_clock_ms = now;
+    }
+
+    /// Commit: caching processors forward what their caches hold (in
+    /// topological order, so what one forwards reaches the caches below it
+    /// before those flush), then every store is flushed.
+    pub(crate) fn commit(&mut self) -> Result<(), StreamsError> {
+        self.ctx.metadata = None;
+        for (_, control) in &self.built.controls {
+            control.flush(&mut self.ctx)?;
+        }
+        for store in self.ctx.stores.values() {
+            store.managed.borrow_mut().flush()?;
+        }
+        Ok(())
+    }
+
+    /// Closes processors and stores.
+    pub(crate) fn close(&mut self) -> Result<(), StreamsError> {
+        for (_, control) in &self.built.controls {
+            control.close();
+        }
+        let mut first_err = None;
+        for store in self.ctx.stores.values() {
+            if let Err(e) = store.managed.borrow_mut().close() {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The typed handle of a store of this task.
+    pub(crate) fn store_handle(&self, name: &str) -> Option<Rc<dyn std::any::Any>> {
+        self.ctx.stores.get(name).map(|s| s.handle.clone())
+    }
+
+    /// Names of this task's stores.
+    pub(crate) fn store_names(&self) -> Vec<String> {
+        self.ctx.stores.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,9 @@
+use serde::{Deserialize, Serialize};
+use streams::StreamsSerde;
+
+#[derive(Serialize, Deserialize, StreamsSerde)]
+struct Borrowed<'a> {
+    name: &'a str,
+}
+
+fn main() {}
