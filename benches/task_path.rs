@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use streams::config::StreamsConfig;
 use streams::dsl::{Consumed, Grouped, Materialized, Produced, StoreType, StreamsBuilder};
 use streams::serde::Serdes;

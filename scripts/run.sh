@@ -10,4 +10,4 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 KSTREAMS_SKIP_KAFKA_FETCH=${KSTREAMS_SKIP_KAFKA_FETCH:-1} "$ROOT/scripts/setup.sh"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kstreams/target}
-exec cargo run --quiet --example word_count -- "$@"
+exec cargo run --quiet --features runtime --example word_count -- "$@"

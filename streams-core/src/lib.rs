@@ -7,16 +7,18 @@
 //! names, defaults, window bounds, join emission and binary formats follow it.
 #![deny(missing_docs)]
 
-pub mod serde;
-pub mod state;
-pub mod window;
-pub mod partition;
 pub mod config;
 pub mod dsl;
 pub mod error;
+pub mod partition;
 pub mod processor;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+pub mod serde;
+pub mod state;
 pub mod testing;
 pub mod topology;
+pub mod window;
 
 pub(crate) mod task;
 

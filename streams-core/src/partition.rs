@@ -96,7 +96,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::serde::{time_windowed_base_key, Serde, StringSerde, TimeWindowedSerde};
+    use crate::serde::{Serde, StringSerde, TimeWindowedSerde, time_windowed_base_key};
     use crate::window::{Window, Windowed};
 
     /// The vectors of Kafka's own `UtilsTest.testMurmur2`.

@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use crate::error::StreamsError;
 use crate::processor::node::NodeControl;
-use crate::processor::{Headers, RecordCollector, RecordMetadata, Schedule, TaskContext, TaskId, TaskStore, PunctuationType};
+use crate::processor::{
+    Headers, PunctuationType, RecordCollector, RecordMetadata, Schedule, TaskContext, TaskId,
+    TaskStore,
+};
 use crate::state::{ChangelogWriter, StoreContext, StoreResult};
 use crate::topology::{BuiltTask, Topology};
 
@@ -29,11 +32,27 @@ pub enum DeserializationHandler {
 struct CollectorChangelog(Rc<RefCell<dyn RecordCollector>>);
 
 impl ChangelogWriter for CollectorChangelog {
-    fn send(&mut self, topic: &str, partition: i32, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> StoreResult<()> {
+    fn send(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> StoreResult<()> {
         self.0
             .borrow_mut()
-            .send(topic, Some(key), value, &Headers::new(), timestamp, Some(partition))
-            .map_err(|e| crate::state::StoreError::Closed(format!("changelog send to {topic} failed: {e}")))
+            .send(
+                topic,
+                Some(key),
+                value,
+                &Headers::new(),
+                timestamp,
+                Some(partition),
+            )
+            .map_err(|e| {
+                crate::state::StoreError::Closed(format!("changelog send to {topic} failed: {e}"))
+            })
     }
 }
 
@@ -68,7 +87,8 @@ impl StreamTask {
         let mut ctx = TaskContext::new(application_id.clone(), task_id, collector.clone());
         ctx.emit_interval_ms = options.emit_interval_ms;
         ctx.wall_clock_ms = options.wall_clock_ms;
-        let changelog: Rc<RefCell<dyn ChangelogWriter>> = Rc::new(RefCell::new(CollectorChangelog(collector)));
+        let changelog: Rc<RefCell<dyn ChangelogWriter>> =
+            Rc::new(RefCell::new(CollectorChangelog(collector)));
         for name in &built.stores {
             let def = topology
                 .stores
@@ -80,7 +100,11 @@ impl StreamTask {
                 task_id: task_id.to_string(),
                 partition: task_id.partition,
                 state_dir: options.state_dir.clone(),
-                changelog: if def.global { None } else { Some(changelog.clone()) },
+                changelog: if def.global {
+                    None
+                } else {
+                    Some(changelog.clone())
+                },
                 timestamp: ctx.timestamp.clone(),
                 cache_max_bytes: options.cache_max_bytes,
             };
@@ -128,7 +152,9 @@ impl StreamTask {
             });
         };
         if timestamp < 0 {
-            log::warn!("Skipping record due to negative extracted timestamp. topic=[{topic}] partition=[{partition}] offset=[{offset}] timestamp=[{timestamp}]");
+            log::warn!(
+                "Skipping record due to negative extracted timestamp. topic=[{topic}] partition=[{partition}] offset=[{offset}] timestamp=[{timestamp}]"
+            );
             self.ctx.metrics.dropped_records += 1;
             return Ok(());
         }
@@ -141,7 +167,9 @@ impl StreamTask {
         self.ctx.timestamp.set(timestamp);
         let result = source.process_raw(key, value, timestamp, headers, &mut self.ctx);
         match result {
-            Err(StreamsError::Deserialization { .. }) if self.handler == DeserializationHandler::LogAndContinue => {
+            Err(StreamsError::Deserialization { .. })
+                if self.handler == DeserializationHandler::LogAndContinue =>
+            {
                 if let Err(e) = &result {
                     log::warn!("{e}; skipping the record (log-and-continue)");
                 }

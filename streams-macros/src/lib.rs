@@ -43,7 +43,7 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{parse_macro_input, Attribute, Data, DeriveInput, GenericParam, LitStr};
+use syn::{Attribute, Data, DeriveInput, GenericParam, LitStr, Token, parse_macro_input};
 
 /// Implements `streams::serde::DefaultSerde` for a struct or an enum.
 ///
@@ -57,9 +57,9 @@ use syn::{parse_macro_input, Attribute, Data, DeriveInput, GenericParam, LitStr}
 ///
 /// # Generic types
 ///
-/// Structs and enums may be generic. Type and const
-/// parameters are kept, as is the type's own `where` clause, and the impl
-/// holds for exactly the instantiations the format can handle: for JSON,
+/// Structs and enums may be generic. Type and const parameters are kept, as
+/// is the type's own `where` clause, and the impl holds for exactly the
+/// instantiations the format can handle: for JSON,
 /// `Envelope<T>` gets a default serde when `Envelope<T>` is `Serialize`,
 /// `DeserializeOwned` and `'static` (the bound is written as
 /// `JsonSerde<Envelope<T>>: Serde<Envelope<T>>`, so the generated code does
@@ -153,6 +153,12 @@ impl Options {
         for attr in attrs.iter().filter(|attr| attr.path().is_ident("streams")) {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("format") {
+                    if !meta.input.peek(Token![=]) {
+                        return Err(meta.error(format!(
+                            "expected a value: `format = \"{}\"`",
+                            Format::ALL[0].0
+                        )));
+                    }
                     let lit: LitStr = meta.value()?.parse()?;
                     let parsed = Format::from_lit(&lit)?;
                     if format.is_some() {
@@ -222,7 +228,7 @@ fn generate(input: &DeriveInput, options: &Options) -> TokenStream2 {
     let self_ty = quote!(#name #ty_generics);
     let span = name.span();
 
-    // The serde type for the format, and how to make one.
+    // The format's serde type, and how to make one.
     let (serde_ty, new_serde) = match options.format {
         Format::Json => (
             quote!(::streams::serde::JsonSerde<#self_ty>),
@@ -230,16 +236,20 @@ fn generate(input: &DeriveInput, options: &Options) -> TokenStream2 {
         ),
     };
 
-    // A generic type's impl holds when the format's serde is a serde of the
-    // type (for JSON: when it is `Serialize + DeserializeOwned + 'static`).
-    // Bounding on the serde, not on serde's traits, keeps the generated code
-    // from naming the `serde` crate, which the user may have renamed. A
-    // concrete type needs no bound: the body is checked as it is.
+    // A generic type's impl must hold for every instantiation, so it is
+    // bounded on the format's serde being a serde of the type (for JSON: the
+    // type is `Serialize + DeserializeOwned`). Bounding on the serde and not
+    // on serde's traits keeps the generated code from naming the `serde`
+    // crate, which users may have renamed. A default serde is shared across
+    // threads and tasks for the life of the topology, so the type must also
+    // own its data. A concrete type needs no bound: the body is checked
+    // against the type as it is.
     let mut predicates: Vec<TokenStream2> = where_clause
         .map(|clause| clause.predicates.iter().map(|p| quote!(#p)).collect())
         .unwrap_or_default();
     if !input.generics.params.is_empty() {
         predicates.push(quote!(#serde_ty: ::streams::serde::Serde<#self_ty>));
+        predicates.push(quote!(#self_ty: 'static));
     }
     let where_clause = if predicates.is_empty() {
         quote!()

@@ -1,7 +1,9 @@
 //! `describe()` against the text Java Kafka Streams 4.3.1 prints for the
 //! same DSL calls (captured from Kafka's own `Topology.describe()`).
 
-use streams::dsl::{Branched, Consumed, Grouped, Materialized, Named, Produced, Repartitioned, StreamsBuilder};
+use streams::dsl::{
+    Branched, Consumed, Grouped, Materialized, Named, Produced, Repartitioned, StreamsBuilder,
+};
 use streams::serde::Serdes;
 
 fn strings() -> Consumed<String, String> {
@@ -12,8 +14,14 @@ fn strings() -> Consumed<String, String> {
 fn generated_store_names_keep_generated_repartition_names() {
     let b = StreamsBuilder::new();
     b.stream("in", strings())
-        .flat_map_values(|v| v.map(|v| v.split(' ').map(str::to_owned).collect::<Vec<_>>()).unwrap_or_default())
-        .group_by(|_k, w| w.cloned(), Grouped::with(Serdes::string(), Serdes::string()))
+        .flat_map_values(|v| {
+            v.map(|v| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .group_by(
+            |_k, w| w.cloned(),
+            Grouped::with(Serdes::string(), Serdes::string()),
+        )
         .count(Materialized::none())
         .to_stream()
         .to("out", Produced::none());
@@ -53,7 +61,10 @@ fn generated_store_names_keep_generated_repartition_names() {
 fn table_group_by_materializes_the_source_table() {
     let b = StreamsBuilder::new();
     b.table("input", strings(), Materialized::none())
-        .group_by(|k, v| (v.clone(), k.clone()), Grouped::with(Serdes::string(), Serdes::string()))
+        .group_by(
+            |k, v| (v.clone(), k.clone()),
+            Grouped::with(Serdes::string(), Serdes::string()),
+        )
         .count(Materialized::none())
         .to_stream()
         .to("output", Produced::none());
@@ -92,7 +103,10 @@ fn split_merge_and_global_store() {
     let m = b
         .stream("in", strings())
         .split(Named::as_("sp-"))
-        .branch(|_k, v| v.is_some_and(|v| v.len() > 3), Branched::as_("long"))
+        .branch(
+            |_k, v| v.is_some_and(|v| v.len() > 3),
+            Branched::as_("long"),
+        )
         .default_branch(Branched::as_("short"));
     m["sp-long"]
         .map_values(|v| v.map(|v| format!("{v}!")))

@@ -2,9 +2,12 @@
 //! RocksDB and librdkafka are linked once.
 
 mod describe;
+mod joins;
 mod processor_api;
 mod stateless;
+mod suppress;
 mod tables;
+mod windows;
 mod word_count;
 
 use streams::config::StreamsConfig;

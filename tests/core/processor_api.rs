@@ -22,12 +22,19 @@ struct Counter {
 impl Processor<String, String, String, i64> for Counter {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), StreamsError> {
         self.store = Some(ctx.get_state_store("seen")?);
-        self.stream_schedule = Some(ctx.schedule(Duration::from_millis(10), PunctuationType::StreamTime)?.id());
+        self.stream_schedule = Some(
+            ctx.schedule(Duration::from_millis(10), PunctuationType::StreamTime)?
+                .id(),
+        );
         ctx.schedule(Duration::from_secs(1), PunctuationType::WallClockTime)?;
         Ok(())
     }
 
-    fn process(&mut self, record: Record<String, String>, _ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<String, String>,
+        _ctx: &mut ProcessorContext<'_, String, i64>,
+    ) -> Result<(), StreamsError> {
         let store = self.store.as_ref().unwrap();
         if let Some(k) = &record.key {
             let n = store.get(k)?.unwrap_or(0) + 1;
@@ -36,7 +43,12 @@ impl Processor<String, String, String, i64> for Counter {
         Ok(())
     }
 
-    fn punctuate(&mut self, schedule: ScheduleId, timestamp: i64, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), StreamsError> {
+    fn punctuate(
+        &mut self,
+        schedule: ScheduleId,
+        timestamp: i64,
+        ctx: &mut ProcessorContext<'_, String, i64>,
+    ) -> Result<(), StreamsError> {
         assert!(ctx.record_metadata().is_none());
         if Some(schedule) == self.stream_schedule {
             for (k, n) in self.store.as_ref().unwrap().all()? {
@@ -67,14 +79,20 @@ fn processor_with_store_and_punctuations() {
     // Stream time starts unknown: the first record (ts 3) fires the
     // schedule at once; the next is due at 10.
     input.pipe_input_at(s("a"), s("x"), 3).unwrap();
-    assert_eq!(out.read_records_to_list().unwrap(), vec![rec(Some(s("a")), Some(1), 3)]);
+    assert_eq!(
+        out.read_records_to_list().unwrap(),
+        vec![rec(Some(s("a")), Some(1), 3)]
+    );
     input.pipe_input_at(s("b"), s("x"), 7).unwrap();
     assert!(out.is_empty());
     // 25 is past 10 and 20: one call, and the next is due at 30.
     input.pipe_input_at(s("a"), s("x"), 25).unwrap();
     assert_eq!(
         out.read_records_to_list().unwrap(),
-        vec![rec(Some(s("a")), Some(2), 25), rec(Some(s("b")), Some(1), 25)]
+        vec![
+            rec(Some(s("a")), Some(2), 25),
+            rec(Some(s("b")), Some(1), 25)
+        ]
     );
     input.pipe_input_at(s("b"), s("x"), 29).unwrap();
     assert!(out.is_empty());
@@ -88,12 +106,20 @@ fn processor_with_store_and_punctuations() {
         ]
     );
 
-    d.advance_wall_clock_time(Duration::from_millis(999)).unwrap();
+    d.advance_wall_clock_time(Duration::from_millis(999))
+        .unwrap();
     assert!(out.is_empty());
     d.advance_wall_clock_time(Duration::from_millis(1)).unwrap();
-    assert_eq!(out.read_records_to_list().unwrap(), vec![rec(Some(s("wall")), Some(0), 1000)]);
-    d.advance_wall_clock_time(Duration::from_millis(2500)).unwrap();
-    assert_eq!(out.read_records_to_list().unwrap(), vec![rec(Some(s("wall")), Some(0), 3500)]);
+    assert_eq!(
+        out.read_records_to_list().unwrap(),
+        vec![rec(Some(s("wall")), Some(0), 1000)]
+    );
+    d.advance_wall_clock_time(Duration::from_millis(2500))
+        .unwrap();
+    assert_eq!(
+        out.read_records_to_list().unwrap(),
+        vec![rec(Some(s("wall")), Some(0), 3500)]
+    );
 
     let store = d.get_key_value_store::<String, i64>("seen").unwrap();
     assert_eq!(store.get(&s("b")).unwrap(), Some(2));
@@ -124,5 +150,8 @@ fn process_with_an_unknown_store_fails_the_build() {
         .process(Counter::default, &["nope"])
         .to("out", Produced::with(Serdes::string(), Serdes::i64()));
     let err = b.build().unwrap_err().to_string();
-    assert!(err.contains("state store 'nope' is not part of this topology"), "{err}");
+    assert!(
+        err.contains("state store 'nope' is not part of this topology"),
+        "{err}"
+    );
 }

@@ -11,7 +11,8 @@ use super::{config, rec, s};
 type R = TestRecord<String, String>;
 
 fn run(builder: StreamsBuilder, input: Vec<R>, out: &str) -> Vec<R> {
-    let driver = TopologyTestDriver::with_wall_clock(builder.build().unwrap(), config(), 0).unwrap();
+    let driver =
+        TopologyTestDriver::with_wall_clock(builder.build().unwrap(), config(), 0).unwrap();
     let mut topic = driver.create_input_topic("in", Serdes::string(), Serdes::string());
     topic.pipe_record_list(input).unwrap();
     driver
@@ -41,14 +42,19 @@ fn filter_sees_nulls_and_keeps_matching_records() {
         .to("out", Produced::none());
     assert_eq!(
         run(b, inputs(), "out"),
-        vec![rec(Some(s("a")), Some(s("x")), 1), rec(Some(s("c")), Some(s("zz")), 4)]
+        vec![
+            rec(Some(s("a")), Some(s("x")), 1),
+            rec(Some(s("c")), Some(s("zz")), 4)
+        ]
     );
 }
 
 #[test]
 fn filter_not_drops_matching_records() {
     let b = StreamsBuilder::new();
-    source(&b).filter_not(|_k, v| v.is_none()).to("out", Produced::none());
+    source(&b)
+        .filter_not(|_k, v| v.is_none())
+        .to("out", Produced::none());
     assert_eq!(
         run(b, inputs(), "out"),
         vec![
@@ -100,10 +106,14 @@ fn map_values_with_key_and_to_a_tombstone() {
 fn map_and_select_key() {
     let b = StreamsBuilder::new();
     let src = source(&b);
-    src.map(|k, v| (v.cloned(), k.cloned()))
-        .to("swapped", Produced::with(Serdes::string(), Serdes::string()));
-    src.select_key(|_k, v| v.map(|v| format!("{}!", v)))
-        .to("rekeyed", Produced::with(Serdes::string(), Serdes::string()));
+    src.map(|k, v| (v.cloned(), k.cloned())).to(
+        "swapped",
+        Produced::with(Serdes::string(), Serdes::string()),
+    );
+    src.select_key(|_k, v| v.map(|v| format!("{}!", v))).to(
+        "rekeyed",
+        Produced::with(Serdes::string(), Serdes::string()),
+    );
     let driver = TopologyTestDriver::with_wall_clock(b.build().unwrap(), config(), 0).unwrap();
     let mut topic = driver.create_input_topic("in", Serdes::string(), Serdes::string());
     topic.pipe_record_list(inputs()).unwrap();
@@ -133,13 +143,19 @@ fn map_and_select_key() {
 fn flat_map_and_flat_map_values() {
     let b = StreamsBuilder::new();
     let src = source(&b);
-    src.flat_map_values(|v| v.map(|v| v.chars().map(|c| c.to_string()).collect::<Vec<_>>()).unwrap_or_default())
-        .to("chars", Produced::with(Serdes::string(), Serdes::string()));
+    src.flat_map_values(|v| {
+        v.map(|v| v.chars().map(|c| c.to_string()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    })
+    .to("chars", Produced::with(Serdes::string(), Serdes::string()));
     src.flat_map(|k, v| match (k, v) {
-            (Some(k), Some(v)) => vec![(Some(v.clone()), Some(k.clone())), (None, Some(format!("{k}-{v}")))],
-            _ => vec![],
-        })
-        .to("pairs", Produced::with(Serdes::string(), Serdes::string()));
+        (Some(k), Some(v)) => vec![
+            (Some(v.clone()), Some(k.clone())),
+            (None, Some(format!("{k}-{v}"))),
+        ],
+        _ => vec![],
+    })
+    .to("pairs", Produced::with(Serdes::string(), Serdes::string()));
     let driver = TopologyTestDriver::with_wall_clock(b.build().unwrap(), config(), 0).unwrap();
     let mut topic = driver.create_input_topic("in", Serdes::string(), Serdes::string());
     topic.pipe_record_list(inputs()).unwrap();
@@ -190,7 +206,10 @@ fn peek_and_foreach_see_every_record_in_order() {
             (Some(s("c")), Some(s("zz")))
         ]
     );
-    assert_eq!(*each.lock().unwrap(), vec![Some(s("a")), None, Some(s("b")), Some(s("c"))]);
+    assert_eq!(
+        *each.lock().unwrap(),
+        vec![Some(s("a")), None, Some(s("b")), Some(s("c"))]
+    );
 }
 
 #[test]
@@ -199,7 +218,10 @@ fn split_sends_each_record_to_the_first_matching_branch() {
     let branches = source(&b)
         .split(Named::as_("split-"))
         .branch(|k, _v| k.is_none(), Branched::as_("nokey"))
-        .branch(|_k, v| v.is_some_and(|v| v.len() > 1), Branched::as_("long"))
+        .branch(
+            |_k, v| v.is_some_and(|v| v.len() > 1),
+            Branched::as_("long"),
+        )
         .default_branch(Branched::as_("rest"));
     assert_eq!(
         branches.keys().cloned().collect::<Vec<_>>(),
@@ -218,10 +240,16 @@ fn split_sends_each_record_to_the_first_matching_branch() {
             .unwrap()
     };
     assert_eq!(read("split-nokey"), vec![rec(None, Some(s("y")), 2)]);
-    assert_eq!(read("split-long"), vec![rec(Some(s("c")), Some(s("zz")), 4)]);
+    assert_eq!(
+        read("split-long"),
+        vec![rec(Some(s("c")), Some(s("zz")), 4)]
+    );
     assert_eq!(
         read("split-rest"),
-        vec![rec(Some(s("a")), Some(s("x")), 1), rec(Some(s("b")), None, 3)]
+        vec![
+            rec(Some(s("a")), Some(s("x")), 1),
+            rec(Some(s("b")), None, 3)
+        ]
     );
 }
 
@@ -237,9 +265,19 @@ fn split_without_default_drops_unmatched_and_chains_functions() {
             }),
         )
         .no_default_branch();
-    assert_eq!(branches.keys().cloned().collect::<Vec<_>>(), vec![s("KSTREAM-BRANCH-00000000011")]);
-    branches.values().next().unwrap().to("out", Produced::with(Serdes::string(), Serdes::string()));
-    assert_eq!(run(b, inputs(), "out"), vec![rec(Some(s("c")), Some(s("ZZ")), 4)]);
+    assert_eq!(
+        branches.keys().cloned().collect::<Vec<_>>(),
+        vec![s("KSTREAM-BRANCH-00000000011")]
+    );
+    branches
+        .values()
+        .next()
+        .unwrap()
+        .to("out", Produced::with(Serdes::string(), Serdes::string()));
+    assert_eq!(
+        run(b, inputs(), "out"),
+        vec![rec(Some(s("c")), Some(s("ZZ")), 4)]
+    );
 }
 
 #[test]
@@ -247,11 +285,17 @@ fn merge_interleaves_in_processing_order() {
     let b = StreamsBuilder::new();
     let src = source(&b);
     let a = src.filter(|_k, v| v.is_some_and(|v| v == "x"));
-    let c = src.filter(|_k, v| v.is_some_and(|v| v == "zz")).map_values(|v| v.map(|v| format!("{v}{v}")));
-    a.merge(&c).to("out", Produced::with(Serdes::string(), Serdes::string()));
+    let c = src
+        .filter(|_k, v| v.is_some_and(|v| v == "zz"))
+        .map_values(|v| v.map(|v| format!("{v}{v}")));
+    a.merge(&c)
+        .to("out", Produced::with(Serdes::string(), Serdes::string()));
     assert_eq!(
         run(b, inputs(), "out"),
-        vec![rec(Some(s("a")), Some(s("x")), 1), rec(Some(s("c")), Some(s("zzzz")), 4)]
+        vec![
+            rec(Some(s("a")), Some(s("x")), 1),
+            rec(Some(s("c")), Some(s("zzzz")), 4)
+        ]
     );
 }
 
@@ -270,7 +314,10 @@ fn to_with_topic_name_extractor() {
         vec![s("out-a-1"), s("out-b-3"), s("out-c-4"), s("out-null-2")]
     );
     let out = driver.create_output_topic("out-c-4", Serdes::string(), Serdes::string());
-    assert_eq!(out.read_records_to_list().unwrap(), vec![rec(Some(s("c")), Some(s("zz")), 4)]);
+    assert_eq!(
+        out.read_records_to_list().unwrap(),
+        vec![rec(Some(s("c")), Some(s("zz")), 4)]
+    );
 }
 
 #[test]
@@ -287,7 +334,11 @@ fn repartition_drops_null_keys_and_feeds_the_topic_back() {
         rec(Some(s("b")), None, 3),
         rec(Some(s("c")), Some(s("zz")), 4),
     ];
-    let through = driver.create_output_topic("test-app-by-key-repartition", Serdes::string(), Serdes::string());
+    let through = driver.create_output_topic(
+        "test-app-by-key-repartition",
+        Serdes::string(),
+        Serdes::string(),
+    );
     assert_eq!(through.read_records_to_list().unwrap(), expected);
     let out = driver.create_output_topic("out", Serdes::string(), Serdes::string());
     assert_eq!(out.read_records_to_list().unwrap(), expected);
@@ -302,7 +353,10 @@ fn negative_timestamps_are_dropped_and_counted() {
     topic.pipe_input_at(s("a"), s("x"), -5).unwrap();
     topic.pipe_input_at(s("b"), s("y"), 5).unwrap();
     let out = driver.create_output_topic("out", Serdes::string(), Serdes::string());
-    assert_eq!(out.read_records_to_list().unwrap(), vec![rec(Some(s("b")), Some(s("y")), 5)]);
+    assert_eq!(
+        out.read_records_to_list().unwrap(),
+        vec![rec(Some(s("b")), Some(s("y")), 5)]
+    );
     assert_eq!(driver.metrics().dropped_records, 1);
 }
 
@@ -317,18 +371,26 @@ fn undeserializable_records_fail_or_are_skipped_and_counted() {
     // Default: log and fail.
     let driver = TopologyTestDriver::with_wall_clock(build(), config(), 0).unwrap();
     let mut topic = driver.create_input_topic("in", Serdes::string(), Serdes::string());
-    let err = topic.pipe_input_at(s("k"), s("not-8-bytes"), 1).unwrap_err();
+    let err = topic
+        .pipe_input_at(s("k"), s("not-8-bytes"), 1)
+        .unwrap_err();
     assert!(err.to_string().contains("deserialization failed"), "{err}");
 
     // Log and continue: counted, and processing goes on.
-    let cfg = config().set("default.deserialization.exception.handler", "LogAndContinueExceptionHandler");
+    let cfg = config().set(
+        "default.deserialization.exception.handler",
+        "LogAndContinueExceptionHandler",
+    );
     let driver = TopologyTestDriver::with_wall_clock(build(), cfg, 0).unwrap();
     let mut bad = driver.create_input_topic("in", Serdes::string(), Serdes::string());
     let mut good = driver.create_input_topic("in", Serdes::string(), Serdes::i64());
     bad.pipe_input_at(s("k"), s("oops"), 1).unwrap();
     good.pipe_input_at(s("k"), 42, 2).unwrap();
     let out = driver.create_output_topic("out", Serdes::string(), Serdes::i64());
-    assert_eq!(out.read_records_to_list().unwrap(), vec![rec(Some(s("k")), Some(42), 2)]);
+    assert_eq!(
+        out.read_records_to_list().unwrap(),
+        vec![rec(Some(s("k")), Some(42), 2)]
+    );
     assert_eq!(driver.metrics().skipped_deserialization, 1);
 }
 
@@ -338,7 +400,10 @@ fn reading_a_topic_twice_fails_the_build() {
     source(&b).to("out", Produced::none());
     source(&b).to("out2", Produced::none());
     let err = b.build().unwrap_err().to_string();
-    assert!(err.contains("topic 'in' is already read by source node 'KSTREAM-SOURCE-0000000000'"), "{err}");
+    assert!(
+        err.contains("topic 'in' is already read by source node 'KSTREAM-SOURCE-0000000000'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -354,9 +419,14 @@ fn unknown_input_topic_is_an_error() {
 #[test]
 fn missing_serdes_fail_the_build_naming_the_fix() {
     let b = StreamsBuilder::new();
-    source(&b).map_values(|v| v.map(|v| v.len() as i64)).to("out", Produced::none());
+    source(&b)
+        .map_values(|v| v.map(|v| v.len() as i64))
+        .to("out", Produced::none());
     let err = b.build().unwrap_err().to_string();
-    assert!(err.contains("value serde of node 'KSTREAM-SINK-0000000002'"), "{err}");
+    assert!(
+        err.contains("value serde of node 'KSTREAM-SINK-0000000002'"),
+        "{err}"
+    );
     assert!(err.contains("Produced::with"), "{err}");
 }
 

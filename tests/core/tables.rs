@@ -14,7 +14,11 @@ fn driver(b: &StreamsBuilder) -> TopologyTestDriver {
 fn table_source_forwards_updates_and_deletes_and_drops_null_keys() {
     for materialized in [false, true] {
         let b = StreamsBuilder::new();
-        let m = if materialized { Materialized::as_("t-store") } else { Materialized::none() };
+        let m = if materialized {
+            Materialized::as_("t-store")
+        } else {
+            Materialized::none()
+        };
         b.table("t", Consumed::with(Serdes::string(), Serdes::string()), m)
             .to_stream()
             .to("out", Produced::none());
@@ -36,7 +40,11 @@ fn table_source_forwards_updates_and_deletes_and_drops_null_keys() {
         if !materialized {
             expected.push(rec(Some(s("b")), None, 5));
         }
-        assert_eq!(out.read_records_to_list().unwrap(), expected, "materialized={materialized}");
+        assert_eq!(
+            out.read_records_to_list().unwrap(),
+            expected,
+            "materialized={materialized}"
+        );
         assert_eq!(d.metrics().dropped_records, 1);
         if materialized {
             let store = d.get_key_value_store::<String, String>("t-store").unwrap();
@@ -48,15 +56,23 @@ fn table_source_forwards_updates_and_deletes_and_drops_null_keys() {
 #[test]
 fn table_filter_turns_filtered_rows_into_deletes() {
     let b = StreamsBuilder::new();
-    b.table("t", Consumed::with(Serdes::string(), Serdes::i64()), Materialized::none())
-        .filter(|_k, v| *v > 1)
-        .to_stream()
-        .to("out", Produced::none());
+    b.table(
+        "t",
+        Consumed::with(Serdes::string(), Serdes::i64()),
+        Materialized::none(),
+    )
+    .filter(|_k, v| *v > 1)
+    .to_stream()
+    .to("out", Produced::none());
     let b2 = StreamsBuilder::new();
-    b2.table("t", Consumed::with(Serdes::string(), Serdes::i64()), Materialized::none())
-        .filter_not(|_k, v| *v > 1)
-        .to_stream()
-        .to("out", Produced::none());
+    b2.table(
+        "t",
+        Consumed::with(Serdes::string(), Serdes::i64()),
+        Materialized::none(),
+    )
+    .filter_not(|_k, v| *v > 1)
+    .to_stream()
+    .to("out", Produced::none());
     for (builder, expected) in [
         (
             b,
@@ -88,7 +104,11 @@ fn table_filter_turns_filtered_rows_into_deletes() {
 #[test]
 fn table_map_values_and_materialized_filter() {
     let b = StreamsBuilder::new();
-    let t = b.table("t", Consumed::with(Serdes::string(), Serdes::string()), Materialized::none());
+    let t = b.table(
+        "t",
+        Consumed::with(Serdes::string(), Serdes::string()),
+        Materialized::none(),
+    );
     t.map_values(|k, v| format!("{k}={}", v.len()))
         .to_stream()
         .to("lens", Produced::with(Serdes::string(), Serdes::string()));
@@ -114,20 +134,36 @@ fn table_map_values_and_materialized_filter() {
     let xs = d.create_output_topic("xs", Serdes::string(), Serdes::string());
     assert_eq!(
         xs.read_records_to_list().unwrap(),
-        vec![rec(Some(s("a")), Some(s("xyz")), 1), rec(Some(s("a")), None, 3)]
+        vec![
+            rec(Some(s("a")), Some(s("xyz")), 1),
+            rec(Some(s("a")), None, 3)
+        ]
     );
-    assert_eq!(d.get_key_value_store::<String, String>("xs").unwrap().all().unwrap(), vec![]);
+    assert_eq!(
+        d.get_key_value_store::<String, String>("xs")
+            .unwrap()
+            .all()
+            .unwrap(),
+        vec![]
+    );
 }
 
 /// users -> region, counted per region; users move and leave.
 #[test]
 fn table_group_by_count_moves_keys_between_groups_and_handles_tombstones() {
     let b = StreamsBuilder::new();
-    b.table("user-region", Consumed::with(Serdes::string(), Serdes::string()), Materialized::none())
-        .group_by(|user, region| (region.clone(), user.clone()), Grouped::with(Serdes::string(), Serdes::string()))
-        .count(Materialized::as_("users-per-region"))
-        .to_stream()
-        .to("out", Produced::none());
+    b.table(
+        "user-region",
+        Consumed::with(Serdes::string(), Serdes::string()),
+        Materialized::none(),
+    )
+    .group_by(
+        |user, region| (region.clone(), user.clone()),
+        Grouped::with(Serdes::string(), Serdes::string()),
+    )
+    .count(Materialized::as_("users-per-region"))
+    .to_stream()
+    .to("out", Produced::none());
     let d = driver(&b);
     let mut input = d.create_input_topic("user-region", Serdes::string(), Serdes::string());
     input.pipe_input_at(s("alice"), s("asia"), 1).unwrap();
@@ -153,17 +189,26 @@ fn table_group_by_count_moves_keys_between_groups_and_handles_tombstones() {
 #[test]
 fn table_group_by_aggregate_with_adder_and_subtractor() {
     let b = StreamsBuilder::new();
-    b.table("input", Consumed::with(Serdes::string(), Serdes::string()), Materialized::none())
-        .group_by(
-            |_k, v| {
-                let (g, n) = v.split_once(':').unwrap();
-                (g.to_string(), n.parse::<i64>().unwrap())
-            },
-            Grouped::with(Serdes::string(), Serdes::i64()),
-        )
-        .aggregate(|| 0i64, |_k, v, agg| agg + v, |_k, v, agg| agg - v, Materialized::with(Serdes::string(), Serdes::i64()))
-        .to_stream()
-        .to("output", Produced::none());
+    b.table(
+        "input",
+        Consumed::with(Serdes::string(), Serdes::string()),
+        Materialized::none(),
+    )
+    .group_by(
+        |_k, v| {
+            let (g, n) = v.split_once(':').unwrap();
+            (g.to_string(), n.parse::<i64>().unwrap())
+        },
+        Grouped::with(Serdes::string(), Serdes::i64()),
+    )
+    .aggregate(
+        || 0i64,
+        |_k, v, agg| agg + v,
+        |_k, v, agg| agg - v,
+        Materialized::with(Serdes::string(), Serdes::i64()),
+    )
+    .to_stream()
+    .to("output", Produced::none());
     let d = driver(&b);
     let mut input = d.create_input_topic("input", Serdes::string(), Serdes::string());
     input.pipe_input_at(s("a"), s("x:1"), 1).unwrap();
@@ -213,11 +258,22 @@ fn table_group_by_aggregate_with_adder_and_subtractor() {
 #[test]
 fn table_group_by_reduce() {
     let b = StreamsBuilder::new();
-    b.table("t", Consumed::with(Serdes::string(), Serdes::i64()), Materialized::none())
-        .group_by(|k, v| (k[..1].to_string(), *v), Grouped::with(Serdes::string(), Serdes::i64()))
-        .reduce(|agg, v| agg + v, |agg, v| agg - v, Materialized::as_("sums"))
-        .to_stream()
-        .to("out", Produced::none());
+    b.table(
+        "t",
+        Consumed::with(Serdes::string(), Serdes::i64()),
+        Materialized::none(),
+    )
+    .group_by(
+        |k, v| (k[..1].to_string(), *v),
+        Grouped::with(Serdes::string(), Serdes::i64()),
+    )
+    .reduce(
+        |agg, v| agg + v,
+        |agg, v| agg - v,
+        Materialized::as_("sums"),
+    )
+    .to_stream()
+    .to("out", Produced::none());
     let d = driver(&b);
     let mut input = d.create_input_topic("t", Serdes::string(), Serdes::i64());
     input.pipe_input_at(s("a1"), 10, 1).unwrap();
@@ -234,7 +290,13 @@ fn table_group_by_reduce() {
             rec(Some(s("a")), Some(1), 4),
         ]
     );
-    assert_eq!(d.get_key_value_store::<String, i64>("sums").unwrap().get(&s("a")).unwrap(), Some(1));
+    assert_eq!(
+        d.get_key_value_store::<String, i64>("sums")
+            .unwrap()
+            .get(&s("a"))
+            .unwrap(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -248,7 +310,11 @@ fn stream_reduce_and_aggregate_drop_null_keys_and_values() {
         .to_stream()
         .to("reduced", Produced::none());
     grouped
-        .aggregate(|| 100i64, |_k, v, agg| agg + v.len() as i64, Materialized::with(Serdes::string(), Serdes::i64()))
+        .aggregate(
+            || 100i64,
+            |_k, v, agg| agg + v.len() as i64,
+            Materialized::with(Serdes::string(), Serdes::i64()),
+        )
         .to_stream()
         .to("aggregated", Produced::none());
     let d = driver(&b);
@@ -295,9 +361,16 @@ fn caching_deduplicates_within_a_commit() {
     for caching in [true, false] {
         let b = StreamsBuilder::new();
         let m = Materialized::as_("counts");
-        let m = if caching { m } else { m.with_caching_disabled() };
+        let m = if caching {
+            m
+        } else {
+            m.with_caching_disabled()
+        };
         b.stream("in", Consumed::with(Serdes::string(), Serdes::string()))
-            .flat_map_values(|v| v.map(|v| v.split(' ').map(str::to_owned).collect::<Vec<_>>()).unwrap_or_default())
+            .flat_map_values(|v| {
+                v.map(|v| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
             .group_by_key(Grouped::none())
             .count(m)
             .to_stream()
@@ -311,7 +384,11 @@ fn caching_deduplicates_within_a_commit() {
         } else {
             vec![rec(Some(s("k")), Some(1), 7), rec(Some(s("k")), Some(2), 7)]
         };
-        assert_eq!(out.read_records_to_list().unwrap(), expected, "caching={caching}");
+        assert_eq!(
+            out.read_records_to_list().unwrap(),
+            expected,
+            "caching={caching}"
+        );
     }
 }
 
@@ -343,13 +420,19 @@ fn stream_to_table() {
 #[test]
 fn global_table_is_loaded_from_its_topic() {
     let b = StreamsBuilder::new();
-    let g = b.global_table("countries", Consumed::with(Serdes::string(), Serdes::string()), Materialized::as_("countries-store"));
+    let g = b.global_table(
+        "countries",
+        Consumed::with(Serdes::string(), Serdes::string()),
+        Materialized::as_("countries-store"),
+    );
     assert_eq!(g.queryable_store_name(), "countries-store");
     let d = driver(&b);
     let mut input = d.create_input_topic("countries", Serdes::string(), Serdes::string());
     input.pipe_input_at(s("fr"), s("France"), 1).unwrap();
     input.pipe_input_at(s("de"), s("Germany"), 2).unwrap();
     input.pipe_tombstone_at(s("fr"), 3).unwrap();
-    let store = d.get_key_value_store::<String, String>("countries-store").unwrap();
+    let store = d
+        .get_key_value_store::<String, String>("countries-store")
+        .unwrap();
     assert_eq!(store.all().unwrap(), vec![(s("de"), s("Germany"))]);
 }

@@ -12,15 +12,29 @@ use super::{config, rec, s};
 fn word_count(store_type: StoreType) -> Topology {
     let builder = StreamsBuilder::new();
     builder
-        .stream("streams-plaintext-input", Consumed::with(Serdes::string(), Serdes::string()))
+        .stream(
+            "streams-plaintext-input",
+            Consumed::with(Serdes::string(), Serdes::string()),
+        )
         .flat_map_values(|line| {
-            line.map(|l| l.to_lowercase().split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-                .unwrap_or_default()
+            line.map(|l| {
+                l.to_lowercase()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
         })
-        .group_by(|_key, word| word.cloned(), Grouped::with(Serdes::string(), Serdes::string()))
+        .group_by(
+            |_key, word| word.cloned(),
+            Grouped::with(Serdes::string(), Serdes::string()),
+        )
         .count(Materialized::as_("counts-store").with_store_type(store_type))
         .to_stream()
-        .to("streams-wordcount-output", Produced::with(Serdes::string(), Serdes::i64()));
+        .to(
+            "streams-wordcount-output",
+            Produced::with(Serdes::string(), Serdes::i64()),
+        );
     builder.build().unwrap()
 }
 
@@ -51,10 +65,17 @@ fn expected_map() -> HashMap<String, i64> {
 
 fn run(store_type: StoreType) {
     let driver = TopologyTestDriver::with_wall_clock(word_count(store_type), config(), 0).unwrap();
-    let mut input = driver.create_input_topic("streams-plaintext-input", Serdes::string(), Serdes::string());
-    let output = driver.create_output_topic("streams-wordcount-output", Serdes::string(), Serdes::i64());
+    let mut input = driver.create_input_topic(
+        "streams-plaintext-input",
+        Serdes::string(),
+        Serdes::string(),
+    );
+    let output =
+        driver.create_output_topic("streams-wordcount-output", Serdes::string(), Serdes::i64());
     for (i, line) in LINES.iter().enumerate() {
-        input.pipe_input_at(s("k"), s(line), 100 * (i as i64 + 1)).unwrap();
+        input
+            .pipe_input_at(s("k"), s(line), 100 * (i as i64 + 1))
+            .unwrap();
     }
     // Every word passes the repartition topic on its own and the driver
     // commits after each record, so each occurrence is one output record.
@@ -77,16 +98,23 @@ fn run(store_type: StoreType) {
     ];
     assert_eq!(records, expected);
 
-    let store = driver.get_key_value_store::<String, i64>("counts-store").unwrap();
+    let store = driver
+        .get_key_value_store::<String, i64>("counts-store")
+        .unwrap();
     let mut all: HashMap<String, i64> = store.all().unwrap().into_iter().collect();
     assert_eq!(all, expected_map());
     all.clear();
 
     // Reading as a map, as Kafka's own WordCountDemo test does.
     for (i, line) in LINES.iter().enumerate() {
-        input.pipe_input_at(s("k"), s(line), 1000 + i as i64).unwrap();
+        input
+            .pipe_input_at(s("k"), s(line), 1000 + i as i64)
+            .unwrap();
     }
-    let doubled: HashMap<String, i64> = expected_map().into_iter().map(|(k, v)| (k, v * 2)).collect();
+    let doubled: HashMap<String, i64> = expected_map()
+        .into_iter()
+        .map(|(k, v)| (k, v * 2))
+        .collect();
     assert_eq!(output.read_key_values_to_map().unwrap(), doubled);
     assert!(output.is_empty());
 }
@@ -103,10 +131,19 @@ fn word_count_in_memory() {
 
 #[test]
 fn word_count_writes_repartition_and_changelog_topics() {
-    let driver = TopologyTestDriver::with_wall_clock(word_count(StoreType::InMemory), config(), 0).unwrap();
-    let mut input = driver.create_input_topic("streams-plaintext-input", Serdes::string(), Serdes::string());
+    let driver =
+        TopologyTestDriver::with_wall_clock(word_count(StoreType::InMemory), config(), 0).unwrap();
+    let mut input = driver.create_input_topic(
+        "streams-plaintext-input",
+        Serdes::string(),
+        Serdes::string(),
+    );
     input.pipe_input_at(s("k"), s("a b a"), 5).unwrap();
-    let repartition = driver.create_output_topic("test-app-counts-store-repartition", Serdes::string(), Serdes::string());
+    let repartition = driver.create_output_topic(
+        "test-app-counts-store-repartition",
+        Serdes::string(),
+        Serdes::string(),
+    );
     assert_eq!(
         repartition.read_records_to_list().unwrap(),
         vec![
@@ -117,7 +154,11 @@ fn word_count_writes_repartition_and_changelog_topics() {
     );
     // The changelog holds the timestamped store's plain values (Kafka's
     // changelog format), one per flush.
-    let changelog = driver.create_output_topic("test-app-counts-store-changelog", Serdes::string(), Serdes::i64());
+    let changelog = driver.create_output_topic(
+        "test-app-counts-store-changelog",
+        Serdes::string(),
+        Serdes::i64(),
+    );
     assert_eq!(
         changelog.read_records_to_list().unwrap(),
         vec![
@@ -169,5 +210,8 @@ fn word_count_describe_matches_kafka_streams() {
       <-- KTABLE-TOSTREAM-0000000007
 
 ";
-    assert_eq!(word_count(StoreType::RocksDb).describe().to_string(), expected);
+    assert_eq!(
+        word_count(StoreType::RocksDb).describe().to_string(),
+        expected
+    );
 }

@@ -93,7 +93,11 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
         let mut b = self.source.builder.borrow_mut();
         // Kafka Streams burns an index for each branch child.
         b.new_processor_name(&child_name);
-        let node = b.add_processor(child_name.clone(), &[self.splitter], processor_factory::<_, K, V, K, V>(|| PassThrough));
+        let node = b.add_processor(
+            child_name.clone(),
+            &[self.splitter],
+            processor_factory::<_, K, V, K, V>(|| PassThrough),
+        );
         drop(b);
         let branch = KStream {
             builder: self.source.builder.clone(),

@@ -1,7 +1,6 @@
 //! [`StreamsBuilder`]: where a topology starts.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
@@ -11,11 +10,15 @@ use super::kstream::KStream;
 use super::ktable::KTable;
 use super::options::{Consumed, Materialized};
 use super::store;
-use crate::processor::node::{Node, SinkNode, SinkTopic, SourceControl, SourceNode, StreamPartitioner};
+use crate::processor::node::{
+    Node, SinkNode, SinkTopic, SourceControl, SourceNode, StreamPartitioner,
+};
 use crate::processor::table::{Materialization, TableSource};
 use crate::serde::{Serde, SerdeError, SerdeRef};
 use crate::state::StoreFactory;
-use crate::topology::{processor_factory, BuiltNode, NodeDef, NodeFactory, NodeKind, StoreDef, Topology, TopologyError};
+use crate::topology::{
+    BuiltNode, NodeDef, NodeFactory, NodeKind, StoreDef, Topology, TopologyError, processor_factory,
+};
 
 /// The shared, growing graph behind a builder and every stream and table
 /// made from it.
@@ -76,7 +79,12 @@ impl BuilderInner {
         idx
     }
 
-    pub(crate) fn add_processor(&mut self, name: String, parents: &[usize], factory: NodeFactory) -> usize {
+    pub(crate) fn add_processor(
+        &mut self,
+        name: String,
+        parents: &[usize],
+        factory: NodeFactory,
+    ) -> usize {
         self.add_node(name, NodeKind::Processor, parents, factory)
     }
 
@@ -86,7 +94,11 @@ impl BuilderInner {
             self.errors.push(TopologyError::DuplicateName(name.clone()));
             return;
         }
-        self.topology.stores.push(StoreDef { name, factory, global });
+        self.topology.stores.push(StoreDef {
+            name,
+            factory,
+            global,
+        });
     }
 
     pub(crate) fn connect_store(&mut self, node: usize, store: &str) {
@@ -142,11 +154,9 @@ impl BuilderInner {
                 )));
             }
         }
-        let node_name: Arc<str> = name.clone().into();
         let factory: NodeFactory = Arc::new(move |inst, idx| {
             let children = inst.children::<K, V>(idx)?;
             let node = Rc::new(SourceNode {
-                name: node_name.clone(),
                 key_serde: key_serde.clone(),
                 value_serde: value_serde.clone(),
                 children,
@@ -154,7 +164,7 @@ impl BuilderInner {
             let typed: Rc<dyn Node<K, V>> = node.clone();
             Ok(BuiltNode {
                 typed: Box::new(typed),
-                control: Rc::new(SourceControl(node_name.clone())),
+                control: Rc::new(SourceControl),
                 raw_source: Some(node),
             })
         });
@@ -196,7 +206,12 @@ impl BuilderInner {
                 raw_source: None,
             })
         });
-        self.add_node(name, NodeKind::Sink { topic: described }, &[parent], factory)
+        self.add_node(
+            name,
+            NodeKind::Sink { topic: described },
+            &[parent],
+            factory,
+        )
     }
 }
 
@@ -204,7 +219,12 @@ impl BuilderInner {
 struct MissingSerde;
 
 impl<T> Serde<T> for MissingSerde {
-    fn serialize_into(&self, topic: &str, _value: &T, _out: &mut Vec<u8>) -> Result<(), SerdeError> {
+    fn serialize_into(
+        &self,
+        topic: &str,
+        _value: &T,
+        _out: &mut Vec<u8>,
+    ) -> Result<(), SerdeError> {
         Err(SerdeError::Serialize {
             type_name: std::any::type_name::<T>(),
             topic: topic.to_string(),
@@ -268,7 +288,11 @@ impl StreamsBuilder {
     /// let builder = StreamsBuilder::new();
     /// let s = builder.stream("words", Consumed::with(Serdes::string(), Serdes::string()));
     /// ```
-    pub fn stream<K: Clone + 'static, V: Clone + 'static>(&self, topic: &str, consumed: Consumed<K, V>) -> KStream<K, V> {
+    pub fn stream<K: Clone + 'static, V: Clone + 'static>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+    ) -> KStream<K, V> {
         self.stream_from_topics(&[topic], consumed)
     }
 
@@ -290,7 +314,12 @@ impl StreamsBuilder {
         let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
         let ks = b.serde_or_error(consumed.key_serde.clone(), &name, "key serde", fix);
         let vs = b.serde_or_error(consumed.value_serde.clone(), &name, "value serde", fix);
-        let node = b.add_source(name.clone(), topics.iter().map(|t| t.to_string()).collect(), ks, vs);
+        let node = b.add_source(
+            name.clone(),
+            topics.iter().map(|t| t.to_string()).collect(),
+            ks,
+            vs,
+        );
         drop(b);
         KStream {
             builder: self.inner.clone(),
@@ -324,10 +353,18 @@ impl StreamsBuilder {
             None => b.new_store_name(&format!("{topic}-")),
         };
         let source_name = b.name_or(consumed.name.clone(), "KSTREAM-SOURCE-");
-        let table_name = b.name_or(consumed.name.as_ref().map(|n| format!("{n}-table-source")), "KTABLE-SOURCE-");
+        let table_name = b.name_or(
+            consumed.name.as_ref().map(|n| format!("{n}-table-source")),
+            "KTABLE-SOURCE-",
+        );
         let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
         let ks = b.serde_or_error(consumed.key_serde.clone(), &source_name, "key serde", fix);
-        let vs = b.serde_or_error(consumed.value_serde.clone(), &source_name, "value serde", fix);
+        let vs = b.serde_or_error(
+            consumed.value_serde.clone(),
+            &source_name,
+            "value serde",
+            fix,
+        );
         let source = b.add_source(source_name, vec![topic.to_string()], ks.clone(), vs.clone());
         let send_old = Arc::new(AtomicBool::new(false));
         let materialize: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
@@ -390,7 +427,12 @@ impl StreamsBuilder {
         let table_name = b.new_processor_name("KTABLE-SOURCE-");
         let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
         let ks = b.serde_or_error(consumed.key_serde.clone(), &source_name, "key serde", fix);
-        let vs = b.serde_or_error(consumed.value_serde.clone(), &source_name, "value serde", fix);
+        let vs = b.serde_or_error(
+            consumed.value_serde.clone(),
+            &source_name,
+            "value serde",
+            fix,
+        );
         let source = b.add_source(source_name, vec![topic.to_string()], ks.clone(), vs.clone());
         // Global stores are restored from their source topic, never from a
         // changelog.
@@ -399,7 +441,10 @@ impl StreamsBuilder {
         spec.caching = false;
         let key_serde = materialized.key_serde.clone().unwrap_or(ks);
         let value_serde = materialized.value_serde.clone().unwrap_or(vs);
-        b.add_store(store::timestamped_kv_factory(&spec, key_serde.clone(), value_serde.clone()), true);
+        b.add_store(
+            store::timestamped_kv_factory(&spec, key_serde.clone(), value_serde.clone()),
+            true,
+        );
         let name_for_factory = store_name.clone();
         let factory = processor_factory(move || TableSource::<K, V> {
             send_old_values: Arc::new(AtomicBool::new(false)),
@@ -427,7 +472,7 @@ impl StreamsBuilder {
     /// builder.add_state_store(Stores::key_value_store_builder(
     ///     Stores::in_memory_key_value_store("seen"), Serdes::string(), Serdes::i64()));
     /// ```
-    pub fn add_state_store(&self, store: impl StoreFactory + Send + Sync + 'static) -> &Self {
+    pub fn add_state_store(&self, store: impl StoreFactory + 'static) -> &Self {
         self.inner.borrow_mut().add_store(Arc::new(store), false);
         self
     }
@@ -444,7 +489,7 @@ impl StreamsBuilder {
     /// assert!(err.to_string().contains("Consumed::with"));
     /// ```
     pub fn build(&self) -> Result<Topology, TopologyError> {
-        let mut b = self.inner.borrow_mut();
+        let b = self.inner.borrow();
         if let Some(e) = b.errors.first() {
             return Err(e.clone());
         }
@@ -483,7 +528,6 @@ impl StreamsBuilder {
                 }
             }
         }
-        let _ = &mut b;
         Ok(copy)
     }
 }
@@ -511,7 +555,11 @@ pub(crate) fn repartition<K: Clone + 'static, V: Clone + 'static>(
     let (sink, filter, source) = if generated {
         (gen_sink, gen_filter, gen_source)
     } else {
-        (format!("{topic}-sink"), format!("{topic}-filter"), format!("{topic}-source"))
+        (
+            format!("{topic}-sink"),
+            format!("{topic}-filter"),
+            format!("{topic}-source"),
+        )
     };
     b.topology.repartition_topics.insert(topic.clone());
     let filter_node = b.add_processor(
@@ -519,7 +567,14 @@ pub(crate) fn repartition<K: Clone + 'static, V: Clone + 'static>(
         &[parent],
         processor_factory::<_, K, V, K, V>(|| crate::processor::stateless::DropNullKeys),
     );
-    b.add_sink(sink, SinkTopic::Fixed(topic.clone().into()), filter_node, key_serde.clone(), value_serde.clone(), partitioner);
+    b.add_sink(
+        sink,
+        SinkTopic::Fixed(topic.clone().into()),
+        filter_node,
+        key_serde.clone(),
+        value_serde.clone(),
+        partitioner,
+    );
     b.add_source(source, vec![topic], key_serde, value_serde)
 }
 
@@ -532,6 +587,3 @@ fn is_generated_name(name: &str) -> bool {
     let (head, digits) = name.split_at(name.len() - 10);
     head.ends_with('-') && digits.bytes().all(|c| c.is_ascii_digit())
 }
-
-#[allow(dead_code)]
-fn _assert_topics(_: &BTreeSet<String>) {}

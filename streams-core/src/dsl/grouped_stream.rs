@@ -1,10 +1,10 @@
 //! [`KGroupedStream`]: a stream grouped by key, ready to aggregate.
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::builder::{repartition, Shared};
+use super::builder::{Shared, repartition};
 use super::ktable::KTable;
 use super::options::Materialized;
 use super::store::{self, StoreSpec};
@@ -44,16 +44,40 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         };
         let func_name = b.new_processor_name(prefix);
         let fix = "pass serdes with Materialized::with(key_serde, value_serde) or Grouped::with(key_serde, value_serde)";
-        let ks = b.serde_or_error(materialized.key_serde.clone().or_else(|| self.key_serde.clone()), &func_name, "key serde", fix);
-        let vs = b.serde_or_error(materialized.value_serde.clone().or(default_value_serde), &func_name, "value serde", fix);
+        let ks = b.serde_or_error(
+            materialized
+                .key_serde
+                .clone()
+                .or_else(|| self.key_serde.clone()),
+            &func_name,
+            "key serde",
+            fix,
+        );
+        let vs = b.serde_or_error(
+            materialized.value_serde.clone().or(default_value_serde),
+            &func_name,
+            "value serde",
+            fix,
+        );
         let mut parent = self.node;
         if self.repartition_required {
-            let base = self.repartition_name.clone().unwrap_or_else(|| store_name.clone());
-            let rvs = b.serde_or_error(self.value_serde.clone(), &func_name, "repartition value serde", fix);
+            let base = self
+                .repartition_name
+                .clone()
+                .unwrap_or_else(|| store_name.clone());
+            let rvs = b.serde_or_error(
+                self.value_serde.clone(),
+                &func_name,
+                "repartition value serde",
+                fix,
+            );
             parent = repartition(&mut b, self.node, &base, ks.clone(), rvs, None);
         }
         let spec = StoreSpec::from_materialized(&materialized, store_name.clone());
-        b.add_store(store::timestamped_kv_factory(&spec, ks.clone(), vs.clone()), false);
+        b.add_store(
+            store::timestamped_kv_factory(&spec, ks.clone(), vs.clone()),
+            false,
+        );
         let send_old = Arc::new(AtomicBool::new(false));
         let step = Arc::new(step);
         let factory = {
@@ -92,10 +116,18 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedStream<K, V> {
     /// let counts = stream.group_by_key(Grouped::none()).count(Materialized::as_("counts"));
     /// ```
     pub fn count(&self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
-        self.aggregate_with(materialized, "KSTREAM-AGGREGATE-", Some(Serdes::i64()), |_k, _v, agg: Option<i64>| {
-            let old = agg.unwrap_or(0);
-            Step { new: old + 1, old: Some(old) }
-        })
+        self.aggregate_with(
+            materialized,
+            "KSTREAM-AGGREGATE-",
+            Some(Serdes::i64()),
+            |_k, _v, agg: Option<i64>| {
+                let old = agg.unwrap_or(0);
+                Step {
+                    new: old + 1,
+                    old: Some(old),
+                }
+            },
+        )
     }
 
     /// Combines the values per key with `reducer(aggregate, value)`; the
@@ -113,16 +145,21 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         F: Fn(&V, &V) -> V + Send + Sync + 'static,
     {
         let default = self.value_serde.clone();
-        self.aggregate_with(materialized, "KSTREAM-REDUCE-", default, move |_k, v, agg: Option<V>| match agg {
-            Some(a) => Step {
-                new: reducer(&a, v),
-                old: Some(a),
+        self.aggregate_with(
+            materialized,
+            "KSTREAM-REDUCE-",
+            default,
+            move |_k, v, agg: Option<V>| match agg {
+                Some(a) => Step {
+                    new: reducer(&a, v),
+                    old: Some(a),
+                },
+                None => Step {
+                    new: v.clone(),
+                    old: None,
+                },
             },
-            None => Step {
-                new: v.clone(),
-                old: None,
-            },
-        })
+        )
     }
 
     /// Folds the values per key into an aggregate that starts from
@@ -139,18 +176,28 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedStream<K, V> {
     ///     Materialized::with(Serdes::string(), Serdes::i64()),
     /// );
     /// ```
-    pub fn aggregate<VA, I, A>(&self, initializer: I, aggregator: A, materialized: Materialized<K, VA>) -> KTable<K, VA>
+    pub fn aggregate<VA, I, A>(
+        &self,
+        initializer: I,
+        aggregator: A,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA>
     where
         VA: Clone + 'static,
         I: Fn() -> VA + Send + Sync + 'static,
         A: Fn(&K, &V, &VA) -> VA + Send + Sync + 'static,
     {
-        self.aggregate_with(materialized, "KSTREAM-AGGREGATE-", None, move |k, v, agg: Option<VA>| {
-            let old = agg.unwrap_or_else(&initializer);
-            Step {
-                new: aggregator(k, v, &old),
-                old: Some(old),
-            }
-        })
+        self.aggregate_with(
+            materialized,
+            "KSTREAM-AGGREGATE-",
+            None,
+            move |k, v, agg: Option<VA>| {
+                let old = agg.unwrap_or_else(&initializer);
+                Step {
+                    new: aggregator(k, v, &old),
+                    old: Some(old),
+                }
+            },
+        )
     }
 }

@@ -2,15 +2,14 @@
 //! adder and a subtractor.
 
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use super::builder::Shared;
 use super::ktable::KTable;
 use super::options::Materialized;
 use super::store::{self, StoreSpec};
 use crate::processor::node::SinkTopic;
-use crate::processor::stateless::PassThrough;
 use crate::processor::table::TableAggregate;
 use crate::serde::{Change, SerdeRef, Serdes};
 use crate::topology::processor_factory;
@@ -50,19 +49,44 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedTable<K, V> {
         let func_name = b.new_processor_name(prefix);
         let topic = format!(
             "{}-repartition",
-            self.repartition_name.clone().unwrap_or_else(|| store_name.clone())
+            self.repartition_name
+                .clone()
+                .unwrap_or_else(|| store_name.clone())
         );
         let fix = "pass serdes with Grouped::with(key_serde, value_serde) on group_by and Materialized::with(...) on the aggregation";
-        let gks = b.serde_or_error(self.key_serde.clone().or_else(|| materialized.key_serde.clone()), &sink_name, "key serde", fix);
+        let gks = b.serde_or_error(
+            self.key_serde
+                .clone()
+                .or_else(|| materialized.key_serde.clone()),
+            &sink_name,
+            "key serde",
+            fix,
+        );
         let gvs = b.serde_or_error(self.value_serde.clone(), &sink_name, "value serde", fix);
         let change_serde = Serdes::change(gvs);
         b.topology.repartition_topics.insert(topic.clone());
-        b.add_sink(sink_name, SinkTopic::Fixed(topic.clone().into()), self.node, gks.clone(), change_serde.clone(), None);
-        let source = b.add_source::<K, Change<V>>(source_name, vec![topic], gks.clone(), change_serde);
+        b.add_sink(
+            sink_name,
+            SinkTopic::Fixed(topic.clone().into()),
+            self.node,
+            gks.clone(),
+            change_serde.clone(),
+            None,
+        );
+        let source =
+            b.add_source::<K, Change<V>>(source_name, vec![topic], gks.clone(), change_serde);
         let ks = materialized.key_serde.clone().unwrap_or(gks);
-        let vs = b.serde_or_error(materialized.value_serde.clone().or(default_value_serde), &func_name, "value serde", fix);
+        let vs = b.serde_or_error(
+            materialized.value_serde.clone().or(default_value_serde),
+            &func_name,
+            "value serde",
+            fix,
+        );
         let spec = StoreSpec::from_materialized(&materialized, store_name.clone());
-        b.add_store(store::timestamped_kv_factory(&spec, ks.clone(), vs.clone()), false);
+        b.add_store(
+            store::timestamped_kv_factory(&spec, ks.clone(), vs.clone()),
+            false,
+        );
         let send_old = Arc::new(AtomicBool::new(false));
         let adder = Arc::new(adder);
         let subtractor = Arc::new(subtractor);
@@ -81,7 +105,6 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedTable<K, V> {
         let node = b.add_processor(func_name, &[source], factory);
         b.connect_store(node, &store_name);
         drop(b);
-        let _ = PassThrough;
         KTable {
             builder: self.builder.clone(),
             node,
@@ -127,7 +150,12 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedTable<K, V> {
     ///     .group_by(|_k, v| ("all".to_string(), *v), Grouped::with(Serdes::string(), Serdes::i64()))
     ///     .reduce(|agg, v| agg + v, |agg, v| agg - v, Materialized::as_("totals"));
     /// ```
-    pub fn reduce<A, R>(&self, adder: A, subtractor: R, materialized: Materialized<K, V>) -> KTable<K, V>
+    pub fn reduce<A, R>(
+        &self,
+        adder: A,
+        subtractor: R,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V>
     where
         A: Fn(&V, &V) -> V + Send + Sync + 'static,
         R: Fn(&V, &V) -> V + Send + Sync + 'static,
@@ -158,7 +186,13 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KGroupedTable<K, V> {
     ///     .aggregate(|| 0i64, |_k, v, agg| agg + v, |_k, v, agg| agg - v,
     ///         Materialized::with(Serdes::string(), Serdes::i64()));
     /// ```
-    pub fn aggregate<VA, I, A, R>(&self, initializer: I, adder: A, subtractor: R, materialized: Materialized<K, VA>) -> KTable<K, VA>
+    pub fn aggregate<VA, I, A, R>(
+        &self,
+        initializer: I,
+        adder: A,
+        subtractor: R,
+        materialized: Materialized<K, VA>,
+    ) -> KTable<K, VA>
     where
         VA: Clone + 'static,
         I: Fn() -> VA + Send + Sync + 'static,

@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::branched::BranchedKStream;
-use super::builder::{repartition, Shared};
+use super::builder::{Shared, repartition};
 use super::grouped_stream::KGroupedStream;
 use super::ktable::KTable;
 use super::options::{Grouped, Materialized, Named, Produced, Repartitioned};
 use super::store;
 use crate::processor::node::SinkTopic;
-use crate::processor::stateless::{Filter, FlatMap, FlatMapValues, Map, MapValues, PassThrough, Peek};
+use crate::processor::stateless::{
+    Filter, FlatMap, FlatMapValues, Map, MapValues, PassThrough, Peek,
+};
 use crate::processor::table::{Materialization, TableSource};
 use crate::processor::{Processor, Record, RecordContext};
 use crate::serde::SerdeRef;
@@ -61,7 +63,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     }
 
     /// Adds a processor node after this stream's node.
-    fn add<P, K2, V2>(&self, name: Option<Named>, prefix: &str, supplier: impl Fn() -> P + Send + Sync + 'static) -> usize
+    fn add<P, K2, V2>(
+        &self,
+        name: Option<Named>,
+        prefix: &str,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+    ) -> usize
     where
         P: Processor<K, V, K2, V2>,
         K2: 'static,
@@ -74,7 +81,9 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
 
     /// The name of this stream's node.
     pub fn node_name(&self) -> String {
-        self.builder.borrow().topology.nodes[self.node].name.to_string()
+        self.builder.borrow().topology.nodes[self.node]
+            .name
+            .to_string()
     }
 
     /// Keeps the records for which `predicate` holds.
@@ -111,7 +120,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             predicate: predicate.clone(),
             keep_when: true,
         });
-        self.derive(node, self.key_serde.clone(), self.value_serde.clone(), self.repartition_required)
+        self.derive(
+            node,
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            self.repartition_required,
+        )
     }
 
     /// Drops the records for which `predicate` holds.
@@ -132,7 +146,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             predicate: predicate.clone(),
             keep_when: false,
         });
-        self.derive(node, self.key_serde.clone(), self.value_serde.clone(), self.repartition_required)
+        self.derive(
+            node,
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            self.repartition_required,
+        )
     }
 
     /// Replaces each value. The key is kept, so no repartition follows.
@@ -178,14 +197,25 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// # let stream = builder.stream("in", Consumed::with(Serdes::string(), Serdes::string()));
     /// let upper = stream.map_values_named(|_k, v| v.map(|s| s.to_uppercase()), Named::as_("upper"));
     /// ```
-    pub fn map_values_named<VR, F>(&self, mapper: F, named: impl Into<Option<Named>>) -> KStream<K, VR>
+    pub fn map_values_named<VR, F>(
+        &self,
+        mapper: F,
+        named: impl Into<Option<Named>>,
+    ) -> KStream<K, VR>
     where
         VR: Clone + 'static,
         F: Fn(Option<&K>, Option<&V>) -> Option<VR> + Send + Sync + 'static,
     {
         let mapper = Arc::new(mapper);
-        let node = self.add(named.into(), "KSTREAM-MAPVALUES-", move || MapValues { mapper: mapper.clone() });
-        self.derive(node, self.key_serde.clone(), None, self.repartition_required)
+        let node = self.add(named.into(), "KSTREAM-MAPVALUES-", move || MapValues {
+            mapper: mapper.clone(),
+        });
+        self.derive(
+            node,
+            self.key_serde.clone(),
+            None,
+            self.repartition_required,
+        )
     }
 
     /// Replaces key and value; a later grouping or join repartitions.
@@ -215,7 +245,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// # let stream = builder.stream("in", Consumed::with(Serdes::string(), Serdes::string()));
     /// let swapped = stream.map_named(|k, v| (v.cloned(), k.cloned()), Named::as_("swap"));
     /// ```
-    pub fn map_named<KR, VR, F>(&self, mapper: F, named: impl Into<Option<Named>>) -> KStream<KR, VR>
+    pub fn map_named<KR, VR, F>(
+        &self,
+        mapper: F,
+        named: impl Into<Option<Named>>,
+    ) -> KStream<KR, VR>
     where
         KR: Clone + 'static,
         VR: Clone + 'static,
@@ -260,7 +294,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// # let stream = builder.stream("in", Consumed::with(Serdes::string(), Serdes::string()));
     /// let by_value = stream.select_key_named(|_k, v| v.cloned(), Named::as_("rekey"));
     /// ```
-    pub fn select_key_named<KR, F>(&self, mapper: F, named: impl Into<Option<Named>>) -> KStream<KR, V>
+    pub fn select_key_named<KR, F>(
+        &self,
+        mapper: F,
+        named: impl Into<Option<Named>>,
+    ) -> KStream<KR, V>
     where
         KR: Clone + 'static,
         F: Fn(Option<&K>, Option<&V>) -> Option<KR> + Send + Sync + 'static,
@@ -306,7 +344,9 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         F: Fn(Option<&K>, Option<&V>) -> I + Send + Sync + 'static,
     {
         let mapper = Arc::new(mapper);
-        let node = self.add(None, "KSTREAM-FLATMAP-", move || FlatMap { mapper: mapper.clone() });
+        let node = self.add(None, "KSTREAM-FLATMAP-", move || FlatMap {
+            mapper: mapper.clone(),
+        });
         self.derive(node, None, None, true)
     }
 
@@ -346,8 +386,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         F: Fn(Option<&K>, Option<&V>) -> I + Send + Sync + 'static,
     {
         let mapper = Arc::new(mapper);
-        let node = self.add(None, "KSTREAM-FLATMAPVALUES-", move || FlatMapValues { mapper: mapper.clone() });
-        self.derive(node, self.key_serde.clone(), None, self.repartition_required)
+        let node = self.add(None, "KSTREAM-FLATMAPVALUES-", move || FlatMapValues {
+            mapper: mapper.clone(),
+        });
+        self.derive(
+            node,
+            self.key_serde.clone(),
+            None,
+            self.repartition_required,
+        )
     }
 
     /// Calls `action` on each record and passes it on unchanged.
@@ -368,7 +415,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             action: action.clone(),
             forward: true,
         });
-        self.derive(node, self.key_serde.clone(), self.value_serde.clone(), self.repartition_required)
+        self.derive(
+            node,
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            self.repartition_required,
+        )
     }
 
     /// Calls `action` on each record; the stream ends here.
@@ -443,12 +495,18 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
         let mut b = self.builder.borrow_mut();
         let name = b.new_processor_name("KSTREAM-MERGE-");
-        let node = b.add_processor(name, &[self.node, other.node], processor_factory::<_, K, V, K, V>(|| PassThrough));
+        let node = b.add_processor(
+            name,
+            &[self.node, other.node],
+            processor_factory::<_, K, V, K, V>(|| PassThrough),
+        );
         drop(b);
         self.derive(
             node,
             self.key_serde.clone().or_else(|| other.key_serde.clone()),
-            self.value_serde.clone().or_else(|| other.value_serde.clone()),
+            self.value_serde
+                .clone()
+                .or_else(|| other.value_serde.clone()),
             self.repartition_required || other.repartition_required,
         )
     }
@@ -486,8 +544,18 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let mut b = self.builder.borrow_mut();
         let name = b.name_or(produced.name, "KSTREAM-SINK-");
         let fix = "pass serdes with Produced::with(key_serde, value_serde) (this stream's types changed since its source, so its serdes are unknown)";
-        let ks = b.serde_or_error(produced.key_serde.or_else(|| self.key_serde.clone()), &name, "key serde", fix);
-        let vs = b.serde_or_error(produced.value_serde.or_else(|| self.value_serde.clone()), &name, "value serde", fix);
+        let ks = b.serde_or_error(
+            produced.key_serde.or_else(|| self.key_serde.clone()),
+            &name,
+            "key serde",
+            fix,
+        );
+        let vs = b.serde_or_error(
+            produced.value_serde.or_else(|| self.value_serde.clone()),
+            &name,
+            "value serde",
+            fix,
+        );
         b.add_sink(name, topic, self.node, ks, vs, produced.partitioner);
     }
 
@@ -506,9 +574,28 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let mut b = self.builder.borrow_mut();
         let base = b.name_or(repartitioned.name, "KSTREAM-REPARTITION-");
         let fix = "pass serdes with Repartitioned::with(key_serde, value_serde)";
-        let ks = b.serde_or_error(repartitioned.key_serde.or_else(|| self.key_serde.clone()), &base, "key serde", fix);
-        let vs = b.serde_or_error(repartitioned.value_serde.or_else(|| self.value_serde.clone()), &base, "value serde", fix);
-        let node = repartition(&mut b, self.node, &base, ks.clone(), vs.clone(), repartitioned.partitioner);
+        let ks = b.serde_or_error(
+            repartitioned.key_serde.or_else(|| self.key_serde.clone()),
+            &base,
+            "key serde",
+            fix,
+        );
+        let vs = b.serde_or_error(
+            repartitioned
+                .value_serde
+                .or_else(|| self.value_serde.clone()),
+            &base,
+            "value serde",
+            fix,
+        );
+        let node = repartition(
+            &mut b,
+            self.node,
+            &base,
+            ks.clone(),
+            vs.clone(),
+            repartitioned.partitioner,
+        );
         drop(b);
         self.derive(node, Some(ks), Some(vs), false)
     }
@@ -533,11 +620,34 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             None => b.new_store_name("KSTREAM-TOTABLE-"),
         };
         let fix = "pass serdes with Materialized::with(key_serde, value_serde)";
-        let ks = b.serde_or_error(materialized.key_serde.clone().or_else(|| self.key_serde.clone()), &name, "key serde", fix);
-        let vs = b.serde_or_error(materialized.value_serde.clone().or_else(|| self.value_serde.clone()), &name, "value serde", fix);
+        let ks = b.serde_or_error(
+            materialized
+                .key_serde
+                .clone()
+                .or_else(|| self.key_serde.clone()),
+            &name,
+            "key serde",
+            fix,
+        );
+        let vs = b.serde_or_error(
+            materialized
+                .value_serde
+                .clone()
+                .or_else(|| self.value_serde.clone()),
+            &name,
+            "value serde",
+            fix,
+        );
         let mut parent = self.node;
         if self.repartition_required {
-            parent = repartition(&mut b, self.node, &format!("{name}-repartition"), ks.clone(), vs.clone(), None);
+            parent = repartition(
+                &mut b,
+                self.node,
+                &format!("{name}-repartition"),
+                ks.clone(),
+                vs.clone(),
+                None,
+            );
         }
         let spec = store::StoreSpec::from_materialized(&materialized, store_name.clone());
         let materialize = Arc::new(std::sync::OnceLock::new());
@@ -642,7 +752,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// let s = builder.stream("in", Consumed::with(Serdes::string(), Serdes::string()));
     /// let upper = s.process(|| Upper, &[]);
     /// ```
-    pub fn process<KR, VR, P>(&self, supplier: impl Fn() -> P + Send + Sync + 'static, stores: &[&str]) -> KStream<KR, VR>
+    pub fn process<KR, VR, P>(
+        &self,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+        stores: &[&str],
+    ) -> KStream<KR, VR>
     where
         KR: Clone + 'static,
         VR: Clone + 'static,
@@ -673,21 +787,31 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// let s = builder.stream("in", Consumed::with(Serdes::string(), Serdes::string()));
     /// let lens = s.process_values(|| Len, &[]);
     /// ```
-    pub fn process_values<VR, P>(&self, supplier: impl Fn() -> P + Send + Sync + 'static, stores: &[&str]) -> KStream<K, VR>
+    pub fn process_values<VR, P>(
+        &self,
+        supplier: impl Fn() -> P + Send + Sync + 'static,
+        stores: &[&str],
+    ) -> KStream<K, VR>
     where
         VR: Clone + 'static,
         P: Processor<K, V, K, VR>,
     {
         let node = self.add(None, "KSTREAM-PROCESSVALUES-", supplier);
         self.connect(node, stores);
-        self.derive(node, self.key_serde.clone(), None, self.repartition_required)
+        self.derive(
+            node,
+            self.key_serde.clone(),
+            None,
+            self.repartition_required,
+        )
     }
 
     fn connect(&self, node: usize, stores: &[&str]) {
         let mut b = self.builder.borrow_mut();
         for s in stores {
             if !b.has_store(s) {
-                b.errors.push(crate::topology::TopologyError::UnknownStore(s.to_string()));
+                b.errors
+                    .push(crate::topology::TopologyError::UnknownStore(s.to_string()));
             }
             b.connect_store(node, s);
         }

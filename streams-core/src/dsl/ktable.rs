@@ -1,15 +1,17 @@
 //! [`KTable`]: a changelog stream read as the latest value per key.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use super::builder::Shared;
 use super::grouped_table::KGroupedTable;
 use super::kstream::KStream;
 use super::options::{Grouped, Materialized, Named};
 use super::store::{self, PendingStore, StoreSpec};
-use crate::processor::table::{Materialization, SendOldValues, TableFilter, TableMapValues, TableSelect, TableToStream};
+use crate::processor::table::{
+    Materialization, SendOldValues, TableFilter, TableMapValues, TableSelect, TableToStream,
+};
 use crate::serde::SerdeRef;
 use crate::topology::processor_factory;
 
@@ -51,28 +53,32 @@ impl<K, V> Clone for KTable<K, V> {
 impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
     /// The name of the store that holds this table, if it is materialized.
     pub fn queryable_store_name(&self) -> Option<String> {
-        self.store_name
-            .clone()
-            .or_else(|| self.source_materialize.as_ref().and_then(|p| p.materialize.get().cloned()))
+        self.store_name.clone().or_else(|| {
+            self.source_materialize
+                .as_ref()
+                .and_then(|p| p.materialize.get().cloned())
+        })
     }
 
     /// The name of this table's node.
     pub fn node_name(&self) -> String {
-        self.builder.borrow().topology.nodes[self.node].name.to_string()
+        self.builder.borrow().topology.nodes[self.node]
+            .name
+            .to_string()
     }
 
     /// Creates this table's store if it is a source-like node without one.
     pub(crate) fn force_materialize(&self) {
-        if let Some(p) = &self.source_materialize {
-            if p.materialize.get().is_none() {
-                let _ = p.materialize.set(p.spec.name.clone());
-                let mut b = self.builder.borrow_mut();
-                b.add_store(
-                    store::timestamped_kv_factory(&p.spec, p.key_serde.clone(), p.value_serde.clone()),
-                    false,
-                );
-                b.connect_store(self.node, &p.spec.name);
-            }
+        if let Some(p) = &self.source_materialize
+            && p.materialize.get().is_none()
+        {
+            let _ = p.materialize.set(p.spec.name.clone());
+            let mut b = self.builder.borrow_mut();
+            b.add_store(
+                store::timestamped_kv_factory(&p.spec, p.key_serde.clone(), p.value_serde.clone()),
+                false,
+            );
+            b.connect_store(self.node, &p.spec.name);
         }
     }
 
@@ -118,22 +124,43 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
             return (None, default_value_serde);
         };
         let mut b = self.builder.borrow_mut();
-        let name = m.store_name.clone().unwrap_or_else(|| b.new_store_name(prefix));
+        let name = m
+            .store_name
+            .clone()
+            .unwrap_or_else(|| b.new_store_name(prefix));
         let fix = "pass serdes with Materialized::with(key_serde, value_serde)";
-        let ks = b.serde_or_error(m.key_serde.clone().or_else(|| self.key_serde.clone()), &name, "key serde", fix);
-        let vs = b.serde_or_error(m.value_serde.clone().or(default_value_serde), &name, "value serde", fix);
+        let ks = b.serde_or_error(
+            m.key_serde.clone().or_else(|| self.key_serde.clone()),
+            &name,
+            "key serde",
+            fix,
+        );
+        let vs = b.serde_or_error(
+            m.value_serde.clone().or(default_value_serde),
+            &name,
+            "value serde",
+            fix,
+        );
         let spec = StoreSpec::from_materialized(&m, name.clone());
         b.add_store(store::timestamped_kv_factory(&spec, ks, vs.clone()), false);
         (Some(name), Some(vs))
     }
 
-    fn filter_impl<F>(&self, predicate: F, keep_when: bool, materialized: Option<Materialized<K, V>>, named: Option<Named>) -> KTable<K, V>
+    fn filter_impl<F>(
+        &self,
+        predicate: F,
+        keep_when: bool,
+        materialized: Option<Materialized<K, V>>,
+        named: Option<Named>,
+    ) -> KTable<K, V>
     where
         F: Fn(&K, &V) -> bool + Send + Sync + 'static,
     {
-        let (store_name, value_serde) = self.materialize_for(materialized, "KTABLE-FILTER-", self.value_serde.clone());
+        let (store_name, value_serde) =
+            self.materialize_for(materialized, "KTABLE-FILTER-", self.value_serde.clone());
         let send_old = Arc::new(AtomicBool::new(false));
         let predicate = Arc::new(predicate);
+        let getter_predicate = predicate.clone();
         let factory = {
             let send_old = send_old.clone();
             let store_name = store_name.clone();
@@ -151,7 +178,12 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
             b.connect_store(node, s);
         }
         drop(b);
-        self.derive(node, value_serde, send_old, store_name)
+        let derived = self.derive(node, value_serde, send_old, store_name.clone());
+        // Without a store, joins read this table through its parent.
+        if store_name.is_none() {
+            self.register_filter_getter(&derived, getter_predicate, keep_when);
+        }
+        derived
     }
 
     /// Keeps the rows for which `predicate` holds; a row that stops
@@ -180,7 +212,11 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
     /// # let table = builder.table("t", Consumed::with(Serdes::string(), Serdes::i64()), Materialized::none());
     /// let positive = table.filter_materialized(|_k, v| *v > 0, Materialized::as_("positive"));
     /// ```
-    pub fn filter_materialized<F>(&self, predicate: F, materialized: Materialized<K, V>) -> KTable<K, V>
+    pub fn filter_materialized<F>(
+        &self,
+        predicate: F,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V>
     where
         F: Fn(&K, &V) -> bool + Send + Sync + 'static,
     {
@@ -203,14 +239,21 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
         self.filter_impl(predicate, false, None, None)
     }
 
-    fn map_values_impl<VR, F>(&self, mapper: F, materialized: Option<Materialized<K, VR>>, named: Option<Named>) -> KTable<K, VR>
+    fn map_values_impl<VR, F>(
+        &self,
+        mapper: F,
+        materialized: Option<Materialized<K, VR>>,
+        named: Option<Named>,
+    ) -> KTable<K, VR>
     where
         VR: Clone + 'static,
         F: Fn(&K, &V) -> VR + Send + Sync + 'static,
     {
-        let (store_name, value_serde) = self.materialize_for(materialized, "KTABLE-MAPVALUES-", None);
+        let (store_name, value_serde) =
+            self.materialize_for(materialized, "KTABLE-MAPVALUES-", None);
         let send_old = Arc::new(AtomicBool::new(false));
         let mapper = Arc::new(mapper);
+        let getter_mapper = mapper.clone();
         let factory = {
             let send_old = send_old.clone();
             let store_name = store_name.clone();
@@ -228,7 +271,12 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
             b.connect_store(node, s);
         }
         drop(b);
-        self.derive(node, value_serde, send_old, store_name)
+        let derived = self.derive(node, value_serde, send_old, store_name.clone());
+        // Without a store, joins read this table through its parent.
+        if store_name.is_none() {
+            self.register_map_values_getter(&derived, getter_mapper);
+        }
+        derived
     }
 
     /// Maps each row's value; deletes stay deletes.
@@ -258,7 +306,11 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
     /// let lengths = table.map_values_materialized(|_k, v| v.len() as i64,
     ///     Materialized::as_("lengths").with_value_serde(Serdes::i64()));
     /// ```
-    pub fn map_values_materialized<VR, F>(&self, mapper: F, materialized: Materialized<K, VR>) -> KTable<K, VR>
+    pub fn map_values_materialized<VR, F>(
+        &self,
+        mapper: F,
+        materialized: Materialized<K, VR>,
+    ) -> KTable<K, VR>
     where
         VR: Clone + 'static,
         F: Fn(&K, &V) -> VR + Send + Sync + 'static,
@@ -278,7 +330,11 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
     pub fn to_stream(&self) -> KStream<K, V> {
         let mut b = self.builder.borrow_mut();
         let name = b.new_processor_name("KTABLE-TOSTREAM-");
-        let node = b.add_processor(name, &[self.node], processor_factory::<_, K, crate::serde::Change<V>, K, V>(|| TableToStream));
+        let node = b.add_processor(
+            name,
+            &[self.node],
+            processor_factory::<_, K, crate::serde::Change<V>, K, V>(|| TableToStream),
+        );
         drop(b);
         KStream {
             builder: self.builder.clone(),
@@ -300,7 +356,11 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
     /// let by_region = table.group_by(|user, region| (region.clone(), user.clone()),
     ///     Grouped::with(Serdes::string(), Serdes::string()));
     /// ```
-    pub fn group_by<KR, VR, F>(&self, selector: F, grouped: Grouped<KR, VR>) -> KGroupedTable<KR, VR>
+    pub fn group_by<KR, VR, F>(
+        &self,
+        selector: F,
+        grouped: Grouped<KR, VR>,
+    ) -> KGroupedTable<KR, VR>
     where
         KR: Clone + PartialEq + 'static,
         VR: Clone + 'static,
@@ -330,6 +390,3 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KTable<K, V> {
         }
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: OnceLock<String>) {}

@@ -547,7 +547,10 @@ impl<K, V> Branched<K, V> {
     /// let b: Branched<String, String> = Branched::none();
     /// ```
     pub fn none() -> Self {
-        Branched { name: None, chain: None }
+        Branched {
+            name: None,
+            chain: None,
+        }
     }
     /// Applies `f` to the branch; the result (if any) is the map's value.
     ///

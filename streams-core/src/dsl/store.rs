@@ -40,9 +40,12 @@ pub(crate) fn timestamped_kv_factory<K: 'static, V: 'static>(
         StoreType::RocksDb => StoreKind::RocksDb,
         StoreType::InMemory => StoreKind::InMemory,
     };
-    let mut builder =
-        KeyValueStoreBuilder::new(KeyValueBytesStoreSupplier::new(spec.name.clone(), kind), key_serde, value_serde)
-            .timestamped();
+    let mut builder = KeyValueStoreBuilder::new(
+        KeyValueBytesStoreSupplier::new(spec.name.clone(), kind),
+        key_serde,
+        value_serde,
+    )
+    .timestamped();
     if spec.caching {
         builder = builder.with_caching_enabled();
     }

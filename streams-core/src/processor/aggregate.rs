@@ -43,7 +43,10 @@ impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
     }
 
     /// Writes the cache down and forwards what it held.
-    pub(crate) fn flush(&self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), StreamsError> {
+    pub(crate) fn flush(
+        &self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), StreamsError> {
         if self.store.is_cached() {
             let flushed = self.store.flush_cache()?;
             self.forward_flushed(ctx, flushed)?;
@@ -112,20 +115,32 @@ where
         Ok(())
     }
 
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
+    ) -> Result<(), StreamsError> {
         let (Some(key), Some(value)) = (record.key.as_ref(), record.value.as_ref()) else {
             // Kafka Streams skips records with a null key or value here.
             ctx.metrics().dropped_records += 1;
             return Ok(());
         };
-        let forwarder = self.forwarder.as_ref().ok_or_else(|| not_initialized(ctx.node_name()))?;
+        let forwarder = self
+            .forwarder
+            .as_ref()
+            .ok_or_else(|| not_initialized(ctx.node_name()))?;
         let old = forwarder.store.get(key)?;
         let (old_value, timestamp) = match old {
-            Some(ValueAndTimestamp { value, timestamp }) => (Some(value), record.timestamp.max(timestamp)),
+            Some(ValueAndTimestamp { value, timestamp }) => {
+                (Some(value), record.timestamp.max(timestamp))
+            }
             None => (None, record.timestamp),
         };
         let step = (self.step)(key, value, old_value);
-        forwarder.store.put(key, Some(ValueAndTimestamp::new(step.new.clone(), timestamp)))?;
+        forwarder.store.put(
+            key,
+            Some(ValueAndTimestamp::new(step.new.clone(), timestamp)),
+        )?;
         let out = Record {
             key: record.key,
             value: Some(Change::new(Some(step.new), step.old)),

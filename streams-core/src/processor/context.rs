@@ -80,7 +80,9 @@ impl Schedule {
         let mut next = self.next.saturating_add(self.interval);
         if now >= next {
             let missed = (now - self.next) / self.interval;
-            next = self.next.saturating_add((missed + 1).saturating_mul(self.interval));
+            next = self
+                .next
+                .saturating_add((missed + 1).saturating_mul(self.interval));
         }
         self.next = next;
     }
@@ -157,7 +159,6 @@ pub(crate) struct TaskContext {
     /// The timestamp of the record being processed. Shared with the stores'
     /// change-logging layers, which stamp changelog records with it.
     pub(crate) timestamp: Rc<Cell<i64>>,
-    pub(crate) headers: Headers,
     pub(crate) stream_time: i64,
     pub(crate) wall_clock_ms: i64,
     pub(crate) stores: HashMap<String, TaskStore>,
@@ -184,7 +185,6 @@ impl TaskContext {
             task_id,
             metadata: None,
             timestamp: Rc::new(Cell::new(0)),
-            headers: Headers::new(),
             stream_time: -1,
             wall_clock_ms: 0,
             stores: HashMap::new(),

@@ -10,11 +10,21 @@ pub(crate) mod node;
 mod record;
 
 pub(crate) mod aggregate;
+pub(crate) mod fk_join;
+pub(crate) mod session_aggregate;
+pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
+pub(crate) mod stream_stream_join;
+pub(crate) mod stream_table_join;
+pub(crate) mod suppress;
 pub(crate) mod table;
+pub(crate) mod table_table_join;
+pub(crate) mod value_getter;
+pub(crate) mod window_aggregate;
 
 pub use context::{
-    Cancellable, ProcessorContext, PunctuationType, RecordCollector, ScheduleId, TaskId, TaskMetrics,
+    Cancellable, ProcessorContext, PunctuationType, RecordCollector, ScheduleId, TaskId,
+    TaskMetrics,
 };
 pub(crate) use context::{NodeInfo, Schedule, TaskContext, TaskStore};
 pub use node::{RecordContext, StreamPartitioner, TopicNameExtractor};

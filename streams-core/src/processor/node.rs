@@ -7,9 +7,9 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::Processor;
 use super::context::{NodeInfo, ProcessorContext, ScheduleId, TaskContext};
 use super::record::{Headers, Record, RecordMetadata};
-use super::Processor;
 use crate::error::StreamsError;
 use crate::serde::SerdeRef;
 
@@ -20,9 +20,13 @@ pub(crate) trait Node<K, V> {
 
 /// The type-erased side of a node, for the task's life-cycle calls.
 pub(crate) trait NodeControl {
-    fn name(&self) -> &str;
     fn init(&self, task: &mut TaskContext) -> Result<(), StreamsError>;
-    fn punctuate(&self, id: ScheduleId, timestamp: i64, task: &mut TaskContext) -> Result<(), StreamsError>;
+    fn punctuate(
+        &self,
+        id: ScheduleId,
+        timestamp: i64,
+        task: &mut TaskContext,
+    ) -> Result<(), StreamsError>;
     fn flush(&self, task: &mut TaskContext) -> Result<(), StreamsError>;
     fn close(&self);
 }
@@ -57,7 +61,11 @@ where
     P: Processor<KIn, VIn, KOut, VOut>,
 {
     #[inline]
-    fn process(&self, record: Record<KIn, VIn>, task: &mut TaskContext) -> Result<(), StreamsError> {
+    fn process(
+        &self,
+        record: Record<KIn, VIn>,
+        task: &mut TaskContext,
+    ) -> Result<(), StreamsError> {
         let mut processor = self.processor.try_borrow_mut().map_err(|_| self.busy())?;
         let mut ctx = ProcessorContext {
             task,
@@ -72,9 +80,6 @@ impl<P, KIn, VIn, KOut, VOut> NodeControl for ProcessorNode<P, KIn, VIn, KOut, V
 where
     P: Processor<KIn, VIn, KOut, VOut>,
 {
-    fn name(&self) -> &str {
-        &self.info.name
-    }
     fn init(&self, task: &mut TaskContext) -> Result<(), StreamsError> {
         let mut processor = self.processor.try_borrow_mut().map_err(|_| self.busy())?;
         let mut ctx = ProcessorContext {
@@ -84,7 +89,12 @@ where
         };
         processor.init(&mut ctx)
     }
-    fn punctuate(&self, id: ScheduleId, timestamp: i64, task: &mut TaskContext) -> Result<(), StreamsError> {
+    fn punctuate(
+        &self,
+        id: ScheduleId,
+        timestamp: i64,
+        task: &mut TaskContext,
+    ) -> Result<(), StreamsError> {
         let mut processor = self.processor.try_borrow_mut().map_err(|_| self.busy())?;
         let mut ctx = ProcessorContext {
             task,
@@ -111,7 +121,6 @@ where
 
 /// A source node as the task sees it: raw bytes in.
 pub(crate) trait RawSource {
-    fn name(&self) -> &str;
     fn process_raw(
         &self,
         key: Option<&[u8]>,
@@ -124,16 +133,12 @@ pub(crate) trait RawSource {
 
 /// Deserializes once, then forwards typed records to its children.
 pub(crate) struct SourceNode<K, V> {
-    pub(crate) name: Arc<str>,
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
     pub(crate) children: Vec<Child<K, V>>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn process_raw(
         &self,
         key: Option<&[u8]>,
@@ -142,7 +147,11 @@ impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
         headers: Headers,
         task: &mut TaskContext,
     ) -> Result<(), StreamsError> {
-        let topic = task.metadata.as_ref().map(|m| m.topic.as_str()).unwrap_or("");
+        let topic = task
+            .metadata
+            .as_ref()
+            .map(|m| m.topic.as_str())
+            .unwrap_or("");
         let deser_err = |source| StreamsError::Deserialization {
             topic: topic.to_string(),
             partition: task.metadata.as_ref().map_or(-1, |m| m.partition),
@@ -150,11 +159,19 @@ impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
             source,
         };
         let key = match key {
-            Some(bytes) => Some(self.key_serde.deserialize(topic, bytes).map_err(deser_err)?),
+            Some(bytes) => Some(
+                self.key_serde
+                    .deserialize(topic, bytes)
+                    .map_err(deser_err)?,
+            ),
             None => None,
         };
         let value = match value {
-            Some(bytes) => Some(self.value_serde.deserialize(topic, bytes).map_err(deser_err)?),
+            Some(bytes) => Some(
+                self.value_serde
+                    .deserialize(topic, bytes)
+                    .map_err(deser_err)?,
+            ),
             None => None,
         };
         task.timestamp.set(timestamp);
@@ -195,7 +212,13 @@ pub type TopicNameExtractor<K, V> =
 /// `StreamPartitioner`). `None` leaves the choice to the producer.
 pub trait StreamPartitioner<K, V>: Send + Sync + 'static {
     /// The partition for this record, out of `num_partitions`.
-    fn partition(&self, topic: &str, key: Option<&K>, value: Option<&V>, num_partitions: i32) -> Option<i32>;
+    fn partition(
+        &self,
+        topic: &str,
+        key: Option<&K>,
+        value: Option<&V>,
+        num_partitions: i32,
+    ) -> Option<i32>;
 }
 
 /// The output topic of a sink.
@@ -281,13 +304,15 @@ impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
 }
 
 impl<K: 'static, V: 'static> NodeControl for SinkNode<K, V> {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn init(&self, _task: &mut TaskContext) -> Result<(), StreamsError> {
         Ok(())
     }
-    fn punctuate(&self, _id: ScheduleId, _ts: i64, _task: &mut TaskContext) -> Result<(), StreamsError> {
+    fn punctuate(
+        &self,
+        _id: ScheduleId,
+        _ts: i64,
+        _task: &mut TaskContext,
+    ) -> Result<(), StreamsError> {
         Ok(())
     }
     fn flush(&self, _task: &mut TaskContext) -> Result<(), StreamsError> {
@@ -297,16 +322,18 @@ impl<K: 'static, V: 'static> NodeControl for SinkNode<K, V> {
 }
 
 /// Life-cycle of a source node: nothing to do.
-pub(crate) struct SourceControl(pub(crate) Arc<str>);
+pub(crate) struct SourceControl;
 
 impl NodeControl for SourceControl {
-    fn name(&self) -> &str {
-        &self.0
-    }
     fn init(&self, _task: &mut TaskContext) -> Result<(), StreamsError> {
         Ok(())
     }
-    fn punctuate(&self, _id: ScheduleId, _ts: i64, _task: &mut TaskContext) -> Result<(), StreamsError> {
+    fn punctuate(
+        &self,
+        _id: ScheduleId,
+        _ts: i64,
+        _task: &mut TaskContext,
+    ) -> Result<(), StreamsError> {
         Ok(())
     }
     fn flush(&self, _task: &mut TaskContext) -> Result<(), StreamsError> {

@@ -20,7 +20,11 @@ where
     F: Fn(Option<&K>, Option<&V>) -> bool + 'static,
 {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, V>,
+    ) -> Result<(), StreamsError> {
         if (self.predicate)(record.key.as_ref(), record.value.as_ref()) == self.keep_when {
             ctx.forward(record)
         } else {
@@ -42,7 +46,11 @@ where
     F: Fn(Option<&K>, Option<&V>) -> Option<VR> + 'static,
 {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, VR>,
+    ) -> Result<(), StreamsError> {
         let value = (self.mapper)(record.key.as_ref(), record.value.as_ref());
         ctx.forward(record.with_value(value))
     }
@@ -62,7 +70,11 @@ where
     F: Fn(Record<K, V>) -> Record<KR, VR> + 'static,
 {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, KR, VR>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, KR, VR>,
+    ) -> Result<(), StreamsError> {
         let out = (self.mapper)(record);
         ctx.forward(out)
     }
@@ -84,7 +96,11 @@ where
     I: IntoIterator<Item = (Option<KR>, Option<VR>)>,
 {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, KR, VR>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, KR, VR>,
+    ) -> Result<(), StreamsError> {
         for (k, v) in (self.mapper)(record.key.as_ref(), record.value.as_ref()) {
             let out = Record {
                 key: k,
@@ -111,7 +127,11 @@ where
     F: Fn(Option<&K>, Option<&V>) + 'static,
 {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, V>,
+    ) -> Result<(), StreamsError> {
         (self.action)(record.key.as_ref(), record.value.as_ref());
         if self.forward {
             ctx.forward(record)
@@ -126,7 +146,11 @@ pub(crate) struct PassThrough;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for PassThrough {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, V>,
+    ) -> Result<(), StreamsError> {
         ctx.forward(record)
     }
 }
@@ -142,7 +166,11 @@ pub(crate) struct Branch<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for Branch<K, V> {
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, V>,
+    ) -> Result<(), StreamsError> {
         for (i, p) in self.predicates.iter().enumerate() {
             if p(record.key.as_ref(), record.value.as_ref()) {
                 return ctx.forward_to(&self.children[i], record);
@@ -161,7 +189,11 @@ pub(crate) struct DropNullKeys;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for DropNullKeys {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, V>,
+    ) -> Result<(), StreamsError> {
         if record.key.is_some() {
             ctx.forward(record)
         } else {
@@ -185,7 +217,11 @@ where
     I: IntoIterator<Item = VR>,
 {
     #[inline]
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, VR>,
+    ) -> Result<(), StreamsError> {
         for v in (self.mapper)(record.key.as_ref(), record.value.as_ref()) {
             let out = Record {
                 key: record.key.clone(),

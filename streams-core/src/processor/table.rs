@@ -4,10 +4,10 @@
 //! that choice changes what some operators emit, so it is kept exact.
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::aggregate::{not_initialized, ChangeForwarder};
+use super::aggregate::{ChangeForwarder, not_initialized};
 use super::{Processor, ProcessorContext, Record};
 use crate::error::StreamsError;
 use crate::serde::Change;
@@ -35,7 +35,11 @@ impl<K: Clone + 'static, V: Clone + 'static> Materialization<K, V> {
         }
     }
 
-    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>, send_old: bool) -> Result<(), StreamsError> {
+    fn init(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+        send_old: bool,
+    ) -> Result<(), StreamsError> {
         if let Some(name) = &self.store_name {
             let store = ctx.get_state_store::<TimestampedKeyValueStore<K, V>>(name)?;
             self.forwarder = Some(ChangeForwarder {
@@ -96,7 +100,11 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, Change<V>> for T
         self.materialized.init(ctx, send_old)
     }
 
-    fn process(&mut self, record: Record<K, V>, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), StreamsError> {
         let Some(key) = record.key.as_ref() else {
             ctx.metrics().dropped_records += 1;
             return Ok(());
@@ -105,15 +113,15 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, Change<V>> for T
         let old = match &self.materialized.forwarder {
             Some(f) => {
                 let old = f.store.get(key)?;
-                if let Some(o) = &old {
-                    if record.timestamp < o.timestamp {
-                        log::warn!(
-                            "Detected out-of-order KTable update for {} at timestamp {} (previous {})",
-                            ctx.node_name(),
-                            record.timestamp,
-                            o.timestamp
-                        );
-                    }
+                if let Some(o) = &old
+                    && record.timestamp < o.timestamp
+                {
+                    log::warn!(
+                        "Detected out-of-order KTable update for {} at timestamp {} (previous {})",
+                        ctx.node_name(),
+                        record.timestamp,
+                        o.timestamp
+                    );
                 }
                 old.map(|o| o.value)
             }
@@ -162,7 +170,11 @@ where
         self.materialized.init(ctx, send_old)
     }
 
-    fn process(&mut self, record: Record<K, Change<V>>, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), StreamsError> {
         let (Some(key), Some(change)) = (record.key.as_ref(), record.value.as_ref()) else {
             return Ok(());
         };
@@ -205,7 +217,11 @@ where
         self.materialized.init(ctx, send_old)
     }
 
-    fn process(&mut self, record: Record<K, Change<V>>, ctx: &mut ProcessorContext<'_, K, Change<VR>>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<VR>>,
+    ) -> Result<(), StreamsError> {
         let (Some(key), Some(change)) = (record.key.as_ref(), record.value.as_ref()) else {
             return Ok(());
         };
@@ -230,7 +246,11 @@ pub(crate) struct TableToStream;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, V> for TableToStream {
     #[inline]
-    fn process(&mut self, record: Record<K, Change<V>>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, V>,
+    ) -> Result<(), StreamsError> {
         let value = record.value.as_ref().and_then(|c| c.new_value.clone());
         ctx.forward(record.with_value(value))
     }
@@ -251,7 +271,11 @@ where
     VR: Clone + 'static,
     F: Fn(&K, &V) -> (Option<KR>, Option<VR>) + 'static,
 {
-    fn process(&mut self, record: Record<K, Change<V>>, ctx: &mut ProcessorContext<'_, KR, Change<VR>>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, KR, Change<VR>>,
+    ) -> Result<(), StreamsError> {
         let (Some(key), Some(change)) = (record.key.as_ref(), record.value.as_ref()) else {
             ctx.metrics().dropped_records += 1;
             return Ok(());
@@ -260,19 +284,32 @@ where
             (Some(k), Some(v)) => Some((k, v)),
             _ => None,
         };
-        let new_pair = change.new_value.as_ref().and_then(|v| complete((self.selector)(key, v)));
-        let old_pair = change.old_value.as_ref().and_then(|v| complete((self.selector)(key, v)));
+        let new_pair = change
+            .new_value
+            .as_ref()
+            .and_then(|v| complete((self.selector)(key, v)));
+        let old_pair = change
+            .old_value
+            .as_ref()
+            .and_then(|v| complete((self.selector)(key, v)));
         let ts = record.timestamp;
         match (old_pair, new_pair) {
-            (Some((ok, ov)), Some((nk, nv))) if ok == nk => {
-                ctx.forward(Record::new(Some(nk), Some(Change::new(Some(nv), Some(ov))), ts).with_headers(record.headers))
-            }
+            (Some((ok, ov)), Some((nk, nv))) if ok == nk => ctx.forward(
+                Record::new(Some(nk), Some(Change::new(Some(nv), Some(ov))), ts)
+                    .with_headers(record.headers),
+            ),
             (old, new) => {
                 if let Some((ok, ov)) = old {
-                    ctx.forward(Record::new(Some(ok), Some(Change::new(None, Some(ov))), ts).with_headers(record.headers.clone()))?;
+                    ctx.forward(
+                        Record::new(Some(ok), Some(Change::new(None, Some(ov))), ts)
+                            .with_headers(record.headers.clone()),
+                    )?;
                 }
                 if let Some((nk, nv)) = new {
-                    ctx.forward(Record::new(Some(nk), Some(Change::new(Some(nv), None)), ts).with_headers(record.headers))?;
+                    ctx.forward(
+                        Record::new(Some(nk), Some(Change::new(Some(nv), None)), ts)
+                            .with_headers(record.headers),
+                    )?;
                 }
                 Ok(())
             }
@@ -310,14 +347,24 @@ where
         Ok(())
     }
 
-    fn process(&mut self, record: Record<K, Change<V>>, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), StreamsError> {
+    fn process(
+        &mut self,
+        record: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
+    ) -> Result<(), StreamsError> {
         let (Some(key), Some(change)) = (record.key.as_ref(), record.value.as_ref()) else {
             return Err(StreamsError::Processing {
                 node: ctx.node_name().to_string(),
-                reason: format!("record key for KTable aggregate operator with state {} should not be null", self.store_name),
+                reason: format!(
+                    "record key for KTable aggregate operator with state {} should not be null",
+                    self.store_name
+                ),
             });
         };
-        let forwarder = self.forwarder.as_ref().ok_or_else(|| not_initialized(ctx.node_name()))?;
+        let forwarder = self
+            .forwarder
+            .as_ref()
+            .ok_or_else(|| not_initialized(ctx.node_name()))?;
         let old = forwarder.store.get(key)?;
         let old_agg = old.as_ref().map(|o| o.value.clone());
         let mut timestamp = record.timestamp;
@@ -337,7 +384,9 @@ where
             }
             None => intermediate,
         };
-        let stored = new_agg.as_ref().map(|v| ValueAndTimestamp::new(v.clone(), timestamp));
+        let stored = new_agg
+            .as_ref()
+            .map(|v| ValueAndTimestamp::new(v.clone(), timestamp));
         forwarder.store.put(key, stored)?;
         let out = Record {
             key: record.key,

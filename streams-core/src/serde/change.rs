@@ -193,7 +193,7 @@ impl<V: 'static> Serde<Change<V>> for ChangeSerde<V> {
                 return Err(fail(format!(
                     "Encountered unknown byte value `{}` for encodingFlag in ChangedDeserializer",
                     other as i8
-                )))
+                )));
             }
         };
         match flag {
@@ -244,7 +244,10 @@ impl<V: 'static> ChangeSerde<V> {
             return Err(serialize_error(
                 std::any::type_name::<Change<V>>(),
                 topic,
-                format!("new value of {new_len} bytes is too large for the change format (max {} bytes)", i32::MAX),
+                format!(
+                    "new value of {new_len} bytes is too large for the change format (max {} bytes)",
+                    i32::MAX
+                ),
             ));
         };
         write_varint(new_len_i32, out);
@@ -417,9 +420,11 @@ mod tests {
         // Varint cut off.
         assert!(serde.deserialize(T, b"\x80\x02").is_err());
         // Varint longer than 5 bytes.
-        assert!(serde
-            .deserialize(T, b"\x80\x80\x80\x80\x80\x00\x02")
-            .is_err());
+        assert!(
+            serde
+                .deserialize(T, b"\x80\x80\x80\x80\x80\x00\x02")
+                .is_err()
+        );
         // The inner serde's errors come through.
         assert!(serde.deserialize(T, b"\xff\x01").is_err());
     }

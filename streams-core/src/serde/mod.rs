@@ -26,8 +26,8 @@ pub use change::{Change, ChangeSerde};
 pub use json::JsonSerde;
 pub use serdes::Serdes;
 pub use windowed::{
-    session_windowed_base_key, session_windowed_end, session_windowed_start,
-    time_windowed_base_key, time_windowed_start, SessionWindowedSerde, TimeWindowedSerde,
+    SessionWindowedSerde, TimeWindowedSerde, session_windowed_base_key, session_windowed_end,
+    session_windowed_start, time_windowed_base_key, time_windowed_start,
 };
 
 /// Errors raised while turning values into bytes or bytes into values.

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::{
     BoolSerde, BytesSerde, Change, ChangeSerde, F32Serde, F64Serde, I16Serde, I32Serde, I64Serde,

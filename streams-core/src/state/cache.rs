@@ -128,6 +128,7 @@ impl NamedCache {
     }
 
     /// Whether `key` is cached, without touching the LRU order.
+    #[cfg(test)]
     pub fn contains(&self, key: &[u8]) -> bool {
         self.index.contains_key(key)
     }

@@ -36,8 +36,8 @@ use std::rc::Rc;
 
 use super::cache::{DirtyEntry, NamedCache};
 use super::{
-    range_is_inverted, BytesIter, BytesKeyValue, KeyValueBytesStore, StateStore, StoreError,
-    StoreResult, TimestampedBytesWrite,
+    BytesIter, BytesKeyValue, KeyValueBytesStore, StateStore, StoreError, StoreResult,
+    TimestampedBytesWrite, range_is_inverted,
 };
 
 /// One entry written down from the cache.

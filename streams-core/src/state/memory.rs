@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::{
-    range_is_inverted, BytesIter, KeyValueBytesStore, StateStore, StoreError, StoreResult,
+    BytesIter, KeyValueBytesStore, StateStore, StoreError, StoreResult, range_is_inverted,
 };
 
 /// A key-value byte store held in a `BTreeMap`, ordered by unsigned bytes.

@@ -34,23 +34,27 @@ pub mod caching;
 pub mod logging;
 pub mod memory;
 pub mod rocksdb;
+pub mod session;
 pub mod timestamped;
 pub mod typed;
+pub mod window;
 
 mod cache;
 #[cfg(test)]
 mod tests;
 
 pub use self::builder::{
-    changelog_topic_name, KeyValueBytesStoreSupplier, KeyValueStoreBuilder, ManagedStore,
-    OpenedStore, StoreContext, StoreFactory, StoreKind, Stores,
+    KeyValueBytesStoreSupplier, KeyValueStoreBuilder, ManagedStore, OpenedStore, StoreContext,
+    StoreFactory, StoreKind, Stores, changelog_topic_name,
 };
 pub use self::caching::{CachingKeyValueStore, FlushedEntry};
 pub use self::logging::{ChangeLoggingKeyValueBytesStore, ChangelogRecord, RecordingChangelog};
 pub use self::memory::InMemoryKeyValueStore;
 pub use self::rocksdb::{RocksDbConfig, RocksDbKeyValueStore};
+pub use self::session::{SessionStore, SessionStoreBuilder};
 pub use self::timestamped::ValueAndTimestamp;
 pub use self::typed::{KeyValueStore, LayeredStore, TimestampedKeyValueStore, TypedFlush};
+pub use self::window::{TimestampedWindowStore, WindowStore, WindowStoreBuilder};
 
 /// Errors raised by state stores.
 #[derive(Debug, thiserror::Error)]

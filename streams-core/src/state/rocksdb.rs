@@ -22,13 +22,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::rocksdb::{
-    BlockBasedOptions, Cache, DBCompactionStyle, DBCompressionType, DBRawIteratorWithThreadMode,
-    FlushOptions, LogLevel, Options, ReadOptions, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, DB, DBCompactionStyle, DBCompressionType,
+    DBRawIteratorWithThreadMode, FlushOptions, LogLevel, Options, ReadOptions, WriteBatch,
+    WriteOptions,
 };
 
 use super::{
-    prefix_upper_bound, range_is_inverted, BytesIter, BytesKeyValue, KeyValueBytesStore,
-    StateStore, StoreError, StoreResult, TimestampedBytesWrite,
+    BytesIter, BytesKeyValue, KeyValueBytesStore, StateStore, StoreError, StoreResult,
+    TimestampedBytesWrite, prefix_upper_bound, range_is_inverted,
 };
 
 /// The directory under a task's state directory that holds its RocksDB

@@ -919,7 +919,8 @@ fn typed_store_round_trips() {
 
 #[test]
 fn typed_serde_failures_are_store_errors() {
-    let store = KeyValueStore::from_store(memory("s"), Arc::new(Picky) as SerdeRef<String>, utf8());
+    let picky: SerdeRef<String> = Arc::new(Picky);
+    let store = KeyValueStore::from_store(memory("s"), picky.clone(), picky);
     assert!(matches!(
         store.put(&s("bad"), Some(&s("v"))),
         Err(StoreError::Serde { .. })
@@ -1030,9 +1031,11 @@ fn built_store_logs_with_the_task_partition_and_timestamp() {
         opened.managed.borrow().changelog_topic(),
         Some("app-s-changelog")
     );
-    assert!(opened
-        .timestamped_key_value_store::<String, String>()
-        .is_none());
+    assert!(
+        opened
+            .timestamped_key_value_store::<String, String>()
+            .is_none()
+    );
     assert!(opened.key_value_store::<String, i64>().is_none());
     let store = opened
         .key_value_store::<String, String>()

@@ -15,7 +15,7 @@ use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 
 use super::caching::{CachingKeyValueStore, FlushedEntry};
-use super::timestamped::{split_timestamped, write_timestamp_prefix, ValueAndTimestamp};
+use super::timestamped::{ValueAndTimestamp, split_timestamped, write_timestamp_prefix};
 use super::{BytesKeyValue, KeyValueBytesStore, StoreError, StoreResult};
 use crate::serde::{SerdeError, SerdeRef};
 

@@ -59,7 +59,10 @@ impl RawTaskRunner {
     /// Opens the task (stores in temporary directories).
     pub fn new(topology: &Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
         let collector = Rc::new(RefCell::new(CountingCollector::default()));
-        let app: Arc<str> = config.get(crate::config::APPLICATION_ID).unwrap_or("bench").into();
+        let app: Arc<str> = config
+            .get(crate::config::APPLICATION_ID)
+            .unwrap_or("bench")
+            .into();
         let task = StreamTask::open(
             topology,
             app,
@@ -85,7 +88,13 @@ impl RawTaskRunner {
     }
 
     /// Processes one record of `topic`.
-    pub fn process(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, timestamp: i64) -> Result<(), StreamsError> {
+    pub fn process(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), StreamsError> {
         self.offset += 1;
         self.task
             .process(topic, 0, self.offset, key, value, timestamp, Headers::new())

@@ -11,9 +11,12 @@ use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::processor::{Headers, RecordCollector, TaskId, TaskMetrics};
 use crate::serde::SerdeRef;
-use crate::state::{KeyValueStore, StoreResult, TimestampedKeyValueStore};
+use crate::state::{
+    KeyValueStore, SessionStore, StoreResult, TimestampedKeyValueStore, TimestampedWindowStore,
+    WindowStore,
+};
 use crate::task::{StreamTask, TaskOptions};
-use crate::topology::{NodeKind, Topology};
+use crate::topology::Topology;
 
 /// A record as the topology wrote it.
 #[derive(Debug, Clone)]
@@ -107,7 +110,9 @@ impl DriverState {
     fn enqueue(&mut self, topic: &str, record: Produced) {
         match self.queues.iter_mut().find(|(t, _)| t == topic) {
             Some((_, q)) => q.push_back(record),
-            None => self.queues.push((topic.to_string(), VecDeque::from([record]))),
+            None => self
+                .queues
+                .push((topic.to_string(), VecDeque::from([record]))),
         }
     }
 
@@ -139,7 +144,9 @@ impl DriverState {
         self.capture();
         while let Some((topic, record)) = self.next_queued() {
             let offset = next_offset(&mut self.offsets, &topic);
-            let Some(task) = self.task.as_mut() else { break };
+            let Some(task) = self.task.as_mut() else {
+                break;
+            };
             task.set_wall_clock(self.wall_clock_ms);
             task.process(
                 &topic,
@@ -195,7 +202,9 @@ impl<K, V> KeyValueStoreView<K, V> {
     pub fn all(&self) -> StoreResult<Vec<(K, V)>> {
         match self {
             KeyValueStoreView::Plain(s) => s.all(),
-            KeyValueStoreView::Timestamped(s) => Ok(s.all()?.into_iter().map(|(k, v)| (k, v.value)).collect()),
+            KeyValueStoreView::Timestamped(s) => {
+                Ok(s.all()?.into_iter().map(|(k, v)| (k, v.value)).collect())
+            }
         }
     }
 
@@ -243,7 +252,11 @@ impl TopologyTestDriver {
     }
 
     /// A driver whose mocked wall clock starts at `initial_wall_clock_ms`.
-    pub fn with_wall_clock(topology: Topology, config: StreamsConfig, initial_wall_clock_ms: i64) -> Result<Self, StreamsError> {
+    pub fn with_wall_clock(
+        topology: Topology,
+        config: StreamsConfig,
+        initial_wall_clock_ms: i64,
+    ) -> Result<Self, StreamsError> {
         let application_id: Arc<str> = config
             .get(crate::config::APPLICATION_ID)
             .unwrap_or("dummy-topology-test-driver-app-id")
@@ -296,7 +309,6 @@ impl TopologyTestDriver {
             .iter()
             .map(|t| format!("{application_id}-{t}"))
             .collect();
-        let _ = topology.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Source { .. })).count();
         Ok(TopologyTestDriver {
             state: Rc::new(RefCell::new(DriverState {
                 task,
@@ -314,7 +326,12 @@ impl TopologyTestDriver {
 
     /// An input topic whose records without timestamps get the driver's
     /// initial wall-clock time.
-    pub fn create_input_topic<K, V>(&self, topic: &str, key_serde: SerdeRef<K>, value_serde: SerdeRef<V>) -> TestInputTopic<K, V> {
+    pub fn create_input_topic<K, V>(
+        &self,
+        topic: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> TestInputTopic<K, V> {
         let now = self.state.borrow().wall_clock_ms;
         self.create_input_topic_with_time(topic, key_serde, value_serde, now, Duration::ZERO)
     }
@@ -342,7 +359,12 @@ impl TopologyTestDriver {
     /// An output topic to read what the topology wrote to `topic`.
     /// Repartition and changelog topics are readable too, under their full
     /// names (`<application.id>-...`).
-    pub fn create_output_topic<K, V>(&self, topic: &str, key_serde: SerdeRef<K>, value_serde: SerdeRef<V>) -> TestOutputTopic<K, V> {
+    pub fn create_output_topic<K, V>(
+        &self,
+        topic: &str,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> TestOutputTopic<K, V> {
         TestOutputTopic {
             state: self.state.clone(),
             topic: topic.to_string(),
@@ -383,13 +405,21 @@ impl TopologyTestDriver {
             .task
             .as_ref()
             .and_then(|t| t.store_handle(name))
-            .or_else(|| state.global_task.as_ref().and_then(|t| t.store_handle(name)))
+            .or_else(|| {
+                state
+                    .global_task
+                    .as_ref()
+                    .and_then(|t| t.store_handle(name))
+            })
     }
 
     /// A key-value store by name, plain or timestamped (values shown
     /// without their timestamps); `None` if there is no such store with
     /// these types.
-    pub fn get_key_value_store<K: 'static, V: 'static>(&self, name: &str) -> Option<KeyValueStoreView<K, V>> {
+    pub fn get_key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<KeyValueStoreView<K, V>> {
         let h = self.handle(name)?;
         if let Some(s) = h.downcast_ref::<KeyValueStore<K, V>>() {
             return Some(KeyValueStoreView::Plain(s.clone()));
@@ -399,9 +429,101 @@ impl TopologyTestDriver {
     }
 
     /// A timestamped key-value store by name.
-    pub fn get_timestamped_key_value_store<K: 'static, V: 'static>(&self, name: &str) -> Option<TimestampedKeyValueStore<K, V>> {
+    pub fn get_timestamped_key_value_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<TimestampedKeyValueStore<K, V>> {
         self.handle(name)?
             .downcast_ref::<TimestampedKeyValueStore<K, V>>()
+            .cloned()
+    }
+
+    /// The window store `name` with plain values (Kafka's `getWindowStore`):
+    /// a timestamped window store (what windowed aggregations keep) is read
+    /// through a view that drops the timestamps. `None` if there is no such
+    /// store with these types.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use streams_core::config::StreamsConfig;
+    /// # use streams_core::dsl::{Consumed, Grouped, Materialized, StreamsBuilder};
+    /// # use streams_core::serde::Serdes;
+    /// # use streams_core::testing::TopologyTestDriver;
+    /// # use streams_core::window::TimeWindows;
+    /// let builder = StreamsBuilder::new();
+    /// let windows = TimeWindows::of_size_with_no_grace(Duration::from_millis(100)).unwrap();
+    /// builder
+    ///     .stream("in", Consumed::with(Serdes::string(), Serdes::string()))
+    ///     .group_by_key(Grouped::none())
+    ///     .windowed_by_time(windows)
+    ///     .count(Materialized::as_("counts"));
+    /// let driver = TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new()).unwrap();
+    /// let mut input = driver.create_input_topic("in", Serdes::string(), Serdes::string());
+    /// input.pipe_input_at("k".to_string(), "v".to_string(), 150).unwrap();
+    /// let store = driver.get_window_store::<String, i64>("counts").unwrap();
+    /// assert_eq!(store.fetch(&"k".to_string(), 100).unwrap(), Some(1));
+    /// ```
+    pub fn get_window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<WindowStore<K, V>> {
+        let h = self.handle(name)?;
+        if let Some(s) = h.downcast_ref::<WindowStore<K, V>>() {
+            return Some(s.clone());
+        }
+        h.downcast_ref::<TimestampedWindowStore<K, V>>()
+            .map(TimestampedWindowStore::as_plain)
+    }
+
+    /// The timestamped window store `name` (Kafka's
+    /// `getTimestampedWindowStore`).
+    ///
+    /// ```
+    /// # use streams_core::config::StreamsConfig;
+    /// # use streams_core::dsl::StreamsBuilder;
+    /// # use streams_core::testing::TopologyTestDriver;
+    /// # let builder = StreamsBuilder::new();
+    /// # builder.stream("in", streams_core::dsl::Consumed::with(streams_core::serde::Serdes::string(), streams_core::serde::Serdes::string()));
+    /// let driver = TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new()).unwrap();
+    /// assert!(driver.get_timestamped_window_store::<String, i64>("none").is_none());
+    /// ```
+    pub fn get_timestamped_window_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<TimestampedWindowStore<K, V>> {
+        self.handle(name)?
+            .downcast_ref::<TimestampedWindowStore<K, V>>()
+            .cloned()
+    }
+
+    /// The session store `name` (Kafka's `getSessionStore`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use streams_core::config::StreamsConfig;
+    /// # use streams_core::dsl::{Consumed, Grouped, Materialized, StreamsBuilder};
+    /// # use streams_core::serde::Serdes;
+    /// # use streams_core::testing::TopologyTestDriver;
+    /// # use streams_core::window::SessionWindows;
+    /// let builder = StreamsBuilder::new();
+    /// let windows = SessionWindows::of_inactivity_gap_with_no_grace(Duration::from_millis(30)).unwrap();
+    /// builder
+    ///     .stream("in", Consumed::with(Serdes::string(), Serdes::string()))
+    ///     .group_by_key(Grouped::none())
+    ///     .windowed_by_session(windows)
+    ///     .count(Materialized::as_("sessions"));
+    /// let driver = TopologyTestDriver::new(builder.build().unwrap(), StreamsConfig::new()).unwrap();
+    /// let mut input = driver.create_input_topic("in", Serdes::string(), Serdes::string());
+    /// input.pipe_input_at("k".to_string(), "v".to_string(), 10).unwrap();
+    /// let store = driver.get_session_store::<String, i64>("sessions").unwrap();
+    /// assert_eq!(store.fetch_session(&"k".to_string(), 10, 10).unwrap(), Some(1));
+    /// ```
+    pub fn get_session_store<K: 'static, V: 'static>(
+        &self,
+        name: &str,
+    ) -> Option<SessionStore<K, V>> {
+        self.handle(name)?
+            .downcast_ref::<SessionStore<K, V>>()
             .cloned()
     }
 
@@ -414,7 +536,12 @@ impl TopologyTestDriver {
     /// Names of every store.
     pub fn get_all_state_stores(&self) -> Vec<String> {
         let state = self.state.borrow();
-        let mut names: Vec<String> = state.task.iter().chain(state.global_task.iter()).flat_map(|t| t.store_names()).collect();
+        let mut names: Vec<String> = state
+            .task
+            .iter()
+            .chain(state.global_task.iter())
+            .flat_map(|t| t.store_names())
+            .collect();
         names.sort();
         names
     }

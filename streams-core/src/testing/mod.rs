@@ -11,7 +11,7 @@ mod driver;
 mod topics;
 
 pub use driver::{KeyValueStoreView, TopologyTestDriver};
-pub use topics::{TestInputTopic, TestOutputTopic, TestRecord};
+pub use topics::{KeyValue, TestInputTopic, TestOutputTopic, TestRecord};
 
 mod bench;
 pub use bench::RawTaskRunner;

@@ -42,6 +42,9 @@ impl<K, V> TestRecord<K, V> {
     }
 }
 
+/// A key and a value as read from an output topic (`None` is null).
+pub type KeyValue<K, V> = (Option<K>, Option<V>);
+
 /// Pipes records into one input topic of a [`TopologyTestDriver`](super::TopologyTestDriver).
 ///
 /// Records piped without a timestamp get the topic's current time, which
@@ -100,17 +103,28 @@ impl<K: 'static, V: 'static> TestInputTopic<K, V> {
     }
 
     /// Pipes values with null keys, one after the other.
-    pub fn pipe_value_list(&mut self, values: impl IntoIterator<Item = V>) -> Result<(), StreamsError> {
+    pub fn pipe_value_list(
+        &mut self,
+        values: impl IntoIterator<Item = V>,
+    ) -> Result<(), StreamsError> {
         values.into_iter().try_for_each(|v| self.pipe_value(v))
     }
 
     /// Pipes key-value pairs, one after the other.
-    pub fn pipe_key_value_list(&mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<(), StreamsError> {
-        pairs.into_iter().try_for_each(|(k, v)| self.pipe_input(k, v))
+    pub fn pipe_key_value_list(
+        &mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), StreamsError> {
+        pairs
+            .into_iter()
+            .try_for_each(|(k, v)| self.pipe_input(k, v))
     }
 
     /// Pipes records, one after the other.
-    pub fn pipe_record_list(&mut self, records: impl IntoIterator<Item = TestRecord<K, V>>) -> Result<(), StreamsError> {
+    pub fn pipe_record_list(
+        &mut self,
+        records: impl IntoIterator<Item = TestRecord<K, V>>,
+    ) -> Result<(), StreamsError> {
         records.into_iter().try_for_each(|r| self.pipe_record(r))
     }
 
@@ -142,7 +156,9 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
             .state
             .borrow_mut()
             .take_output(&self.topic)
-            .ok_or_else(|| StreamsError::TestDriver(format!("no more records in topic '{}'", self.topic)))?;
+            .ok_or_else(|| {
+                StreamsError::TestDriver(format!("no more records in topic '{}'", self.topic))
+            })?;
         let key = match &raw.key {
             Some(b) => Some(self.key_serde.deserialize(&self.topic, b)?),
             None => None,
@@ -165,7 +181,7 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
     }
 
     /// Reads the oldest record's key and value.
-    pub fn read_key_value(&self) -> Result<(Option<K>, Option<V>), StreamsError> {
+    pub fn read_key_value(&self) -> Result<KeyValue<K, V>, StreamsError> {
         self.read_record().map(|r| (r.key, r.value))
     }
 
@@ -180,12 +196,20 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
 
     /// Reads every value left.
     pub fn read_values_to_list(&self) -> Result<Vec<Option<V>>, StreamsError> {
-        Ok(self.read_records_to_list()?.into_iter().map(|r| r.value).collect())
+        Ok(self
+            .read_records_to_list()?
+            .into_iter()
+            .map(|r| r.value)
+            .collect())
     }
 
     /// Reads every key-value pair left.
-    pub fn read_key_values_to_list(&self) -> Result<Vec<(Option<K>, Option<V>)>, StreamsError> {
-        Ok(self.read_records_to_list()?.into_iter().map(|r| (r.key, r.value)).collect())
+    pub fn read_key_values_to_list(&self) -> Result<Vec<KeyValue<K, V>>, StreamsError> {
+        Ok(self
+            .read_records_to_list()?
+            .into_iter()
+            .map(|r| (r.key, r.value))
+            .collect())
     }
 
     /// Reads every record left into a map of the latest value per key (a
@@ -197,9 +221,12 @@ impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
     {
         let mut map = HashMap::new();
         for r in self.read_records_to_list()? {
-            let key = r
-                .key
-                .ok_or_else(|| StreamsError::TestDriver(format!("a record of topic '{}' has a null key", self.topic)))?;
+            let key = r.key.ok_or_else(|| {
+                StreamsError::TestDriver(format!(
+                    "a record of topic '{}' has a null key",
+                    self.topic
+                ))
+            })?;
             match r.value {
                 Some(v) => {
                     map.insert(key, v);

@@ -192,7 +192,11 @@ impl fmt::Display for NodeDescription {
 impl fmt::Display for SubtopologyDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.global {
-            writeln!(f, "Sub-topology: {} for global store (will not generate tasks)", self.id)?;
+            writeln!(
+                f,
+                "Sub-topology: {} for global store (will not generate tasks)",
+                self.id
+            )?;
             for node in &self.nodes {
                 writeln!(f, "    {node}")?;
             }

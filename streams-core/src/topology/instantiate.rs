@@ -80,17 +80,25 @@ impl<'t> Instantiator<'t> {
     }
 
     /// The node `idx`, typed by its input types.
-    pub(crate) fn node<K: 'static, V: 'static>(&mut self, idx: usize) -> Result<Rc<dyn Node<K, V>>, StreamsError> {
+    pub(crate) fn node<K: 'static, V: 'static>(
+        &mut self,
+        idx: usize,
+    ) -> Result<Rc<dyn Node<K, V>>, StreamsError> {
         self.ensure(idx)?;
         self.built[idx]
             .as_ref()
             .and_then(|b| b.typed.downcast_ref::<Rc<dyn Node<K, V>>>())
             .cloned()
-            .ok_or_else(|| TopologyError::TypeMismatch(self.topology.nodes[idx].name.to_string()).into())
+            .ok_or_else(|| {
+                TopologyError::TypeMismatch(self.topology.nodes[idx].name.to_string()).into()
+            })
     }
 
     /// The children of `idx`, typed by `idx`'s output types.
-    pub(crate) fn children<K: 'static, V: 'static>(&mut self, idx: usize) -> Result<Vec<Child<K, V>>, StreamsError> {
+    pub(crate) fn children<K: 'static, V: 'static>(
+        &mut self,
+        idx: usize,
+    ) -> Result<Vec<Child<K, V>>, StreamsError> {
         let child_ids: Vec<usize> = self.topology.nodes[idx]
             .children
             .iter()
@@ -142,7 +150,9 @@ impl Topology {
         let mut stores = Vec::new();
         for (i, built) in inst.built.into_iter().enumerate() {
             let Some(built) = built else { continue };
-            if let (Some(raw), NodeKind::Source { topics }) = (&built.raw_source, &self.nodes[i].kind) {
+            if let (Some(raw), NodeKind::Source { topics }) =
+                (&built.raw_source, &self.nodes[i].kind)
+            {
                 for t in topics {
                     sources.insert(resolve_topic(self, application_id, t), raw.clone());
                 }

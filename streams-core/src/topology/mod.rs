@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use describe::TopologyDescription;
-pub(crate) use instantiate::{processor_factory, BuiltNode, BuiltTask, NodeFactory};
+pub(crate) use instantiate::{BuiltNode, BuiltTask, NodeFactory, processor_factory};
 
 use crate::state::StoreFactory;
 
@@ -25,7 +25,9 @@ use crate::state::StoreFactory;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopologyError {
     /// Two nodes or stores share a name.
-    #[error("name '{0}' is already used in this topology: give each node and store a unique name (Named::as_, Materialized::as_)")]
+    #[error(
+        "name '{0}' is already used in this topology: give each node and store a unique name (Named::as_, Materialized::as_)"
+    )]
     DuplicateName(String),
     /// A serde is needed but none was given and the type has no default.
     #[error("{what} of node '{node}' has no serde: {fix}")]
@@ -45,7 +47,9 @@ pub enum TopologyError {
     #[error("internal type mismatch wiring node '{0}'")]
     TypeMismatch(String),
     /// A store is unknown.
-    #[error("state store '{0}' is not part of this topology: add it with StreamsBuilder::add_state_store")]
+    #[error(
+        "state store '{0}' is not part of this topology: add it with StreamsBuilder::add_state_store"
+    )]
     UnknownStore(String),
 }
 
@@ -172,11 +176,6 @@ impl Topology {
     /// Groups of topics that must be co-partitioned (join inputs).
     pub fn copartition_groups(&self) -> &[BTreeSet<String>] {
         &self.copartition_groups
-    }
-
-    /// Index of the node called `name`.
-    pub(crate) fn node_index(&self, name: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| &*n.name == name)
     }
 }
 

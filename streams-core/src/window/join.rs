@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{duration_to_ms, WindowError};
+use super::{WindowError, duration_to_ms};
 
 /// Kafka Streams' grace period for the deprecated `JoinWindows.of()`: one day,
 /// minus the window size.

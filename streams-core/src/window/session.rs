@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{duration_to_ms, WindowError};
+use super::{WindowError, duration_to_ms};
 
 /// Windows that grow with activity and close after a period of inactivity.
 ///
@@ -114,9 +114,11 @@ mod tests {
                 parameter: "afterWindowEnd"
             })
         );
-        assert!(WindowError::NonPositiveInactivityGap
-            .to_string()
-            .contains("at least 1 ms"));
+        assert!(
+            WindowError::NonPositiveInactivityGap
+                .to_string()
+                .contains("at least 1 ms")
+        );
     }
 
     #[test]

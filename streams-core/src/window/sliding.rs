@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{duration_to_ms, WindowError};
+use super::{WindowError, duration_to_ms};
 
 /// Windows of a fixed length that follow the records instead of a grid.
 ///

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{duration_to_ms, Window, WindowError};
+use super::{Window, WindowError, duration_to_ms};
 
 /// Fixed-size windows aligned to the epoch, for windowed aggregations.
 ///

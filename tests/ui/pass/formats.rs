@@ -1,7 +1,7 @@
 // The attribute is optional (JSON is the default) and may be written out.
 use serde::{Deserialize, Serialize};
-use streams::serde::{DefaultSerde, SerdeRef};
 use streams::StreamsSerde;
+use streams::serde::{DefaultSerde, SerdeRef};
 
 #[derive(Serialize, Deserialize, StreamsSerde)]
 struct Implicit {

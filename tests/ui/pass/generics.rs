@@ -2,8 +2,8 @@
 // the impl holds exactly when the type can be written as JSON.
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use streams::serde::DefaultSerde;
 use streams::StreamsSerde;
+use streams::serde::DefaultSerde;
 
 #[derive(Serialize, Deserialize, StreamsSerde)]
 struct Envelope<T> {

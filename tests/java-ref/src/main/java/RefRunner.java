@@ -53,6 +53,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -308,31 +314,98 @@ public final class RefRunner {
             for (final String[] job : jobs) {
                 inputs.add(readInput(Paths.get(job[1]), TOPOLOGIES.get(job[0])));
             }
-            for (int i = 0; i < jobs.size(); i++) {
-                final String[] job = jobs.get(i);
-                final List<String> out;
-                try {
-                    out = run(job[0], inputs.get(i));
-                } catch (final UsageException e) {
-                    throw e;
-                } catch (final RuntimeException e) {
-                    Throwable root = e;
-                    while (root.getCause() != null && root.getCause() != root) {
-                        root = root.getCause();
-                    }
-                    System.err.println("java-ref: topology '" + job[0] + "' failed on " + job[1] + ": " + root);
-                    e.printStackTrace(System.err);
-                    System.exit(1);
-                    return;
-                }
-                writeOutput(Paths.get(job[2]), out);
-            }
+            runAll(jobs, inputs, threadCount(jobs.size()));
         } catch (final UsageException e) {
             System.err.println("java-ref: " + e.getMessage());
             System.exit(2);
         }
         // Kafka may leave non-daemon threads behind; do not wait for them.
         System.exit(0);
+    }
+
+    /**
+     * Worker threads: {@code KSTREAMS_JAVA_REF_THREADS} if set (1 runs the triples one after
+     * the other), else the number of cores clamped to 2..4. More does not pay: each run is
+     * single-threaded, and the caller (the Rust differential test) uses the other cores at the
+     * same time.
+     */
+    static int threadCount(final int jobs) {
+        final String env = System.getenv(THREADS_ENV);
+        int n;
+        if (env != null && !env.isBlank()) {
+            try {
+                n = Integer.parseInt(env.trim());
+            } catch (final NumberFormatException e) {
+                n = 0;
+            }
+            if (n < 1) {
+                throw new UsageException(THREADS_ENV + " must be a positive integer, not '" + env + "'");
+            }
+        } else {
+            n = Math.max(2, Math.min(4, Runtime.getRuntime().availableProcessors()));
+        }
+        return Math.max(1, Math.min(n, jobs));
+    }
+
+    static final String THREADS_ENV = "KSTREAMS_JAVA_REF_THREADS";
+
+    /**
+     * Runs the triples on a pool of {@code threads} workers. They are independent: each has its
+     * own TopologyTestDriver, state directory and output file, and everything shared (the
+     * topology specs, the serdes, the ObjectMapper) is immutable or thread-safe, so the outputs
+     * are the same as a sequential run's. Each output file is written as soon as its triple
+     * finishes. If triples fail, the one reported is the first in argument order, as a
+     * sequential run would report; once one has failed, triples not yet started are skipped.
+     */
+    static void runAll(final List<String[]> jobs, final List<List<Input>> inputs, final int threads) {
+        final AtomicInteger workerIds = new AtomicInteger();
+        final ExecutorService pool = Executors.newFixedThreadPool(threads, task -> {
+            final Thread t = new Thread(task, "java-ref-" + workerIds.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        final AtomicBoolean failed = new AtomicBoolean();
+        final List<Future<?>> results = new ArrayList<>();
+        for (int i = 0; i < jobs.size(); i++) {
+            final String[] job = jobs.get(i);
+            final List<Input> input = inputs.get(i);
+            results.add(pool.submit(() -> {
+                if (failed.get()) {
+                    return null;
+                }
+                try {
+                    writeOutput(Paths.get(job[2]), run(job[0], input));
+                } catch (final Throwable e) {
+                    failed.set(true);
+                    throw e;
+                }
+                return null;
+            }));
+        }
+        pool.shutdown();
+        for (int i = 0; i < jobs.size(); i++) {
+            final String[] job = jobs.get(i);
+            final Throwable error;
+            try {
+                results.get(i).get();
+                continue;
+            } catch (final InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for the runs", e);
+            } catch (final ExecutionException e) {
+                error = e.getCause();
+            }
+            if (error instanceof UsageException) {
+                throw (UsageException) error;
+            }
+            Throwable root = error;
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            System.err.println("java-ref: topology '" + job[0] + "' failed on " + job[1] + ": " + root);
+            error.printStackTrace(System.err);
+            System.exit(1);
+        }
     }
 
     static List<String[]> parseArgs(final String[] args) {

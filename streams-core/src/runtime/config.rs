@@ -1,0 +1,266 @@
+//! The runtime's view of [`StreamsConfig`]: every value parsed and checked
+//! once at start, and the configurations of the Kafka clients derived from
+//! it, with the settings Kafka Streams forces on its clients.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+
+use super::errors::{RuntimeError, RuntimeResult};
+use crate::config::{
+    ADMIN_PREFIX, CONSUMER_PREFIX, PRODUCER_PREFIX, ProcessingGuarantee, StreamsConfig,
+};
+use crate::task::DeserializationHandler;
+
+/// Which consumer of a stream thread a configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConsumerRole {
+    /// The group member that reads the source topics.
+    Main,
+    /// The assign-mode consumer that reads changelogs into stores.
+    Restore,
+    /// The assign-mode consumer that reads the global topics.
+    Global,
+}
+
+/// Parsed configuration, shared by every thread of an instance.
+#[derive(Debug, Clone)]
+pub(crate) struct RuntimeConfig {
+    pub(crate) application_id: Arc<str>,
+    pub(crate) bootstrap: String,
+    pub(crate) num_threads: usize,
+    pub(crate) commit_interval: Duration,
+    pub(crate) guarantee: ProcessingGuarantee,
+    /// `<state.dir>/<application.id>`.
+    pub(crate) app_state_dir: PathBuf,
+    pub(crate) cache_max_bytes: usize,
+    pub(crate) deserialization_handler: DeserializationHandler,
+    pub(crate) dead_letter_topic: Option<String>,
+    pub(crate) replication_factor: i32,
+    pub(crate) max_task_idle_ms: i64,
+    pub(crate) buffered_records: usize,
+    pub(crate) poll: Duration,
+    pub(crate) cleanup_delay: Duration,
+    pub(crate) api_timeout: Duration,
+    pub(crate) client_id: String,
+    pub(crate) process_id: String,
+    pub(crate) source: StreamsConfig,
+}
+
+impl RuntimeConfig {
+    /// Parses and checks `config`; every error names the key and the fix.
+    pub(crate) fn new(config: &StreamsConfig) -> RuntimeResult<Self> {
+        cfg(config.validate())?;
+        let application_id: Arc<str> = cfg(config.application_id())?.trim().into();
+        let guarantee = cfg(config.processing_guarantee())?;
+        let standby = cfg(config.num_standby_replicas())?;
+        if standby > 0 {
+            log::warn!(
+                "num.standby.replicas={standby}: standby tasks are not implemented; tasks restore from their changelogs when they move"
+            );
+        }
+        let process_id = new_process_id();
+        let client_id = config
+            .get(crate::config::CLIENT_ID)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{application_id}-{process_id}"));
+        let runtime = RuntimeConfig {
+            bootstrap: cfg(config.bootstrap_servers())?.trim().to_string(),
+            num_threads: cfg(config.num_stream_threads())?,
+            commit_interval: Duration::from_millis(cfg(config.commit_interval_ms())?),
+            guarantee,
+            app_state_dir: config.state_dir().join(&*application_id),
+            cache_max_bytes: cfg(config.cache_max_bytes())?,
+            deserialization_handler: cfg(config.deserialization_handler())?,
+            dead_letter_topic: config.dead_letter_queue_topic().map(str::to_string),
+            replication_factor: cfg(config.replication_factor())?,
+            max_task_idle_ms: cfg(config.max_task_idle_ms())?,
+            buffered_records: cfg(config.buffered_records_per_partition())?,
+            poll: Duration::from_millis(cfg(config.poll_ms())?),
+            cleanup_delay: Duration::from_millis(cfg(config.state_cleanup_delay_ms())?),
+            api_timeout: Duration::from_millis(cfg(config.default_api_timeout_ms())?),
+            client_id,
+            process_id,
+            application_id,
+            source: config.clone(),
+        };
+        // Building each client configuration once here surfaces a bad
+        // pass-through key at start rather than in a thread.
+        runtime
+            .consumer_config(1, ConsumerRole::Main)
+            .create_native_config()
+            .map_err(|e| {
+                RuntimeError::Config(format!(
+                    "a consumer setting is rejected by the Kafka client: {e}: fix or remove it"
+                ))
+            })?;
+        runtime
+            .producer_config(1)
+            .create_native_config()
+            .map_err(|e| {
+                RuntimeError::Config(format!(
+                    "a producer setting is rejected by the Kafka client: {e}: fix or remove it"
+                ))
+            })?;
+        Ok(runtime)
+    }
+
+    pub(crate) fn exactly_once(&self) -> bool {
+        self.guarantee == ProcessingGuarantee::ExactlyOnceV2
+    }
+
+    fn base(&self, prefix: &str) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap);
+        for (k, v) in self.source.client_properties(prefix) {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// A consumer of stream thread `thread` (numbered from 1, as Kafka
+    /// Streams numbers them).
+    pub(crate) fn consumer_config(&self, thread: usize, role: ConsumerRole) -> ClientConfig {
+        let mut c = self.base(CONSUMER_PREFIX);
+        let role_prefix = match role {
+            ConsumerRole::Main => "main.consumer.",
+            ConsumerRole::Restore => "restore.consumer.",
+            ConsumerRole::Global => "global.consumer.",
+        };
+        for (k, v) in self.source.iter() {
+            if let Some(stripped) = k.strip_prefix(role_prefix) {
+                c.set(stripped, v);
+            }
+        }
+        let client_id = match role {
+            ConsumerRole::Main => format!("{}-StreamThread-{thread}-consumer", self.client_id),
+            ConsumerRole::Restore => {
+                format!("{}-StreamThread-{thread}-restore-consumer", self.client_id)
+            }
+            ConsumerRole::Global => {
+                format!("{}-StreamThread-{thread}-global-consumer", self.client_id)
+            }
+        };
+        c.set("client.id", client_id);
+        // Kafka Streams' own defaults, which the user may override...
+        set_default(&mut c, "auto.offset.reset", "earliest");
+        // ...and the settings it forces: offsets are committed by the
+        // runtime after the output is flushed, never automatically.
+        c.set("enable.auto.commit", "false");
+        c.set("enable.auto.offset.store", "false");
+        c.set(
+            "isolation.level",
+            if self.exactly_once() {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        );
+        match role {
+            ConsumerRole::Main => {
+                c.set("group.id", &*self.application_id);
+                // Static membership: each thread is its own member.
+                if let Some(instance) = c.get("group.instance.id").map(str::to_string) {
+                    c.set("group.instance.id", format!("{instance}-{thread}"));
+                }
+                // Range assignment gives each member the same partition
+                // numbers of every co-partitioned topic, so a task's inputs
+                // stay together.
+                c.set("partition.assignment.strategy", "range");
+                c.set("enable.partition.eof", "false");
+            }
+            ConsumerRole::Restore | ConsumerRole::Global => {
+                // Restoration is done when the position reaches the end
+                // offset read at its start (see restore.rs).
+                c.set("enable.partition.eof", "false");
+                // librdkafka needs a group id to assign partitions; this
+                // consumer never joins it nor commits to it.
+                let kind = if role == ConsumerRole::Global {
+                    "global"
+                } else {
+                    "restore"
+                };
+                c.set(
+                    "group.id",
+                    format!("{}-{kind}-consumer", self.application_id),
+                );
+                c.remove("group.instance.id");
+            }
+        }
+        c
+    }
+
+    /// The producer of stream thread `thread`.
+    pub(crate) fn producer_config(&self, thread: usize) -> ClientConfig {
+        let mut c = self.base(PRODUCER_PREFIX);
+        c.set(
+            "client.id",
+            format!("{}-StreamThread-{thread}-producer", self.client_id),
+        );
+        set_default(&mut c, "linger.ms", "100");
+        // Java's default partitioning: murmur2 of the key bytes, so keys land
+        // on the partitions Java clients put them on.
+        set_default(&mut c, "partitioner", "murmur2_random");
+        if self.exactly_once() {
+            c.set(
+                "transactional.id",
+                format!("{}-{}-{thread}", self.application_id, self.process_id),
+            );
+            c.set("enable.idempotence", "true");
+            set_default(&mut c, "transaction.timeout.ms", "10000");
+        }
+        c
+    }
+
+    /// The admin client (internal topics).
+    pub(crate) fn admin_config(&self) -> ClientConfig {
+        let mut c = self.base(ADMIN_PREFIX);
+        c.set("client.id", format!("{}-admin", self.client_id));
+        c
+    }
+}
+
+fn cfg<T>(r: Result<T, crate::error::StreamsError>) -> RuntimeResult<T> {
+    r.map_err(|e| match e {
+        crate::error::StreamsError::Config(m) => RuntimeError::Config(m),
+        other => RuntimeError::Config(other.to_string()),
+    })
+}
+
+fn set_default(c: &mut ClientConfig, key: &str, value: &str) {
+    if c.get(key).is_none() {
+        c.set(key, value);
+    }
+}
+
+/// A random id for this instance (Kafka Streams' process id), formatted as
+/// a UUID.
+pub(crate) fn new_process_id() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut words = [0u64; 2];
+    for (i, w) in words.iter_mut().enumerate() {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        h.write_usize(i);
+        *w = h.finish();
+    }
+    let b = ((words[0] as u128) << 64) | words[1] as u128;
+    let hex = format!("{b:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}

@@ -1,0 +1,653 @@
+//! [`KafkaStreams`]: runs a [`Topology`] on a Kafka cluster.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::config::RuntimeConfig;
+use super::errors::{RuntimeError, StreamsUncaughtExceptionResponse};
+use super::internal_topics::{self, TaskPlan};
+use super::restore::StateRestoreListener;
+use super::stream_thread::StreamThread;
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::topology::Topology;
+
+/// The state of a [`KafkaStreams`] instance (Kafka Streams' `State`).
+///
+/// ```text
+/// CREATED -> REBALANCING <-> RUNNING
+///    |            |             |
+///    +------------+-------------+--> PENDING_SHUTDOWN -> NOT_RUNNING
+///                 |             |          ^
+///                 +-------------+--> ERROR-+
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, not started.
+    Created,
+    /// Started; some thread is joining the group, or creating and restoring
+    /// its tasks.
+    Rebalancing,
+    /// Every thread processes its tasks.
+    Running,
+    /// `close` was called; threads are committing and closing.
+    PendingShutdown,
+    /// Closed.
+    NotRunning,
+    /// Stopped after an error (the uncaught-error handler chose to shut the
+    /// client or the application down); `close` still has to be called.
+    Error,
+}
+
+impl State {
+    /// Whether the instance is started and not shutting down.
+    pub fn is_running_or_rebalancing(self) -> bool {
+        matches!(self, State::Running | State::Rebalancing)
+    }
+
+    fn can_move_to(self, to: State) -> bool {
+        use State::*;
+        matches!(
+            (self, to),
+            (Created, Rebalancing | PendingShutdown | Error)
+                | (Rebalancing, Running | PendingShutdown | Error)
+                | (Running, Rebalancing | PendingShutdown | Error)
+                | (PendingShutdown, NotRunning)
+                | (Error, PendingShutdown)
+        )
+    }
+}
+
+/// The state of one stream thread (for the client state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ThreadState {
+    Starting,
+    PartitionsRevoked,
+    PartitionsAssigned,
+    Running,
+    PendingShutdown,
+    Dead,
+}
+
+/// Counters of an instance, summed over its threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamsMetrics {
+    /// Records processed (taken from an input queue).
+    pub processed_records: u64,
+    /// Records skipped by the log-and-continue deserialization handler.
+    pub skipped_deserialization: u64,
+    /// Records written to the dead-letter topic.
+    pub dead_letter_records: u64,
+    /// Records dropped by processors (negative timestamps, null keys where
+    /// a key is required, late records ...).
+    pub dropped_records: u64,
+    /// Changelog records restored into stores.
+    pub restored_records: u64,
+    /// Commits done.
+    pub commits: u64,
+    /// Stream threads replaced after an error.
+    pub replaced_threads: u64,
+}
+
+/// The counters threads update.
+#[derive(Debug, Default)]
+pub(crate) struct SharedMetrics {
+    processed: AtomicU64,
+    skipped: AtomicU64,
+    dead_letter: AtomicU64,
+    dropped: AtomicU64,
+    restored: AtomicU64,
+    commits: AtomicU64,
+    replaced: AtomicU64,
+}
+
+impl SharedMetrics {
+    pub(crate) fn add_processed(&self, n: u64) {
+        self.processed.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_skipped(&self, n: u64) {
+        self.skipped.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_dead_letter(&self, n: u64) {
+        self.dead_letter.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_restored(&self, n: u64) {
+        self.restored.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_commit(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+    fn snapshot(&self) -> StreamsMetrics {
+        StreamsMetrics {
+            processed_records: self.processed.load(Ordering::Relaxed),
+            skipped_deserialization: self.skipped.load(Ordering::Relaxed),
+            dead_letter_records: self.dead_letter.load(Ordering::Relaxed),
+            dropped_records: self.dropped.load(Ordering::Relaxed),
+            restored_records: self.restored.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            replaced_threads: self.replaced.load(Ordering::Relaxed),
+        }
+    }
+}
+
+type StateListener = Arc<dyn Fn(State, State) + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(&StreamsError) -> StreamsUncaughtExceptionResponse + Send + Sync>;
+
+struct StateInner {
+    state: State,
+    threads: Vec<ThreadState>,
+    live_threads: usize,
+    /// Task ids per thread (index - 1), refreshed by the threads.
+    tasks: Vec<Vec<crate::processor::TaskId>>,
+}
+
+/// What the threads of an instance share.
+pub(crate) struct Shared {
+    pub(crate) cfg: Arc<RuntimeConfig>,
+    pub(crate) topology: Arc<Topology>,
+    pub(crate) plan: Arc<TaskPlan>,
+    pub(crate) restore_listener: Option<Arc<dyn StateRestoreListener>>,
+    pub(crate) metrics: Arc<SharedMetrics>,
+    inner: Mutex<StateInner>,
+    changed: Condvar,
+    listener: Option<StateListener>,
+    handler: ErrorHandler,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Moves the client to `to` if allowed; calls the listener outside the
+    /// lock.
+    fn transition(&self, to: State) -> bool {
+        let from = {
+            let Ok(mut inner) = self.inner.lock() else {
+                return false;
+            };
+            let from = inner.state;
+            if from == to || !from.can_move_to(to) {
+                return false;
+            }
+            inner.state = to;
+            from
+        };
+        self.changed.notify_all();
+        log::info!("state transition from {from:?} to {to:?}");
+        if let Some(l) = &self.listener {
+            l(to, from);
+        }
+        true
+    }
+
+    pub(crate) fn set_thread_state(&self, index: usize, state: ThreadState) {
+        let target = {
+            let Ok(mut inner) = self.inner.lock() else {
+                return;
+            };
+            if let Some(slot) = inner.threads.get_mut(index - 1) {
+                if *slot == state {
+                    return;
+                }
+                *slot = state;
+            }
+            if !inner.state.is_running_or_rebalancing() {
+                return;
+            }
+            let mut live = inner
+                .threads
+                .iter()
+                .filter(|t| !matches!(t, ThreadState::Dead | ThreadState::PendingShutdown))
+                .peekable();
+            // No live thread (one failed and waits for the handler's
+            // decision): the state stays as it is.
+            if live.peek().is_none() {
+                return;
+            }
+            if live.all(|t| *t == ThreadState::Running) {
+                State::Running
+            } else {
+                State::Rebalancing
+            }
+        };
+        self.transition(target);
+    }
+
+    pub(crate) fn set_thread_tasks(&self, index: usize, tasks: Vec<crate::processor::TaskId>) {
+        if let Ok(mut inner) = self.inner.lock()
+            && let Some(slot) = inner.tasks.get_mut(index - 1)
+        {
+            *slot = tasks;
+        }
+    }
+
+    fn thread_exited(&self, index: usize) {
+        if let Ok(mut inner) = self.inner.lock() {
+            if let Some(slot) = inner.threads.get_mut(index - 1) {
+                *slot = ThreadState::Dead;
+            }
+            if let Some(slot) = inner.tasks.get_mut(index - 1) {
+                slot.clear();
+            }
+            inner.live_threads = inner.live_threads.saturating_sub(1);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Stops every thread after an error; the state becomes `ERROR`.
+    fn shutdown_on_error(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.transition(State::Error);
+    }
+}
+
+/// The instances of this process, by application id, for
+/// [`StreamsUncaughtExceptionResponse::ShutdownApplication`].
+fn instances() -> &'static Mutex<HashMap<String, Vec<Weak<Shared>>>> {
+    static INSTANCES: OnceLock<Mutex<HashMap<String, Vec<Weak<Shared>>>>> = OnceLock::new();
+    INSTANCES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn run_thread(shared: Arc<Shared>, index: usize) {
+    loop {
+        if shared.stopping() {
+            break;
+        }
+        let mut thread = match StreamThread::new(shared.clone(), index) {
+            Ok(t) => t,
+            Err(e) => {
+                if handle_error(&shared, index, e.into()) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    continue;
+                }
+                break;
+            }
+        };
+        let result = loop {
+            let r = thread.run();
+            match r {
+                // The group moved the tasks while this thread committed:
+                // close them dirty and go on (Kafka Streams'
+                // TaskMigratedException, never shown to the handler).
+                Err(RuntimeError::TaskMigrated(reason)) => {
+                    log::warn!("thread {index}: {reason}; closing its tasks and rejoining");
+                    thread.handle_migration();
+                    shared.set_thread_tasks(index, thread.task_ids());
+                    continue;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(()) => {
+                thread.shutdown(true);
+                break;
+            }
+            // A fenced producer cannot be used again: replace the thread's
+            // clients without bothering the handler.
+            Err(RuntimeError::Fenced(reason)) => {
+                log::warn!(
+                    "thread {index}: producer fenced ({reason}); closing its tasks dirty and starting over"
+                );
+                thread.shutdown(false);
+                continue;
+            }
+            Err(e) => {
+                log::error!("thread {index} failed: {e}");
+                thread.shutdown(false);
+                if handle_error(&shared, index, e.into()) {
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+    shared.thread_exited(index);
+}
+
+/// Applies the uncaught-error handler; `true` when the thread is to be
+/// replaced.
+fn handle_error(shared: &Arc<Shared>, index: usize, error: StreamsError) -> bool {
+    if shared.stopping() {
+        return false;
+    }
+    let response = (shared.handler)(&error);
+    match response {
+        StreamsUncaughtExceptionResponse::ReplaceThread => {
+            log::warn!("replacing stream thread {index} after: {error}");
+            shared.metrics.replaced.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        StreamsUncaughtExceptionResponse::ShutdownClient => {
+            log::error!("shutting down the client after: {error}");
+            shared.shutdown_on_error();
+            false
+        }
+        StreamsUncaughtExceptionResponse::ShutdownApplication => {
+            log::error!("shutting down the application after: {error}");
+            let peers: Vec<Arc<Shared>> = instances()
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&*shared.cfg.application_id).cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for p in peers {
+                p.shutdown_on_error();
+            }
+            shared.shutdown_on_error();
+            false
+        }
+    }
+}
+
+/// Runs a [`Topology`] on Kafka (Kafka Streams' `KafkaStreams`).
+///
+/// `start` checks the configuration, connects, creates the internal topics
+/// and starts `num.stream.threads` threads, which join the consumer group
+/// `application.id`, restore their tasks' stores and process. `close`
+/// commits, closes every task (writing `.checkpoint` files) and leaves the
+/// group. More instances with the same `application.id` share the work;
+/// when one leaves, its tasks move to the others and are restored there
+/// from their changelogs.
+///
+/// ```
+/// use std::time::Duration;
+/// use streams_core::config::StreamsConfig;
+/// use streams_core::dsl::{Consumed, Produced, StreamsBuilder};
+/// use streams_core::runtime::{KafkaStreams, State};
+/// use streams_core::serde::Serdes;
+///
+/// let builder = StreamsBuilder::new();
+/// builder
+///     .stream("in", Consumed::with(Serdes::string(), Serdes::string()))
+///     .to("out", Produced::with(Serdes::string(), Serdes::string()));
+/// // No application.id: start fails and says what to set.
+/// let mut streams = KafkaStreams::new(builder.build().unwrap(), StreamsConfig::new());
+/// let err = streams.start().unwrap_err();
+/// assert!(err.to_string().contains("application.id"));
+/// assert_eq!(streams.state(), State::Created);
+/// assert!(streams.close(Duration::from_secs(1)));
+/// assert_eq!(streams.state(), State::NotRunning);
+/// ```
+pub struct KafkaStreams {
+    topology: Option<Topology>,
+    config: StreamsConfig,
+    listener: Option<StateListener>,
+    handler: Option<ErrorHandler>,
+    restore_listener: Option<Arc<dyn StateRestoreListener>>,
+    shared: Option<Arc<Shared>>,
+    threads: Vec<JoinHandle<()>>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for KafkaStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaStreams")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaStreams {
+    /// An instance of `topology` configured by `config`; nothing happens
+    /// until [`start`](Self::start).
+    pub fn new(topology: Topology, config: StreamsConfig) -> Self {
+        KafkaStreams {
+            topology: Some(topology),
+            config,
+            listener: None,
+            handler: None,
+            restore_listener: None,
+            shared: None,
+            threads: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Calls `listener(new_state, old_state)` on every state change. Set it
+    /// before `start`.
+    ///
+    /// ```
+    /// use streams_core::config::StreamsConfig;
+    /// use streams_core::runtime::{KafkaStreams, State};
+    /// use streams_core::topology::Topology;
+    /// let mut streams = KafkaStreams::new(Topology::default(), StreamsConfig::new());
+    /// streams.set_state_listener(|new, old| println!("{old:?} -> {new:?}"));
+    /// ```
+    pub fn set_state_listener(&mut self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+        self.listener = Some(Arc::new(listener));
+    }
+
+    /// Decides what happens when a stream thread fails (Kafka Streams'
+    /// `setUncaughtExceptionHandler`). Without a handler the client shuts
+    /// down (`ShutdownClient`), as in Kafka Streams. Set it before `start`.
+    ///
+    /// ```
+    /// use streams_core::config::StreamsConfig;
+    /// use streams_core::runtime::{KafkaStreams, StreamsUncaughtExceptionResponse};
+    /// use streams_core::topology::Topology;
+    /// let mut streams = KafkaStreams::new(Topology::default(), StreamsConfig::new());
+    /// streams.set_uncaught_exception_handler(|_error| StreamsUncaughtExceptionResponse::ReplaceThread);
+    /// ```
+    pub fn set_uncaught_exception_handler(
+        &mut self,
+        handler: impl Fn(&StreamsError) -> StreamsUncaughtExceptionResponse + Send + Sync + 'static,
+    ) {
+        self.handler = Some(Arc::new(handler));
+    }
+
+    /// Hears about every store restoration of this instance. Set it before
+    /// `start`.
+    ///
+    /// ```
+    /// use streams_core::config::StreamsConfig;
+    /// use streams_core::runtime::{KafkaStreams, StateRestoreListener};
+    /// use streams_core::topology::Topology;
+    /// struct Log;
+    /// impl StateRestoreListener for Log {}
+    /// let mut streams = KafkaStreams::new(Topology::default(), StreamsConfig::new());
+    /// streams.set_global_state_restore_listener(Log);
+    /// ```
+    pub fn set_global_state_restore_listener(
+        &mut self,
+        listener: impl StateRestoreListener + 'static,
+    ) {
+        self.restore_listener = Some(Arc::new(listener));
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        match &self.shared {
+            None if self.closed => State::NotRunning,
+            None => State::Created,
+            Some(s) => s.inner.lock().map(|i| i.state).unwrap_or(State::Error),
+        }
+    }
+
+    /// Counters summed over the threads.
+    pub fn metrics(&self) -> StreamsMetrics {
+        self.shared
+            .as_ref()
+            .map(|s| s.metrics.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// The tasks this instance runs now, sorted (as `<subtopology>_<partition>`).
+    pub fn active_tasks(&self) -> Vec<crate::processor::TaskId> {
+        let mut all: Vec<_> = self
+            .shared
+            .as_ref()
+            .and_then(|s| {
+                s.inner
+                    .lock()
+                    .ok()
+                    .map(|i| i.tasks.iter().flatten().copied().collect::<Vec<_>>())
+            })
+            .unwrap_or_default();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Waits until the state is `state` (true) or `timeout` passes (false).
+    pub fn wait_for_state(&self, state: State, timeout: Duration) -> bool {
+        let Some(shared) = &self.shared else {
+            return self.state() == state;
+        };
+        let deadline = Instant::now() + timeout;
+        let Ok(mut inner) = shared.inner.lock() else {
+            return false;
+        };
+        loop {
+            if inner.state == state {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            match shared.changed.wait_timeout(inner, deadline - now) {
+                Ok((guard, _)) => inner = guard,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Starts processing. Fails, with a message naming the fix, when the
+    /// configuration is incomplete or wrong, when the cluster cannot be
+    /// reached within `default.api.timeout.ms`, when a source topic is
+    /// missing, or when internal or co-partitioned topics do not have the
+    /// partition counts the topology needs. The state stays `CREATED` then.
+    pub fn start(&mut self) -> Result<(), StreamsError> {
+        if self.shared.is_some() || self.closed {
+            return Err(RuntimeError::IllegalState(format!(
+                "start() can only be called once, in state CREATED (the state is {:?})",
+                self.state()
+            ))
+            .into());
+        }
+        let cfg = Arc::new(RuntimeConfig::new(&self.config)?);
+        let topology = self
+            .topology
+            .take()
+            .ok_or_else(|| RuntimeError::IllegalState("the topology is gone".into()))?;
+        let result = self.prepare(&cfg, &topology);
+        let plan = match result {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.topology = Some(topology);
+                return Err(e.into());
+            }
+        };
+        let n = cfg.num_threads;
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            topology: Arc::new(topology),
+            plan: Arc::new(plan),
+            restore_listener: self.restore_listener.clone(),
+            metrics: Arc::new(SharedMetrics::default()),
+            inner: Mutex::new(StateInner {
+                state: State::Created,
+                threads: vec![ThreadState::Starting; n],
+                live_threads: n,
+                tasks: vec![Vec::new(); n],
+            }),
+            changed: Condvar::new(),
+            listener: self.listener.clone(),
+            handler: self.handler.clone().unwrap_or_else(|| {
+                Arc::new(|_: &StreamsError| StreamsUncaughtExceptionResponse::ShutdownClient)
+            }),
+            stop: AtomicBool::new(false),
+        });
+        if let Ok(mut m) = instances().lock() {
+            let list = m.entry(cfg.application_id.to_string()).or_default();
+            list.retain(|w| w.strong_count() > 0);
+            list.push(Arc::downgrade(&shared));
+        }
+        shared.transition(State::Rebalancing);
+        for index in 1..=n {
+            let s = shared.clone();
+            let name = format!("{}-StreamThread-{index}", cfg.client_id);
+            let handle = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || run_thread(s, index))
+                .map_err(|e| {
+                    RuntimeError::IllegalState(format!("cannot start a stream thread: {e}"))
+                })?;
+            self.threads.push(handle);
+        }
+        self.shared = Some(shared);
+        Ok(())
+    }
+
+    fn prepare(&self, cfg: &RuntimeConfig, topology: &Topology) -> Result<TaskPlan, RuntimeError> {
+        if topology.nodes.is_empty() {
+            return Err(RuntimeError::Config(
+                "the topology is empty: add a source (StreamsBuilder::stream/table) before starting".into(),
+            ));
+        }
+        let existing = internal_topics::fetch_partition_counts(cfg)?;
+        let plan = internal_topics::plan(topology, &cfg.application_id, &existing)?;
+        internal_topics::ensure_topics(cfg, &plan.internal_topics)?;
+        Ok(plan)
+    }
+
+    /// Stops: every thread commits, closes its tasks (writing their
+    /// checkpoints) and leaves the group. Waits up to `timeout`; returns
+    /// whether every thread stopped in time. The state ends `NOT_RUNNING`.
+    pub fn close(&mut self, timeout: Duration) -> bool {
+        let Some(shared) = self.shared.clone() else {
+            self.closed = true;
+            self.topology = None;
+            return true;
+        };
+        shared.stop.store(true, Ordering::SeqCst);
+        shared.transition(State::PendingShutdown);
+        let deadline = Instant::now() + timeout;
+        let done = {
+            let Ok(mut inner) = shared.inner.lock() else {
+                return false;
+            };
+            loop {
+                if inner.live_threads == 0 {
+                    break true;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    break false;
+                }
+                match shared.changed.wait_timeout(inner, deadline - now) {
+                    Ok((guard, _)) => inner = guard,
+                    Err(_) => return false,
+                }
+            }
+        };
+        if done {
+            for t in self.threads.drain(..) {
+                let _ = t.join();
+            }
+            shared.transition(State::NotRunning);
+        } else {
+            log::warn!("close: stream threads did not stop within {timeout:?}");
+        }
+        done
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        if self.shared.is_some() && !matches!(self.state(), State::NotRunning) {
+            self.close(Duration::from_secs(60));
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! A minimal stderr logger for examples and tests, so that the runtime's
+//! log lines (rebalances, restoration progress, errors) can be seen without
+//! choosing a logging crate.
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+struct StderrLogger {
+    level: LevelFilter,
+}
+
+impl Log for StderrLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= self.level
+            && (metadata.target().starts_with("streams") || metadata.level() <= Level::Warn)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            let thread = std::thread::current();
+            eprintln!(
+                "{}.{:03} {:5} [{}] {}",
+                now / 1000,
+                now % 1000,
+                record.level(),
+                thread.name().unwrap_or("?"),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Logs to stderr at the level named by the `STREAMS_LOG` environment
+/// variable (`error`, `warn`, `info`, `debug`, `trace`; `warn` when unset).
+/// Does nothing if a logger is already installed.
+///
+/// ```
+/// streams_core::runtime::init_logging();
+/// ```
+pub fn init_logging() {
+    let level = match std::env::var("STREAMS_LOG")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "off" => LevelFilter::Off,
+        "error" => LevelFilter::Error,
+        "info" => LevelFilter::Info,
+        "debug" => LevelFilter::Debug,
+        "trace" => LevelFilter::Trace,
+        _ => LevelFilter::Warn,
+    };
+    let logger = Box::leak(Box::new(StderrLogger { level }));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(level);
+    }
+}

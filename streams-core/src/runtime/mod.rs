@@ -1,0 +1,66 @@
+//! Running topologies on Kafka.
+//!
+//! [`KafkaStreams`] runs a [`Topology`](crate::topology::Topology) on a
+//! cluster the way Kafka Streams does, with the same code the
+//! `TopologyTestDriver` runs (each task is the same `StreamTask`):
+//!
+//! * **Tasks and threads.** A task is (sub-topology, partition). Each of
+//!   the `num.stream.threads` threads is a member of the consumer group
+//!   `application.id` with `range` assignment, so co-partitioned topics are
+//!   assigned together, and owns a producer (`partitioner=murmur2_random`,
+//!   the Java client's partitioning) and a restore consumer.
+//! * **Internal topics.** Repartition topics
+//!   (`<application.id>-<name>-repartition`) and changelog topics
+//!   (`<application.id>-<store>-changelog`, compacted) are created before
+//!   processing starts and checked when they exist (see
+//!   [`create_topics`] for the application's own topics).
+//! * **State.** Each task keeps its stores under
+//!   `<state.dir>/<application.id>/<task>/`, locked while in use; changes go
+//!   to the changelogs; a `.checkpoint` file records the changelog offsets
+//!   the stores hold, so that a restart or a move restores only what is
+//!   missing, in batches, with progress logged and reported to a
+//!   [`StateRestoreListener`]. Directories of tasks nobody owns are deleted
+//!   after `state.cleanup.delay.ms`.
+//! * **Guarantees.** `at_least_once`: a commit forwards and flushes caches
+//!   and stores, flushes the producer, commits the input offsets, then
+//!   writes the checkpoints. `exactly_once_v2`: one transactional producer
+//!   per thread, the input offsets sent in the transaction, `read_committed`
+//!   inputs, and on error the transaction is aborted and the tasks' state
+//!   wiped and restored.
+//! * **Bad records.** A record that fails to deserialize goes to the
+//!   configured handler (`default.deserialization.exception.handler`:
+//!   log-and-fail by default, or log-and-continue with a counter) and, when
+//!   `errors.dead.letter.queue.topic.name` is set, to that topic with its
+//!   original bytes and `__streams.errors.*` headers (KIP-1034).
+//! * [`EmbeddedKafka`] runs a mock broker in-process for examples and
+//!   tests; read its documentation for what it does not do.
+//!
+//! * **Global tables.** Each stream thread reads the global topics in full
+//!   before it joins the group, then keeps its copy current.
+//!
+//! Not implemented: standby replicas, interactive queries, purging
+//! consumed repartition records, and the cooperative rebalance protocol.
+
+mod config;
+mod embedded;
+mod errors;
+mod global;
+mod internal_topics;
+mod kafka_streams;
+mod logging;
+mod record_collector;
+mod restore;
+mod signals;
+mod state_dir;
+mod stream_thread;
+mod task_manager;
+mod tools;
+
+pub use embedded::EmbeddedKafka;
+pub use errors::{RuntimeError, StreamsUncaughtExceptionResponse};
+pub use internal_topics::{TopicSpec, create_topics};
+pub use kafka_streams::{KafkaStreams, State, StreamsMetrics};
+pub use logging::init_logging;
+pub use restore::StateRestoreListener;
+pub use signals::ShutdownSignal;
+pub use tools::{KafkaRecord, produce, read_topic, wait_until_processed};

@@ -1,0 +1,354 @@
+//! Restoring stores from their changelog topics.
+//!
+//! When a task is created its stores are restored before it processes
+//! anything: each changelog partition is read by the thread's assign-mode
+//! restore consumer from the offset after the one in the task's
+//! `.checkpoint` (from the start when there is no checkpoint, or the store
+//! is in memory) up to the partition's end as it was when restoration
+//! began (the last stable offset under exactly-once, whose restore consumer
+//! reads committed records only). Records are written in batches straight
+//! to the bottom byte store ([`ManagedStore::restore_batch`](crate::state::ManagedStore::restore_batch)),
+//! bypassing caches and change-logging. Progress goes to the log and to a
+//! [`StateRestoreListener`].
+//!
+//! The thread keeps polling its main consumer meanwhile (the restoring
+//! task's input partitions are paused), so restoring a large store never
+//! makes the thread miss its poll deadline.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::errors::{RuntimeError, RuntimeResult};
+use crate::processor::TaskId;
+use crate::state::TimestampedBytesWrite;
+
+/// Hears about store restoration (Kafka Streams' `StateRestoreListener`).
+/// Every method has an empty default.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use streams_core::runtime::StateRestoreListener;
+/// #[derive(Default)]
+/// struct Count(AtomicU64);
+/// impl StateRestoreListener for Count {
+///     fn on_restore_end(&self, _topic: &str, _partition: i32, _store: &str, total: u64) {
+///         self.0.fetch_add(total, Ordering::Relaxed);
+///     }
+/// }
+/// let c = Count::default();
+/// c.on_restore_end("app-s-changelog", 0, "s", 5);
+/// assert_eq!(c.0.load(Ordering::Relaxed), 5);
+/// ```
+pub trait StateRestoreListener: Send + Sync {
+    /// Restoration of `store` from `topic`-`partition` begins at
+    /// `start_offset`; the partition ends at `end_offset` (exclusive).
+    fn on_restore_start(
+        &self,
+        topic: &str,
+        partition: i32,
+        store: &str,
+        start_offset: i64,
+        end_offset: i64,
+    ) {
+        let _ = (topic, partition, store, start_offset, end_offset);
+    }
+    /// A batch up to `batch_end_offset` (the last offset written) was
+    /// written, `num_restored` records.
+    fn on_batch_restored(
+        &self,
+        topic: &str,
+        partition: i32,
+        store: &str,
+        batch_end_offset: i64,
+        num_restored: u64,
+    ) {
+        let _ = (topic, partition, store, batch_end_offset, num_restored);
+    }
+    /// Restoration of `store` from `topic`-`partition` is complete,
+    /// `total_restored` records in all.
+    fn on_restore_end(&self, topic: &str, partition: i32, store: &str, total_restored: u64) {
+        let _ = (topic, partition, store, total_restored);
+    }
+}
+
+/// One changelog partition being restored.
+#[derive(Debug)]
+struct Restoring {
+    task: TaskId,
+    store: String,
+    /// Next offset to read; `None` until the first record (from the start).
+    next: Option<i64>,
+    start: i64,
+    end: i64,
+    restored: u64,
+    last_log: Instant,
+}
+
+/// Records read for one store, to write as one batch.
+#[derive(Debug)]
+pub(crate) struct RestoredBatch {
+    pub(crate) task: TaskId,
+    pub(crate) store: String,
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) records: Vec<TimestampedBytesWrite>,
+    /// Offset of the last record in `records`.
+    pub(crate) last_offset: i64,
+}
+
+/// A finished changelog partition.
+#[derive(Debug)]
+pub(crate) struct RestoreDone {
+    pub(crate) task: TaskId,
+}
+
+/// The restore side of a stream thread.
+pub(crate) struct Restorer {
+    consumer: BaseConsumer,
+    active: BTreeMap<(String, i32), Restoring>,
+    assignment_changed: bool,
+    listener: Option<Arc<dyn StateRestoreListener>>,
+    timeout: Duration,
+    /// Records restored by this thread (a metric).
+    pub(crate) total_restored: u64,
+}
+
+impl Restorer {
+    pub(crate) fn new(
+        consumer: BaseConsumer,
+        listener: Option<Arc<dyn StateRestoreListener>>,
+        timeout: Duration,
+    ) -> Self {
+        Restorer {
+            consumer,
+            active: BTreeMap::new(),
+            assignment_changed: false,
+            listener,
+            timeout,
+            total_restored: 0,
+        }
+    }
+
+    /// The first and end offsets of a changelog partition.
+    pub(crate) fn watermarks(&self, topic: &str, partition: i32) -> RuntimeResult<(i64, i64)> {
+        self.consumer
+            .fetch_watermarks(topic, partition, self.timeout)
+            .map_err(|e| {
+                RuntimeError::client(
+                    format!("reading the offsets of changelog {topic}-{partition}"),
+                    e,
+                )
+            })
+    }
+
+    /// Whether any partition of `task` is still being restored.
+    pub(crate) fn is_restoring(&self, task: TaskId) -> bool {
+        self.active.values().any(|r| r.task == task)
+    }
+
+    /// Starts restoring `store` of `task` from `topic`-`partition`, after
+    /// `checkpoint` (the offset of the last record the store holds) when
+    /// given. Returns `false` when there is nothing to restore.
+    pub(crate) fn add(
+        &mut self,
+        task: TaskId,
+        store: &str,
+        topic: &str,
+        partition: i32,
+        checkpoint: Option<i64>,
+    ) -> RuntimeResult<bool> {
+        let (low, high) = self
+            .consumer
+            .fetch_watermarks(topic, partition, self.timeout)
+            .map_err(|e| {
+                RuntimeError::client(
+                    format!("reading the end offset of changelog {topic}-{partition}"),
+                    e,
+                )
+            })?;
+        let start = checkpoint.map_or(low, |c| (c + 1).max(low));
+        if start >= high {
+            log::debug!(
+                "task {task}: store {store} is up to date with {topic}-{partition} (offset {start}, end {high})"
+            );
+            return Ok(false);
+        }
+        log::info!(
+            "task {task}: restoring store {store} from {topic}-{partition}, offsets {start}..{high}"
+        );
+        if let Some(l) = &self.listener {
+            l.on_restore_start(topic, partition, store, start, high);
+        }
+        self.active.insert(
+            (topic.to_string(), partition),
+            Restoring {
+                task,
+                store: store.to_string(),
+                next: Some(start),
+                start,
+                end: high,
+                restored: 0,
+                last_log: Instant::now(),
+            },
+        );
+        self.assignment_changed = true;
+        Ok(true)
+    }
+
+    /// Stops restoring the partitions of `task` (it was closed).
+    pub(crate) fn remove_task(&mut self, task: TaskId) {
+        let before = self.active.len();
+        self.active.retain(|_, r| r.task != task);
+        if self.active.len() != before {
+            self.assignment_changed = true;
+        }
+    }
+
+    fn reassign(&mut self) -> RuntimeResult<()> {
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), r) in &self.active {
+            let offset = Offset::Offset(r.next.unwrap_or(r.start));
+            tpl.add_partition_offset(topic, *partition, offset)
+                .map_err(|e| RuntimeError::client("assigning changelog partitions", e))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| RuntimeError::client("assigning changelog partitions", e))?;
+        self.assignment_changed = false;
+        Ok(())
+    }
+
+    /// Reads up to `max_records` changelog records (waiting at most
+    /// `wait`), returning them in per-store batches, and the partitions that
+    /// reached their end.
+    pub(crate) fn poll(
+        &mut self,
+        max_records: usize,
+        wait: Duration,
+    ) -> RuntimeResult<(Vec<RestoredBatch>, Vec<RestoreDone>)> {
+        if self.active.is_empty() {
+            if self.assignment_changed {
+                self.reassign()?;
+            }
+            return Ok((Vec::new(), Vec::new()));
+        }
+        if self.assignment_changed {
+            self.reassign()?;
+        }
+        let mut batches: BTreeMap<(String, i32), RestoredBatch> = BTreeMap::new();
+        let mut count = 0;
+        let mut timeout = wait;
+        while count < max_records {
+            let Some(item) = self.consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            match item {
+                Ok(m) => {
+                    let key = (m.topic().to_string(), m.partition());
+                    let Some(r) = self.active.get_mut(&key) else {
+                        continue;
+                    };
+                    if r.next.is_some_and(|n| m.offset() < n) {
+                        continue;
+                    }
+                    r.next = Some(m.offset() + 1);
+                    let batch = batches.entry(key.clone()).or_insert_with(|| RestoredBatch {
+                        task: r.task,
+                        store: r.store.clone(),
+                        topic: key.0.clone(),
+                        partition: key.1,
+                        records: Vec::new(),
+                        last_offset: m.offset(),
+                    });
+                    batch.last_offset = m.offset();
+                    if let Some(k) = m.key() {
+                        let ts = m.timestamp().to_millis().unwrap_or(0);
+                        batch
+                            .records
+                            .push((k.to_vec(), m.payload().map(<[u8]>::to_vec), ts));
+                    }
+                    count += 1;
+                }
+                Err(KafkaError::PartitionEOF(_)) => break,
+                Err(e) => {
+                    log::warn!("restore consumer: {e}");
+                    break;
+                }
+            }
+        }
+        for b in batches.values() {
+            if let Some(r) = self.active.get_mut(&(b.topic.clone(), b.partition)) {
+                r.restored += b.records.len() as u64;
+                self.total_restored += b.records.len() as u64;
+                if let Some(l) = &self.listener {
+                    l.on_batch_restored(
+                        &b.topic,
+                        b.partition,
+                        &b.store,
+                        b.last_offset,
+                        b.records.len() as u64,
+                    );
+                }
+                if r.last_log.elapsed() >= Duration::from_secs(5) {
+                    r.last_log = Instant::now();
+                    log::info!(
+                        "task {}: restoring store {} from {}-{}: {} records so far, at offset {} of {}",
+                        r.task,
+                        r.store,
+                        b.topic,
+                        b.partition,
+                        r.restored,
+                        b.last_offset,
+                        r.end
+                    );
+                }
+            }
+        }
+        // The position moves past transaction markers too, so it, not the
+        // last record's offset, tells when a partition is done.
+        let mut done = Vec::new();
+        let positions = self
+            .consumer
+            .position()
+            .map_err(|e| RuntimeError::client("reading restore positions", e))?;
+        for elem in positions.elements() {
+            let key = (elem.topic().to_string(), elem.partition());
+            let Some(r) = self.active.get_mut(&key) else {
+                continue;
+            };
+            if let Offset::Offset(p) = elem.offset()
+                && r.next.is_none_or(|n| p > n)
+            {
+                r.next = Some(p);
+            }
+            if r.next.is_some_and(|n| n >= r.end) {
+                done.push(key);
+            }
+        }
+        let mut finished = Vec::new();
+        for key in done {
+            if let Some(r) = self.active.remove(&key) {
+                log::info!(
+                    "task {}: restored store {} from {}-{}: {} records",
+                    r.task,
+                    r.store,
+                    key.0,
+                    key.1,
+                    r.restored
+                );
+                if let Some(l) = &self.listener {
+                    l.on_restore_end(&key.0, key.1, &r.store, r.restored);
+                }
+                self.assignment_changed = true;
+                finished.push(RestoreDone { task: r.task });
+            }
+        }
+        Ok((batches.into_values().collect(), finished))
+    }
+}

@@ -1,0 +1,496 @@
+//! A stream thread: one group member (consumer), one producer, one restore
+//! consumer, and the tasks the group assigns to it.
+//!
+//! Each loop: poll records (and rebalance events), restore what is being
+//! restored, process up to a budget of records, fire wall-clock
+//! punctuations, and commit every `commit.interval.ms`.
+//!
+//! Rebalances are eager (`range` assignment): librdkafka hands the revoked
+//! and assigned partition sets to [`ThreadContext`], which queues them; the
+//! thread handles them right after the poll returns, before it tells
+//! librdkafka it is done (by calling `unassign`/`assign`), so that a revoke
+//! commits and closes its tasks while the member still owns them.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Headers as _;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Message, TopicPartitionList};
+
+use super::config::ConsumerRole;
+use super::errors::{RuntimeError, RuntimeResult};
+use super::global::GlobalState;
+use super::kafka_streams::{Shared, ThreadState};
+use super::record_collector::{CollectorContext, KafkaCollector};
+use super::restore::Restorer;
+use super::task_manager::{RawRecord, TaskManager};
+use crate::processor::Headers;
+
+/// Records processed per loop before the thread polls again.
+const PROCESS_BUDGET: usize = 1000;
+/// Records taken from the consumer per loop at most.
+const MAX_POLL_RECORDS: usize = 2000;
+
+#[derive(Debug)]
+enum RebalanceEvent {
+    Assign(Vec<(String, i32)>),
+    Revoke(Vec<(String, i32)>),
+}
+
+/// The main consumer's context: queues rebalance events for the thread.
+#[derive(Default)]
+pub(crate) struct ThreadContext {
+    events: Mutex<Vec<RebalanceEvent>>,
+    /// Set while the consumer closes: rebalances are then applied at once,
+    /// as there are no tasks left to commit.
+    closing: AtomicBool,
+}
+
+impl ClientContext for ThreadContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        log::warn!("consumer: {error}: {reason}");
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
+impl ConsumerContext for ThreadContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let closing = self.closing.load(Ordering::SeqCst);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS if !closing => {
+                if let Ok(mut e) = self.events.lock() {
+                    e.push(RebalanceEvent::Assign(partitions(tpl)));
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if !closing => {
+                if let Ok(mut e) = self.events.lock() {
+                    e.push(RebalanceEvent::Revoke(partitions(tpl)));
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let _ = consumer.assign(tpl);
+            }
+            other => {
+                if !matches!(other, RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+                    log::warn!("rebalance error: {other:?}");
+                }
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+/// One stream thread's clients and tasks.
+pub(crate) struct StreamThread {
+    index: usize,
+    shared: Arc<Shared>,
+    consumer: BaseConsumer<ThreadContext>,
+    collector: Rc<RefCell<KafkaCollector>>,
+    restorer: Restorer,
+    tasks: TaskManager,
+    global: Option<GlobalState>,
+    assigned_once: bool,
+}
+
+impl StreamThread {
+    /// Creates the thread's clients (thread `index`, from 1).
+    pub(crate) fn new(shared: Arc<Shared>, index: usize) -> RuntimeResult<Self> {
+        let cfg = shared.cfg.clone();
+        let consumer: BaseConsumer<ThreadContext> = cfg
+            .consumer_config(index, ConsumerRole::Main)
+            .create_with_context(ThreadContext::default())
+            .map_err(|e| {
+                RuntimeError::Config(format!(
+                    "cannot create the consumer: {e}: check the consumer settings"
+                ))
+            })?;
+        let restore_consumer: BaseConsumer = cfg
+            .consumer_config(index, ConsumerRole::Restore)
+            .create()
+            .map_err(|e| {
+                RuntimeError::Config(format!(
+                    "cannot create the restore consumer: {e}: check the consumer settings"
+                ))
+            })?;
+        let producer = cfg
+            .producer_config(index)
+            .create_with_context(CollectorContext::default())
+            .map_err(|e| {
+                RuntimeError::Config(format!(
+                    "cannot create the producer: {e}: check the producer settings"
+                ))
+            })?;
+        let collector = Rc::new(RefCell::new(KafkaCollector::new(
+            producer,
+            cfg.exactly_once(),
+            cfg.api_timeout,
+        )?));
+        let restorer = Restorer::new(
+            restore_consumer,
+            shared.restore_listener.clone(),
+            cfg.api_timeout,
+        );
+        let global = match &shared.plan.global {
+            Some(plan) => {
+                let c: Rc<RefCell<dyn crate::processor::RecordCollector>> = collector.clone();
+                Some(GlobalState::new(&cfg, &shared.topology, plan, c, index)?)
+            }
+            None => None,
+        };
+        let tasks = TaskManager::new(
+            cfg.clone(),
+            shared.topology.clone(),
+            shared.plan.clone(),
+            collector.clone(),
+            shared.metrics.clone(),
+        )?;
+        Ok(StreamThread {
+            index,
+            shared,
+            consumer,
+            collector,
+            restorer,
+            tasks,
+            global,
+            assigned_once: false,
+        })
+    }
+
+    /// Runs until the instance stops (`Ok`) or something fails (`Err`; the
+    /// caller then closes the thread dirty).
+    pub(crate) fn run(&mut self) -> RuntimeResult<()> {
+        if let Some(global) = &mut self.global {
+            let shared = self.shared.clone();
+            global.bootstrap(|| shared.stopping())?;
+        }
+        let topics = self.shared.plan.source_topics();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        if !refs.is_empty() {
+            self.consumer
+                .subscribe(&refs)
+                .map_err(|e| RuntimeError::client("subscribing to the source topics", e))?;
+        }
+        let cfg = self.shared.cfg.clone();
+        let mut last_commit = Instant::now();
+        let mut last_cleanup = Instant::now();
+        while !self.shared.stopping() {
+            let buffered = self.tasks.has_buffered();
+            let restoring = !self.tasks.all_running();
+            let timeout = if buffered {
+                Duration::ZERO
+            } else if restoring {
+                Duration::from_millis(5)
+            } else {
+                cfg.poll
+            };
+            self.poll(timeout)?;
+            if restoring {
+                self.tasks.create_pending(&mut self.restorer)?;
+                self.tasks.restore(
+                    &mut self.restorer,
+                    10_000,
+                    Duration::from_millis(if buffered { 0 } else { 20 }),
+                )?;
+            }
+            self.apply_pauses()?;
+            if let Some(global) = &mut self.global {
+                global.poll(PROCESS_BUDGET, Duration::ZERO)?;
+            }
+            self.tasks.process(PROCESS_BUDGET)?;
+            self.tasks.punctuate_wall_clock()?;
+            self.collector.borrow().poll();
+            if !cfg.exactly_once()
+                && let Some(e) = self.collector.borrow().take_error()
+            {
+                return Err(e);
+            }
+            if last_commit.elapsed() >= cfg.commit_interval {
+                self.commit()?;
+                last_commit = Instant::now();
+            }
+            if self.index == 1
+                && last_cleanup.elapsed() >= cfg.cleanup_delay.max(Duration::from_millis(100))
+            {
+                last_cleanup = Instant::now();
+                self.tasks.clean_unowned();
+            }
+            let state = if self.assigned_once && self.tasks.all_running() {
+                ThreadState::Running
+            } else if self.assigned_once {
+                ThreadState::PartitionsAssigned
+            } else {
+                ThreadState::Starting
+            };
+            self.shared.set_thread_state(self.index, state);
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self, timeout: Duration) -> RuntimeResult<()> {
+        let mut wait = timeout;
+        for _ in 0..MAX_POLL_RECORDS {
+            let item = self.consumer.poll(wait);
+            wait = Duration::ZERO;
+            match item {
+                None => {
+                    self.handle_rebalance_events()?;
+                    break;
+                }
+                Some(Ok(m)) => {
+                    let headers = match m.headers() {
+                        Some(h) => {
+                            let mut out = Headers::new();
+                            for h in h.iter() {
+                                out.add(h.key, h.value.map(<[u8]>::to_vec));
+                            }
+                            out
+                        }
+                        None => Headers::new(),
+                    };
+                    let record = RawRecord {
+                        offset: m.offset(),
+                        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers,
+                    };
+                    let topic = m.topic().to_string();
+                    let partition = m.partition();
+                    drop(m);
+                    self.tasks.enqueue(&topic, partition, record);
+                }
+                Some(Err(e)) => {
+                    match e.rdkafka_error_code() {
+                        Some(RDKafkaErrorCode::UnknownTopicOrPartition)
+                        | Some(RDKafkaErrorCode::UnknownTopic) => {
+                            log::warn!("consumer: {e}: a source topic is missing; create it")
+                        }
+                        _ => log::warn!("consumer: {e}"),
+                    }
+                    self.handle_rebalance_events()?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn take_events(&self) -> Vec<RebalanceEvent> {
+        self.consumer
+            .context()
+            .events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
+
+    fn handle_rebalance_events(&mut self) -> RuntimeResult<()> {
+        for event in self.take_events() {
+            match event {
+                RebalanceEvent::Revoke(parts) => {
+                    self.shared
+                        .set_thread_state(self.index, ThreadState::PartitionsRevoked);
+                    log::info!(
+                        "thread {}: partitions revoked: {}",
+                        self.index,
+                        fmt_parts(&parts)
+                    );
+                    if self.consumer.assignment_lost() {
+                        log::warn!(
+                            "thread {}: assignment lost; closing tasks dirty",
+                            self.index
+                        );
+                        self.close_tasks_dirty();
+                    } else {
+                        match self.commit() {
+                            Ok(()) => self.tasks.close_all(true, &mut self.restorer),
+                            Err(e) => {
+                                log::warn!(
+                                    "thread {}: commit on revoke failed: {e}; closing tasks dirty",
+                                    self.index
+                                );
+                                self.close_tasks_dirty();
+                            }
+                        }
+                    }
+                    self.consumer
+                        .unassign()
+                        .map_err(|e| RuntimeError::client("releasing revoked partitions", e))?;
+                }
+                RebalanceEvent::Assign(parts) => {
+                    self.shared
+                        .set_thread_state(self.index, ThreadState::PartitionsAssigned);
+                    log::info!(
+                        "thread {}: partitions assigned: {}",
+                        self.index,
+                        fmt_parts(&parts)
+                    );
+                    let mut tpl = TopicPartitionList::new();
+                    for (t, p) in &parts {
+                        tpl.add_partition(t, *p);
+                    }
+                    self.consumer
+                        .assign(&tpl)
+                        .map_err(|e| RuntimeError::client("taking assigned partitions", e))?;
+                    if !parts.is_empty() {
+                        // Nothing is fetched until a task is restored.
+                        self.consumer
+                            .pause(&tpl)
+                            .map_err(|e| RuntimeError::client("pausing partitions", e))?;
+                    }
+                    self.assigned_once = true;
+                    self.tasks.assign(&parts, &mut self.restorer)?;
+                    self.tasks.mark_all_paused();
+                }
+            }
+            self.shared
+                .set_thread_tasks(self.index, self.tasks.task_ids());
+        }
+        Ok(())
+    }
+
+    fn apply_pauses(&mut self) -> RuntimeResult<()> {
+        let (pause, resume) = self.tasks.pause_changes();
+        let to_tpl = |parts: &[(String, i32)]| {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in parts {
+                tpl.add_partition(t, *p);
+            }
+            tpl
+        };
+        if !pause.is_empty() {
+            self.consumer
+                .pause(&to_tpl(&pause))
+                .map_err(|e| RuntimeError::client("pausing partitions", e))?;
+        }
+        if !resume.is_empty() {
+            self.consumer
+                .resume(&to_tpl(&resume))
+                .map_err(|e| RuntimeError::client("resuming partitions", e))?;
+        }
+        Ok(())
+    }
+
+    /// Commits: tasks flush their caches and stores, then under
+    /// at-least-once the producer is flushed, the offsets committed and the
+    /// checkpoints written; under exactly-once the offsets go into the
+    /// transaction, which commits.
+    pub(crate) fn commit(&mut self) -> RuntimeResult<()> {
+        if let Some(global) = &mut self.global {
+            global.flush()?;
+        }
+        self.tasks.commit_tasks()?;
+        let offsets = self.tasks.offsets_to_commit()?;
+        if self.shared.cfg.exactly_once() {
+            if self.collector.borrow().in_transaction() || offsets.count() > 0 {
+                let group = self.consumer.group_metadata().ok_or_else(|| {
+                    RuntimeError::IllegalState("the consumer has no group metadata".into())
+                })?;
+                self.collector
+                    .borrow_mut()
+                    .commit_transaction(&offsets, &group)?;
+            }
+        } else {
+            self.collector.borrow().flush()?;
+            if offsets.count() > 0 {
+                self.consumer
+                    .commit(&offsets, CommitMode::Sync)
+                    .map_err(|e| match e.rdkafka_error_code() {
+                        Some(
+                            RDKafkaErrorCode::RebalanceInProgress
+                            | RDKafkaErrorCode::IllegalGeneration
+                            | RDKafkaErrorCode::UnknownMemberId
+                            | RDKafkaErrorCode::FencedInstanceId,
+                        ) => RuntimeError::TaskMigrated(format!("committing offsets: {e}")),
+                        _ => RuntimeError::client("committing offsets", e),
+                    })?;
+            }
+            self.tasks.write_checkpoints()?;
+        }
+        self.tasks.mark_committed();
+        self.shared.metrics.add_commit();
+        Ok(())
+    }
+
+    fn close_tasks_dirty(&mut self) {
+        if self.shared.cfg.exactly_once() {
+            self.collector.borrow_mut().abort_transaction();
+        }
+        self.tasks.close_all(false, &mut self.restorer);
+    }
+
+    /// Closes the tasks after a migration (the group moved them): dirty,
+    /// and the thread goes on with the next assignment.
+    pub(crate) fn handle_migration(&mut self) {
+        self.close_tasks_dirty();
+    }
+
+    /// Closes the thread: tasks (clean after a final commit when `clean`),
+    /// then the clients; the consumer leaves the group.
+    pub(crate) fn shutdown(mut self, clean: bool) {
+        self.shared
+            .set_thread_state(self.index, ThreadState::PendingShutdown);
+        if clean && !self.tasks.is_empty() {
+            match self.commit() {
+                Ok(()) => self.tasks.close_all(true, &mut self.restorer),
+                Err(e) => {
+                    log::warn!(
+                        "thread {}: final commit failed: {e}; closing tasks dirty",
+                        self.index
+                    );
+                    self.close_tasks_dirty();
+                }
+            }
+        } else {
+            self.close_tasks_dirty();
+        }
+        if let Some(global) = &mut self.global {
+            global.close();
+        }
+        self.consumer
+            .context()
+            .closing
+            .store(true, Ordering::SeqCst);
+        self.consumer.unsubscribe();
+        if !self.shared.cfg.exactly_once() {
+            let _ = self.collector.borrow().flush();
+        }
+        log::info!(
+            "thread {}: shut down{}",
+            self.index,
+            if clean { "" } else { " (dirty)" }
+        );
+    }
+
+    pub(crate) fn task_ids(&self) -> Vec<crate::processor::TaskId> {
+        self.tasks.task_ids()
+    }
+}
+
+fn fmt_parts(parts: &[(String, i32)]) -> String {
+    if parts.is_empty() {
+        return "none".into();
+    }
+    parts
+        .iter()
+        .map(|(t, p)| format!("{t}-{p}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,1709 @@
+//! Session stores: the state of session-window aggregations.
+//!
+//! Layers as for the other stores: typed [`SessionStore<K, V>`] ->
+//! [`CachingSessionStore`] (optional) -> [`ChangeLoggingSessionBytesStore`]
+//! (optional) -> [`InMemorySessionStore`] | [`RocksDbSessionStore`].
+//!
+//! A session is a key with a window `[start, end]` (both inclusive; a
+//! session of one record has `start == end`). Its binary key is Kafka
+//! Streams' `SessionKeySchema`: `[key][8-byte big-endian end][8-byte
+//! big-endian start]` ([`session_store_key`]); that is also the changelog
+//! key, and the changelog value is the aggregate's bytes. Retention counts
+//! from the largest session end stored; RocksDB segments sessions by their
+//! end time.
+
+use std::any::Any;
+use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use super::cache::{DirtyEntry, NamedCache};
+use super::caching::FlushedEntry;
+use super::rocksdb::RocksDbConfig;
+use super::window::segmented::Segments;
+use super::window::{default_segment_interval, key_in_range, windowed_changelog_config};
+use super::{
+    ChangelogWriter, KeyValueBytesStore, ManagedStore, OpenedStore, StateStore, StoreContext,
+    StoreError, StoreFactory, StoreKind, StoreResult, Stores, TimestampedBytesWrite,
+    changelog_topic_name,
+};
+use crate::serde::{SerdeError, SerdeRef};
+use crate::window::{Window, Windowed};
+
+const TS: usize = 8;
+
+/// The binary key of a stored session: `[key][8-byte big-endian
+/// end][8-byte big-endian start]` (Kafka Streams' `SessionKeySchema.toBinary`).
+///
+/// ```rust
+/// use streams_core::state::session::{session_store_key, split_session_store_key};
+/// let k = session_store_key(b"k", 1, 2);
+/// assert_eq!(k, [b'k', 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]);
+/// assert_eq!(split_session_store_key(&k), Some((&b"k"[..], 1, 2)));
+/// ```
+pub fn session_store_key(key: &[u8], start: i64, end: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 2 * TS);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&end.to_be_bytes());
+    out.extend_from_slice(&start.to_be_bytes());
+    out
+}
+
+/// Splits a session store key into `(key, start, end)`.
+pub fn split_session_store_key(bytes: &[u8]) -> Option<(&[u8], i64, i64)> {
+    let key_len = bytes.len().checked_sub(2 * TS)?;
+    let (key, rest) = bytes.split_at(key_len);
+    let (end, start) = rest.split_at(TS);
+    Some((
+        key,
+        i64::from_be_bytes(start.try_into().ok()?),
+        i64::from_be_bytes(end.try_into().ok()?),
+    ))
+}
+
+fn bad_key(store: &str, len: usize) -> StoreError {
+    StoreError::InvalidArgument {
+        store: store.to_owned(),
+        reason: format!(
+            "a session key needs at least 16 bytes of end and start, found {len} bytes"
+        ),
+    }
+}
+
+/// One stored session, as a byte store returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// The record key's bytes.
+    pub key: Vec<u8>,
+    /// The session start (first record's timestamp).
+    pub start: i64,
+    /// The session end (last record's timestamp).
+    pub end: i64,
+    /// The aggregate's bytes.
+    pub value: Vec<u8>,
+}
+
+/// The order of multi-key results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOrder {
+    /// By end, then key bytes, then latest start first (the in-memory
+    /// store).
+    EndFirst,
+    /// By segment of the end time, then store-key bytes (RocksDB).
+    Segmented {
+        /// The segment interval in ms.
+        segment_interval: i64,
+    },
+}
+
+impl SessionOrder {
+    fn sort(&self, entries: &mut [SessionEntry], forward: bool) {
+        match *self {
+            SessionOrder::EndFirst => entries.sort_by(|a, b| {
+                (a.end, &a.key, std::cmp::Reverse(a.start)).cmp(&(
+                    b.end,
+                    &b.key,
+                    std::cmp::Reverse(b.start),
+                ))
+            }),
+            SessionOrder::Segmented { segment_interval } => entries.sort_by_cached_key(|e| {
+                (
+                    e.end / segment_interval,
+                    session_store_key(&e.key, e.start, e.end),
+                )
+            }),
+        }
+        if !forward {
+            entries.reverse();
+        }
+    }
+}
+
+/// The object-safe byte store under every session store (Kafka Streams'
+/// `SessionStore<Bytes, byte[]>`).
+pub trait SessionBytesStore: StateStore {
+    /// The retention period in ms.
+    fn retention_ms(&self) -> i64;
+    /// The order of multi-key results.
+    fn order(&self) -> SessionOrder;
+    /// Stores the session `[start, end]` of `key`; `None` removes it. An
+    /// expired session is skipped.
+    fn put(&mut self, key: &[u8], start: i64, end: i64, value: Option<&[u8]>) -> StoreResult<()>;
+    /// The aggregate of one session.
+    fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> StoreResult<Option<Vec<u8>>>;
+    /// Sessions of keys in `[key_from, key_to]` (open where `None`) with
+    /// `end >= earliest_end` and `start <= latest_start`, in the store's
+    /// order (`forward`) or its reverse.
+    fn find_sessions(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_start: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<SessionEntry>>;
+    /// Sessions of every key whose end is in `[earliest_end, latest_end]`,
+    /// by end time (what emit-on-window-close reads).
+    fn find_sessions_by_end(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> StoreResult<Vec<SessionEntry>>;
+    /// Writes changelog records (keys are [`session_store_key`]s) straight
+    /// into the bottom store.
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()>;
+}
+
+type EndMap = BTreeMap<i64, BTreeMap<Vec<u8>, BTreeMap<i64, Vec<u8>>>>;
+
+/// The in-memory session byte store (Kafka Streams' `InMemorySessionStore`):
+/// sessions by end time, then key, then start.
+#[derive(Debug)]
+pub struct InMemorySessionStore {
+    name: String,
+    retention_ms: i64,
+    sessions: EndMap,
+    observed_stream_time: i64,
+    open: bool,
+}
+
+impl InMemorySessionStore {
+    /// An empty, open store.
+    pub fn new(name: impl Into<String>, retention_ms: i64) -> Self {
+        InMemorySessionStore {
+            name: name.into(),
+            retention_ms,
+            sessions: BTreeMap::new(),
+            observed_stream_time: -1,
+            open: true,
+        }
+    }
+
+    fn check_open(&self) -> StoreResult<()> {
+        if self.open {
+            Ok(())
+        } else {
+            Err(StoreError::Closed(self.name.clone()))
+        }
+    }
+
+    fn min_live_time(&self) -> i64 {
+        self.observed_stream_time
+            .saturating_sub(self.retention_ms)
+            .saturating_add(1)
+            .max(0)
+    }
+
+    fn remove(&mut self, key: &[u8], start: i64, end: i64) {
+        if let Some(keys) = self.sessions.get_mut(&end) {
+            if let Some(starts) = keys.get_mut(key) {
+                starts.remove(&start);
+                if starts.is_empty() {
+                    keys.remove(key);
+                }
+            }
+            if keys.is_empty() {
+                self.sessions.remove(&end);
+            }
+        }
+    }
+
+    fn collect<'a>(
+        &self,
+        ends: impl DoubleEndedIterator<Item = (i64, &'a BTreeMap<Vec<u8>, BTreeMap<i64, Vec<u8>>>)>,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        latest_start: i64,
+        forward: bool,
+    ) -> Vec<SessionEntry> {
+        let mut out = Vec::new();
+        let lower = key_from.map_or(Bound::Unbounded, Bound::Included);
+        let upper = key_to.map_or(Bound::Unbounded, Bound::Included);
+        let mut per_end = |end: i64, keys: &BTreeMap<Vec<u8>, BTreeMap<i64, Vec<u8>>>| {
+            let keys = keys.range::<[u8], _>((lower, upper));
+            let mut per_key = |key: &Vec<u8>, starts: &BTreeMap<i64, Vec<u8>>| {
+                let starts = starts.range(..=latest_start);
+                let mut push = |(start, value): (&i64, &Vec<u8>)| {
+                    out.push(SessionEntry {
+                        key: key.clone(),
+                        start: *start,
+                        end,
+                        value: value.clone(),
+                    })
+                };
+                // Kafka's in-memory store lists one key's sessions of one end
+                // latest start first when going forward.
+                if forward {
+                    starts.rev().for_each(&mut push);
+                } else {
+                    starts.for_each(&mut push);
+                }
+            };
+            if forward {
+                keys.for_each(|(k, s)| per_key(k, s));
+            } else {
+                keys.rev().for_each(|(k, s)| per_key(k, s));
+            }
+        };
+        if forward {
+            ends.for_each(|(end, keys)| per_end(end, keys));
+        } else {
+            ends.rev().for_each(|(end, keys)| per_end(end, keys));
+        }
+        out
+    }
+}
+
+impl StateStore for InMemorySessionStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn persistent(&self) -> bool {
+        false
+    }
+    fn flush(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+    fn close(&mut self) -> StoreResult<()> {
+        self.sessions.clear();
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl SessionBytesStore for InMemorySessionStore {
+    fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    fn order(&self) -> SessionOrder {
+        SessionOrder::EndFirst
+    }
+
+    fn put(&mut self, key: &[u8], start: i64, end: i64, value: Option<&[u8]>) -> StoreResult<()> {
+        self.check_open()?;
+        let min_live = self.min_live_time();
+        self.sessions = self.sessions.split_off(&min_live);
+        self.observed_stream_time = self.observed_stream_time.max(end);
+        if end <= self.observed_stream_time.saturating_sub(self.retention_ms) {
+            log::warn!(
+                "Skipping record for expired segment. store=[{}] sessionEnd=[{end}]",
+                self.name
+            );
+            return Ok(());
+        }
+        match value {
+            Some(value) => {
+                self.sessions
+                    .entry(end)
+                    .or_default()
+                    .entry(key.to_vec())
+                    .or_default()
+                    .insert(start, value.to_vec());
+            }
+            None => self.remove(key, start, end),
+        }
+        Ok(())
+    }
+
+    fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> StoreResult<Option<Vec<u8>>> {
+        self.check_open()?;
+        if end <= self.observed_stream_time.saturating_sub(self.retention_ms) {
+            return Ok(None);
+        }
+        Ok(self
+            .sessions
+            .get(&end)
+            .and_then(|keys| keys.get(key))
+            .and_then(|starts| starts.get(&start))
+            .cloned())
+    }
+
+    fn find_sessions(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_start: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        self.check_open()?;
+        if let (Some(f), Some(t)) = (key_from, key_to)
+            && f > t
+        {
+            return Ok(Vec::new());
+        }
+        let from = earliest_end.max(self.min_live_time());
+        let ends = self.sessions.range(from..).map(|(e, m)| (*e, m));
+        Ok(self.collect(ends, key_from, key_to, latest_start, forward))
+    }
+
+    fn find_sessions_by_end(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        self.check_open()?;
+        let from = earliest_end.max(self.min_live_time());
+        if latest_end < from {
+            return Ok(Vec::new());
+        }
+        let ends = self.sessions.range(from..=latest_end).map(|(e, m)| (*e, m));
+        Ok(self.collect(ends, None, None, i64::MAX, true))
+    }
+
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        for (store_key, value, _) in records {
+            let (key, start, end) = split_session_store_key(store_key)
+                .ok_or_else(|| bad_key(&self.name, store_key.len()))?;
+            let key = key.to_vec();
+            self.put(&key, start, end, value.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+/// A session byte store in RocksDB databases segmented by session end
+/// (Kafka Streams' `RocksDBSessionStore`).
+#[derive(Debug)]
+pub struct RocksDbSessionStore {
+    name: String,
+    retention_ms: i64,
+    observed_stream_time: i64,
+    segments: Segments,
+    open: bool,
+}
+
+impl RocksDbSessionStore {
+    /// Opens the store `name`; segments go under `state_dir` (see
+    /// [`crate::state::window`]) or in temporary directories.
+    pub fn open(
+        name: impl Into<String>,
+        retention_ms: i64,
+        segment_interval_ms: i64,
+        config: &RocksDbConfig,
+        state_dir: Option<PathBuf>,
+    ) -> StoreResult<Self> {
+        let name = name.into();
+        let segments = Segments::open(&name, retention_ms, segment_interval_ms, config, state_dir)?;
+        Ok(RocksDbSessionStore {
+            name,
+            retention_ms,
+            observed_stream_time: -1,
+            segments,
+            open: true,
+        })
+    }
+
+    fn check_open(&self) -> StoreResult<()> {
+        if self.open {
+            Ok(())
+        } else {
+            Err(StoreError::Closed(self.name.clone()))
+        }
+    }
+
+    fn actual_from(&self, from: i64) -> i64 {
+        from.max(
+            self.observed_stream_time
+                .saturating_sub(self.retention_ms)
+                .saturating_add(1),
+        )
+    }
+
+    fn scan(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_start: i64,
+        latest_end: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        let mut out = Vec::new();
+        let lower = key_from.map(<[u8]>::to_vec);
+        for segment in self.segments.search(earliest_end, latest_end, forward) {
+            let iter = if forward {
+                segment.range(lower.as_deref(), None)?
+            } else {
+                segment.reverse_range(lower.as_deref(), None)?
+            };
+            for (store_key, value) in iter {
+                let Some((key, start, end)) = split_session_store_key(&store_key) else {
+                    continue;
+                };
+                if end < earliest_end || end > latest_end || start > latest_start {
+                    continue;
+                }
+                if !key_in_range(key, key_from, key_to) {
+                    continue;
+                }
+                out.push(SessionEntry {
+                    key: key.to_vec(),
+                    start,
+                    end,
+                    value,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl StateStore for RocksDbSessionStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn persistent(&self) -> bool {
+        true
+    }
+    fn flush(&mut self) -> StoreResult<()> {
+        self.segments.flush()
+    }
+    fn close(&mut self) -> StoreResult<()> {
+        self.open = false;
+        self.segments.close()
+    }
+}
+
+impl SessionBytesStore for RocksDbSessionStore {
+    fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    fn order(&self) -> SessionOrder {
+        SessionOrder::Segmented {
+            segment_interval: self.segments.interval(),
+        }
+    }
+
+    fn put(&mut self, key: &[u8], start: i64, end: i64, value: Option<&[u8]>) -> StoreResult<()> {
+        self.check_open()?;
+        let store_key = session_store_key(key, start, end);
+        self.observed_stream_time = self.observed_stream_time.max(end);
+        if value.is_none() {
+            // Kafka's `remove`: delete from the segment if it is still there.
+            if let Some(segment) = self.segments.segment_for_mut(end) {
+                segment.put(&store_key, None)?;
+            }
+            return Ok(());
+        }
+        let id = self.segments.segment_id(end);
+        match self
+            .segments
+            .get_or_create_if_live(id, self.observed_stream_time)?
+        {
+            Some(segment) => segment.put(&store_key, value),
+            None => {
+                log::warn!(
+                    "Skipping record for expired segment. store=[{}] sessionEnd=[{end}]",
+                    self.name
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> StoreResult<Option<Vec<u8>>> {
+        self.check_open()?;
+        if end < self.actual_from(i64::MIN) {
+            return Ok(None);
+        }
+        match self.segments.segment_for(end) {
+            Some(segment) => segment.get(&session_store_key(key, start, end)),
+            None => Ok(None),
+        }
+    }
+
+    fn find_sessions(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_start: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        self.check_open()?;
+        if let (Some(f), Some(t)) = (key_from, key_to)
+            && f > t
+        {
+            return Ok(Vec::new());
+        }
+        let from = self.actual_from(earliest_end);
+        self.scan(key_from, key_to, from, latest_start, i64::MAX, forward)
+    }
+
+    fn find_sessions_by_end(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        self.check_open()?;
+        // Emit-on-close reads Kafka Streams' time-ordered session store: end,
+        // key, start order, bounded by the live segments only (not by the
+        // retention period, which would hide sessions that just closed).
+        let mut out = self.scan(None, None, earliest_end, i64::MAX, latest_end, true)?;
+        out.sort_by(|a, b| (a.end, &a.key, a.start).cmp(&(b.end, &b.key, b.start)));
+        Ok(out)
+    }
+
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        let mut parsed = Vec::with_capacity(records.len());
+        for (store_key, value, _) in records {
+            let (_, _, end) = split_session_store_key(store_key)
+                .ok_or_else(|| bad_key(&self.name, store_key.len()))?;
+            self.observed_stream_time = self.observed_stream_time.max(end);
+            parsed.push((store_key, value, end));
+        }
+        for (store_key, value, end) in parsed {
+            let id = self.segments.segment_id(end);
+            if let Some(segment) = self
+                .segments
+                .get_or_create_if_live(id, self.observed_stream_time)?
+            {
+                segment.put(store_key, value.as_deref())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A session byte store that logs every put and remove to a changelog
+/// (Kafka Streams' `ChangeLoggingSessionBytesStore`): key = the session
+/// store key, value = the aggregate bytes, timestamp = the record's.
+pub struct ChangeLoggingSessionBytesStore {
+    inner: Box<dyn SessionBytesStore>,
+    topic: String,
+    partition: i32,
+    writer: Rc<RefCell<dyn ChangelogWriter>>,
+    timestamp: Rc<Cell<i64>>,
+}
+
+impl std::fmt::Debug for ChangeLoggingSessionBytesStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeLoggingSessionBytesStore")
+            .field("store", &self.inner.name())
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangeLoggingSessionBytesStore {
+    /// Logs the writes to `inner` to `partition` of `topic`.
+    pub fn new(
+        inner: Box<dyn SessionBytesStore>,
+        topic: impl Into<String>,
+        partition: i32,
+        writer: Rc<RefCell<dyn ChangelogWriter>>,
+        timestamp: Rc<Cell<i64>>,
+    ) -> Self {
+        ChangeLoggingSessionBytesStore {
+            inner,
+            topic: topic.into(),
+            partition,
+            writer,
+            timestamp,
+        }
+    }
+}
+
+impl StateStore for ChangeLoggingSessionBytesStore {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn persistent(&self) -> bool {
+        self.inner.persistent()
+    }
+    fn flush(&mut self) -> StoreResult<()> {
+        self.inner.flush()
+    }
+    fn close(&mut self) -> StoreResult<()> {
+        self.inner.close()
+    }
+}
+
+impl SessionBytesStore for ChangeLoggingSessionBytesStore {
+    fn retention_ms(&self) -> i64 {
+        self.inner.retention_ms()
+    }
+    fn order(&self) -> SessionOrder {
+        self.inner.order()
+    }
+    fn put(&mut self, key: &[u8], start: i64, end: i64, value: Option<&[u8]>) -> StoreResult<()> {
+        self.inner.put(key, start, end, value)?;
+        let store_key = session_store_key(key, start, end);
+        let mut writer = self
+            .writer
+            .try_borrow_mut()
+            .map_err(|_| StoreError::InvalidArgument {
+                store: self.inner.name().to_owned(),
+                reason: "the changelog writer is already in use (re-entrant write)".to_owned(),
+            })?;
+        writer.send(
+            &self.topic,
+            self.partition,
+            &store_key,
+            value,
+            self.timestamp.get(),
+        )
+    }
+    fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.fetch_session(key, start, end)
+    }
+    fn find_sessions(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_start: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        self.inner
+            .find_sessions(key_from, key_to, earliest_end, latest_start, forward)
+    }
+    fn find_sessions_by_end(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        self.inner.find_sessions_by_end(earliest_end, latest_end)
+    }
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.inner.restore_all(records)
+    }
+}
+
+/// One session written down from the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFlushedEntry {
+    /// The record key's bytes.
+    pub key: Vec<u8>,
+    /// The session start.
+    pub start: i64,
+    /// The session end.
+    pub end: i64,
+    /// The value written (`None`: the session was removed).
+    pub new_value: Option<Vec<u8>>,
+    /// The value the store below held before.
+    pub old_value: Option<Vec<u8>>,
+    /// The timestamp of the record that last wrote the entry.
+    pub timestamp: i64,
+}
+
+struct CacheInner {
+    cache: NamedCache,
+    wrapped: Box<dyn SessionBytesStore>,
+    pending: Vec<SessionFlushedEntry>,
+}
+
+/// A record cache in front of a session byte store (Kafka Streams'
+/// `CachingSessionStore`); see [`crate::state::window::CachingWindowStore`]
+/// for the rules, which are the same with sessions for windows.
+pub struct CachingSessionStore {
+    name: String,
+    max_bytes: usize,
+    timestamp: Rc<Cell<i64>>,
+    retain_reports: bool,
+    inner: RefCell<CacheInner>,
+}
+
+impl std::fmt::Debug for CachingSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingSessionStore")
+            .field("name", &self.name)
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachingSessionStore {
+    /// Caches `wrapped` with a budget of `max_bytes`.
+    pub fn new(
+        wrapped: Box<dyn SessionBytesStore>,
+        max_bytes: usize,
+        timestamp: Rc<Cell<i64>>,
+    ) -> Self {
+        CachingSessionStore {
+            name: wrapped.name().to_owned(),
+            max_bytes,
+            timestamp,
+            retain_reports: true,
+            inner: RefCell::new(CacheInner {
+                cache: NamedCache::new(),
+                wrapped,
+                pending: Vec::new(),
+            }),
+        }
+    }
+
+    /// Whether write-downs outside a commit are kept for
+    /// [`take_evicted`](Self::take_evicted).
+    pub fn with_retained_reports(mut self, retain: bool) -> Self {
+        self.retain_reports = retain;
+        self
+    }
+
+    /// Writes every dirty entry down and returns them.
+    pub fn flush_entries(&mut self) -> StoreResult<Vec<SessionFlushedEntry>> {
+        let ts = Rc::clone(&self.timestamp);
+        self.inner.get_mut().write_down(None, &ts)
+    }
+
+    /// What evictions wrote down since the last call.
+    pub fn take_evicted(&mut self) -> Vec<SessionFlushedEntry> {
+        std::mem::take(&mut self.inner.get_mut().pending)
+    }
+
+    fn borrow_mut(&self) -> StoreResult<RefMut<'_, CacheInner>> {
+        self.inner
+            .try_borrow_mut()
+            .map_err(|_| StoreError::InvalidArgument {
+                store: self.name.clone(),
+                reason: "re-entrant call into the store's cache".to_owned(),
+            })
+    }
+
+    fn maybe_evict(&self, inner: &mut CacheInner) -> StoreResult<()> {
+        while inner.cache.size_bytes() > self.max_bytes {
+            let Some(evicted) = inner.cache.evict() else {
+                break;
+            };
+            if evicted.dirty {
+                let written = inner.write_down(Some(evicted.entry), &self.timestamp)?;
+                if self.retain_reports {
+                    inner.pending.extend(written);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merged(
+        &self,
+        stored: Vec<SessionEntry>,
+        keep: impl Fn(&[u8], i64, i64) -> bool,
+        lower: Option<&[u8]>,
+        forward: bool,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        let mut inner = self.borrow_mut()?;
+        let cached = inner.cache.range(
+            lower.map_or(Bound::Unbounded, Bound::Included),
+            Bound::Unbounded,
+            true,
+        );
+        if cached.is_empty() {
+            return Ok(stored);
+        }
+        let order = inner.wrapped.order();
+        drop(inner);
+        let mut by_session: BTreeMap<(Vec<u8>, i64, i64), SessionEntry> = stored
+            .into_iter()
+            .map(|e| ((e.key.clone(), e.start, e.end), e))
+            .collect();
+        for (cache_key, value) in cached {
+            let Some((key, start, end)) = split_session_store_key(&cache_key) else {
+                continue;
+            };
+            if !keep(key, start, end) {
+                continue;
+            }
+            let id = (key.to_vec(), start, end);
+            match value {
+                Some(value) => {
+                    by_session.insert(
+                        id,
+                        SessionEntry {
+                            key: key.to_vec(),
+                            start,
+                            end,
+                            value,
+                        },
+                    );
+                }
+                None => {
+                    by_session.remove(&id);
+                }
+            }
+        }
+        let mut out: Vec<SessionEntry> = by_session.into_values().collect();
+        order.sort(&mut out, forward);
+        Ok(out)
+    }
+}
+
+impl CacheInner {
+    fn write_down(
+        &mut self,
+        evicted: Option<DirtyEntry>,
+        timestamp: &Cell<i64>,
+    ) -> StoreResult<Vec<SessionFlushedEntry>> {
+        if evicted.is_none() && !self.cache.has_dirty() {
+            return Ok(Vec::new());
+        }
+        let mut dirty = Vec::new();
+        dirty.extend(evicted);
+        dirty.extend(self.cache.take_dirty());
+        let previous = timestamp.get();
+        let mut out = Vec::with_capacity(dirty.len());
+        let result = (|| {
+            for entry in dirty {
+                let Some((key, start, end)) = split_session_store_key(&entry.key) else {
+                    continue;
+                };
+                let old = self.wrapped.fetch_session(key, start, end)?;
+                if entry.value.is_none() && old.is_none() {
+                    continue;
+                }
+                timestamp.set(entry.timestamp);
+                self.wrapped.put(key, start, end, entry.value.as_deref())?;
+                out.push(SessionFlushedEntry {
+                    key: key.to_vec(),
+                    start,
+                    end,
+                    new_value: entry.value,
+                    old_value: old,
+                    timestamp: entry.timestamp,
+                });
+            }
+            Ok(())
+        })();
+        timestamp.set(previous);
+        result.map(|()| out)
+    }
+}
+
+impl StateStore for CachingSessionStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn persistent(&self) -> bool {
+        self.inner.borrow().wrapped.persistent()
+    }
+    fn flush(&mut self) -> StoreResult<()> {
+        let retain = self.retain_reports;
+        let ts = Rc::clone(&self.timestamp);
+        let inner = self.inner.get_mut();
+        let written = inner.write_down(None, &ts)?;
+        if retain {
+            inner.pending.extend(written);
+        }
+        inner.wrapped.flush()
+    }
+    fn close(&mut self) -> StoreResult<()> {
+        let flushed = self.flush();
+        let inner = self.inner.get_mut();
+        inner.cache.clear();
+        let closed = inner.wrapped.close();
+        flushed.and(closed)
+    }
+}
+
+impl SessionBytesStore for CachingSessionStore {
+    fn retention_ms(&self) -> i64 {
+        self.inner.borrow().wrapped.retention_ms()
+    }
+    fn order(&self) -> SessionOrder {
+        self.inner.borrow().wrapped.order()
+    }
+    fn put(&mut self, key: &[u8], start: i64, end: i64, value: Option<&[u8]>) -> StoreResult<()> {
+        let ts = self.timestamp.get();
+        let cache_key = session_store_key(key, start, end);
+        let mut inner = self.borrow_mut()?;
+        inner.cache.put(&cache_key, value, ts, true);
+        self.maybe_evict(&mut inner)
+    }
+    fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> StoreResult<Option<Vec<u8>>> {
+        let cache_key = session_store_key(key, start, end);
+        let mut inner = self.borrow_mut()?;
+        if let Some(cached) = inner.cache.get(&cache_key) {
+            return Ok(cached.value.map(<[u8]>::to_vec));
+        }
+        inner.wrapped.fetch_session(key, start, end)
+    }
+    fn find_sessions(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_start: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        if let (Some(f), Some(t)) = (key_from, key_to)
+            && f > t
+        {
+            return Ok(Vec::new());
+        }
+        let stored = self.inner.borrow().wrapped.find_sessions(
+            key_from,
+            key_to,
+            earliest_end,
+            latest_start,
+            forward,
+        )?;
+        self.merged(
+            stored,
+            |k, start, end| {
+                key_in_range(k, key_from, key_to) && end >= earliest_end && start <= latest_start
+            },
+            key_from,
+            forward,
+        )
+    }
+    fn find_sessions_by_end(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> StoreResult<Vec<SessionEntry>> {
+        let stored = self
+            .inner
+            .borrow()
+            .wrapped
+            .find_sessions_by_end(earliest_end, latest_end)?;
+        let mut out = self.merged(
+            stored,
+            |_, _, end| end >= earliest_end && end <= latest_end,
+            None,
+            true,
+        )?;
+        SessionOrder::EndFirst.sort(&mut out, true);
+        Ok(out)
+    }
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        let inner = self.inner.get_mut();
+        for (key, _, _) in records {
+            inner.cache.remove(key);
+        }
+        inner.wrapped.restore_all(records)
+    }
+}
+
+/// The byte-store stack under a typed session handle.
+pub struct SessionLayeredStore {
+    top: SessionTop,
+}
+
+enum SessionTop {
+    Cached(CachingSessionStore),
+    Plain(Box<dyn SessionBytesStore>),
+}
+
+impl std::fmt::Debug for SessionLayeredStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayeredStore")
+            .field("name", &self.bytes().name())
+            .field("cached", &self.is_cached())
+            .finish()
+    }
+}
+
+impl SessionLayeredStore {
+    /// A stack without a cache.
+    pub fn new(store: Box<dyn SessionBytesStore>) -> Self {
+        SessionLayeredStore {
+            top: SessionTop::Plain(store),
+        }
+    }
+    /// A stack topped by a cache.
+    pub fn with_cache(store: CachingSessionStore) -> Self {
+        SessionLayeredStore {
+            top: SessionTop::Cached(store),
+        }
+    }
+    /// Whether the top layer is a cache.
+    pub fn is_cached(&self) -> bool {
+        matches!(self.top, SessionTop::Cached(_))
+    }
+    /// The top layer.
+    pub fn bytes(&self) -> &dyn SessionBytesStore {
+        match &self.top {
+            SessionTop::Cached(s) => s,
+            SessionTop::Plain(s) => s.as_ref(),
+        }
+    }
+    /// The top layer, mutably.
+    pub fn bytes_mut(&mut self) -> &mut dyn SessionBytesStore {
+        match &mut self.top {
+            SessionTop::Cached(s) => s,
+            SessionTop::Plain(s) => s.as_mut(),
+        }
+    }
+    fn flush_entries(&mut self) -> StoreResult<Vec<SessionFlushedEntry>> {
+        match &mut self.top {
+            SessionTop::Cached(s) => s.flush_entries(),
+            SessionTop::Plain(_) => Ok(Vec::new()),
+        }
+    }
+    fn take_evicted(&mut self) -> Vec<SessionFlushedEntry> {
+        match &mut self.top {
+            SessionTop::Cached(s) => s.take_evicted(),
+            SessionTop::Plain(_) => Vec::new(),
+        }
+    }
+}
+
+/// A session cache entry written down, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTypedFlush<K, V> {
+    /// The entry's binary key (the session store key).
+    pub raw_key: Vec<u8>,
+    /// The session.
+    pub key: Windowed<K>,
+    /// The aggregate written (`None`: the session was removed).
+    pub new: Option<V>,
+    /// The aggregate the store held before.
+    pub old: Option<V>,
+    /// The timestamp of the record that last wrote the entry.
+    pub timestamp: i64,
+}
+
+struct SessionCodec<K, V> {
+    name: String,
+    serde_topic: String,
+    stack: Rc<RefCell<SessionLayeredStore>>,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+}
+
+/// A typed handle over a session store (Kafka Streams' `SessionStore`).
+/// Sessions are [`Windowed`] keys whose window is `[start, end]`, both
+/// inclusive.
+pub struct SessionStore<K, V> {
+    codec: Rc<SessionCodec<K, V>>,
+}
+
+impl<K, V> Clone for SessionStore<K, V> {
+    fn clone(&self) -> Self {
+        SessionStore {
+            codec: Rc::clone(&self.codec),
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for SessionStore<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("name", &self.codec.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> SessionStore<K, V> {
+    /// A handle over `stack`; `serde_topic` is passed to the serdes.
+    pub fn new(
+        stack: Rc<RefCell<SessionLayeredStore>>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        serde_topic: impl Into<String>,
+    ) -> Self {
+        let name = stack.borrow().bytes().name().to_owned();
+        SessionStore {
+            codec: Rc::new(SessionCodec {
+                name,
+                serde_topic: serde_topic.into(),
+                stack,
+                key_serde,
+                value_serde,
+            }),
+        }
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        &self.codec.name
+    }
+
+    /// The byte-store stack under this handle.
+    pub fn layered(&self) -> &Rc<RefCell<SessionLayeredStore>> {
+        &self.codec.stack
+    }
+
+    fn busy(&self) -> StoreError {
+        StoreError::InvalidArgument {
+            store: self.codec.name.clone(),
+            reason: "re-entrant call into the store (from a serde?)".to_owned(),
+        }
+    }
+
+    fn serde_error(&self, source: SerdeError) -> StoreError {
+        StoreError::Serde {
+            store: self.codec.name.clone(),
+            source,
+        }
+    }
+
+    fn stack(&self) -> StoreResult<Ref<'_, SessionLayeredStore>> {
+        self.codec.stack.try_borrow().map_err(|_| self.busy())
+    }
+
+    fn stack_mut(&self) -> StoreResult<RefMut<'_, SessionLayeredStore>> {
+        self.codec.stack.try_borrow_mut().map_err(|_| self.busy())
+    }
+
+    fn encode_key(&self, key: &K) -> StoreResult<Vec<u8>> {
+        self.codec
+            .key_serde
+            .serialize(&self.codec.serde_topic, key)
+            .map_err(|e| self.serde_error(e))
+    }
+
+    fn decode_key(&self, bytes: &[u8]) -> StoreResult<K> {
+        self.codec
+            .key_serde
+            .deserialize(&self.codec.serde_topic, bytes)
+            .map_err(|e| self.serde_error(e))
+    }
+
+    fn decode_value(&self, bytes: &[u8]) -> StoreResult<V> {
+        self.codec
+            .value_serde
+            .deserialize(&self.codec.serde_topic, bytes)
+            .map_err(|e| self.serde_error(e))
+    }
+
+    fn decode(&self, entries: Vec<SessionEntry>) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        entries
+            .into_iter()
+            .map(|e| {
+                Ok((
+                    Windowed::new(
+                        self.decode_key(&e.key)?,
+                        Window::from_valid_bounds(e.start, e.end),
+                    ),
+                    self.decode_value(&e.value)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Stores the aggregate of a session; `None` removes the session.
+    pub fn put(&self, session: &Windowed<K>, aggregate: Option<&V>) -> StoreResult<()> {
+        let key = self.encode_key(&session.key)?;
+        let value = aggregate
+            .map(|v| {
+                self.codec
+                    .value_serde
+                    .serialize(&self.codec.serde_topic, v)
+                    .map_err(|e| self.serde_error(e))
+            })
+            .transpose()?;
+        let (start, end) = (session.window.start(), session.window.end());
+        self.stack_mut()?
+            .bytes_mut()
+            .put(&key, start, end, value.as_deref())
+    }
+
+    /// The binary key of a session, as [`SessionTypedFlush::raw_key`]
+    /// reports it.
+    pub(crate) fn session_key_bytes(&self, session: &Windowed<K>) -> StoreResult<Vec<u8>> {
+        let key = self.encode_key(&session.key)?;
+        Ok(session_store_key(
+            &key,
+            session.window.start(),
+            session.window.end(),
+        ))
+    }
+
+    /// Removes a session.
+    pub fn remove(&self, session: &Windowed<K>) -> StoreResult<()> {
+        self.put(session, None)
+    }
+
+    /// The aggregate of the session `[start, end]` of `key`.
+    pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> StoreResult<Option<V>> {
+        let key = self.encode_key(key)?;
+        let bytes = self.stack()?.bytes().fetch_session(&key, start, end)?;
+        bytes.map(|b| self.decode_value(&b)).transpose()
+    }
+
+    /// The sessions of `key` that end at or after `earliest_end` and start
+    /// at or before `latest_start`: those a record at `t` merges with when
+    /// called with `t - gap, t + gap`.
+    pub fn find_sessions(
+        &self,
+        key: &K,
+        earliest_end: i64,
+        latest_start: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        self.find_sessions_range(Some(key), Some(key), earliest_end, latest_start)
+    }
+
+    /// [`find_sessions`](Self::find_sessions) in reverse order.
+    pub fn backward_find_sessions(
+        &self,
+        key: &K,
+        earliest_end: i64,
+        latest_start: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let k = self.encode_key(key)?;
+        let entries = self.stack()?.bytes().find_sessions(
+            Some(&k),
+            Some(&k),
+            earliest_end,
+            latest_start,
+            false,
+        )?;
+        self.decode(entries)
+    }
+
+    /// Sessions of keys in `[key_from, key_to]` (open where `None`).
+    pub fn find_sessions_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+        earliest_end: i64,
+        latest_start: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let from = key_from.map(|k| self.encode_key(k)).transpose()?;
+        let to = key_to.map(|k| self.encode_key(k)).transpose()?;
+        let entries = self.stack()?.bytes().find_sessions(
+            from.as_deref(),
+            to.as_deref(),
+            earliest_end,
+            latest_start,
+            true,
+        )?;
+        self.decode(entries)
+    }
+
+    /// Every session whose end is in `[earliest_end, latest_end]`.
+    pub fn find_sessions_by_end(
+        &self,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let entries = self
+            .stack()?
+            .bytes()
+            .find_sessions_by_end(earliest_end, latest_end)?;
+        self.decode(entries)
+    }
+
+    /// Every live session of `key`.
+    pub fn fetch(&self, key: &K) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        self.find_sessions(key, 0, i64::MAX)
+    }
+
+    /// Whether the stack has a cache.
+    pub fn is_cached(&self) -> bool {
+        self.stack().is_ok_and(|s| s.is_cached())
+    }
+
+    /// Flushes the stack.
+    pub fn flush(&self) -> StoreResult<()> {
+        self.stack_mut()?.bytes_mut().flush()
+    }
+
+    fn decode_flushes(
+        &self,
+        entries: Vec<SessionFlushedEntry>,
+    ) -> StoreResult<Vec<SessionTypedFlush<K, V>>> {
+        let decode = |b: Option<Vec<u8>>| b.map(|b| self.decode_value(&b)).transpose();
+        entries
+            .into_iter()
+            .map(|e| {
+                Ok(SessionTypedFlush {
+                    raw_key: session_store_key(&e.key, e.start, e.end),
+                    key: Windowed::new(
+                        self.decode_key(&e.key)?,
+                        Window::from_valid_bounds(e.start, e.end),
+                    ),
+                    new: decode(e.new_value)?,
+                    old: decode(e.old_value)?,
+                    timestamp: e.timestamp,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes the cache's dirty entries down and returns them decoded.
+    pub fn flush_cache(&self) -> StoreResult<Vec<SessionTypedFlush<K, V>>> {
+        let entries = self.stack_mut()?.flush_entries()?;
+        self.decode_flushes(entries)
+    }
+
+    /// What evictions wrote down since the last call, decoded.
+    pub fn take_evicted(&self) -> StoreResult<Vec<SessionTypedFlush<K, V>>> {
+        let entries = self.stack_mut()?.take_evicted();
+        self.decode_flushes(entries)
+    }
+}
+
+/// Makes the byte store at the bottom of a session store (Kafka Streams'
+/// `SessionBytesStoreSupplier`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionBytesStoreSupplier {
+    name: String,
+    kind: StoreKind,
+    retention_ms: i64,
+    segment_interval_ms: i64,
+    rocksdb: RocksDbConfig,
+}
+
+impl SessionBytesStoreSupplier {
+    /// A supplier of `kind` session stores keeping sessions for
+    /// `retention_ms` after their end (segment interval: Kafka's default).
+    ///
+    /// ```rust
+    /// use streams_core::state::session::SessionBytesStoreSupplier;
+    /// use streams_core::state::StoreKind;
+    /// let s = SessionBytesStoreSupplier::new("s", StoreKind::RocksDb, 50).unwrap();
+    /// assert_eq!(s.retention_ms(), 50);
+    /// assert!(SessionBytesStoreSupplier::new("s", StoreKind::RocksDb, -1).is_err());
+    /// ```
+    pub fn new(name: impl Into<String>, kind: StoreKind, retention_ms: i64) -> StoreResult<Self> {
+        let name = name.into();
+        if retention_ms < 0 {
+            return Err(StoreError::InvalidArgument {
+                store: name,
+                reason: "retention period cannot be negative".to_owned(),
+            });
+        }
+        Ok(SessionBytesStoreSupplier {
+            name,
+            kind,
+            retention_ms,
+            segment_interval_ms: default_segment_interval(retention_ms),
+            rocksdb: RocksDbConfig::default(),
+        })
+    }
+
+    /// The store name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The retention period in ms.
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+    /// Memory or RocksDB.
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// Opens the byte store.
+    pub fn get(&self, ctx: &StoreContext) -> StoreResult<Box<dyn SessionBytesStore>> {
+        Ok(match self.kind {
+            StoreKind::InMemory => Box::new(InMemorySessionStore::new(
+                self.name.clone(),
+                self.retention_ms,
+            )),
+            StoreKind::RocksDb => Box::new(RocksDbSessionStore::open(
+                self.name.clone(),
+                self.retention_ms,
+                self.segment_interval_ms,
+                &self.rocksdb,
+                ctx.state_dir.clone(),
+            )?),
+        })
+    }
+}
+
+/// Declares a session store (Kafka Streams' `SessionStoreBuilder`):
+/// logging on, caching off by default.
+pub struct SessionStoreBuilder<K, V> {
+    supplier: SessionBytesStoreSupplier,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+    caching: bool,
+    cache_reports: bool,
+    logging: bool,
+    topic_config: BTreeMap<String, String>,
+}
+
+impl<K, V> std::fmt::Debug for SessionStoreBuilder<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStoreBuilder")
+            .field("supplier", &self.supplier)
+            .field("caching", &self.caching)
+            .field("logging", &self.logging)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> SessionStoreBuilder<K, V> {
+    /// A builder over `supplier`'s bytes.
+    pub fn new(
+        supplier: SessionBytesStoreSupplier,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> Self {
+        let topic_config = windowed_changelog_config(&BTreeMap::new(), supplier.retention_ms);
+        SessionStoreBuilder {
+            supplier,
+            key_serde,
+            value_serde,
+            caching: false,
+            cache_reports: true,
+            logging: true,
+            topic_config,
+        }
+    }
+    /// Puts a record cache in front of the store.
+    pub fn with_caching_enabled(mut self) -> Self {
+        self.caching = true;
+        self
+    }
+    /// Removes the record cache.
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
+        self
+    }
+    /// Whether the cache keeps what evictions write down (default on).
+    pub fn with_cache_reports(mut self, retain: bool) -> Self {
+        self.cache_reports = retain;
+        self
+    }
+    /// Logs to the changelog, created with `config` over the windowed
+    /// defaults.
+    pub fn with_logging_enabled(mut self, config: BTreeMap<String, String>) -> Self {
+        self.logging = true;
+        self.topic_config = windowed_changelog_config(&config, self.supplier.retention_ms);
+        self
+    }
+    /// Stops logging.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+    /// The byte-store supplier.
+    pub fn supplier(&self) -> &SessionBytesStoreSupplier {
+        &self.supplier
+    }
+}
+
+impl<K: 'static, V: 'static> StoreFactory for SessionStoreBuilder<K, V> {
+    fn name(&self) -> &str {
+        &self.supplier.name
+    }
+    fn is_persistent(&self) -> bool {
+        self.supplier.kind == StoreKind::RocksDb
+    }
+    fn logging_enabled(&self) -> bool {
+        self.logging
+    }
+    fn caching_enabled(&self) -> bool {
+        self.caching
+    }
+    fn logging_config(&self) -> Option<&BTreeMap<String, String>> {
+        self.logging.then_some(&self.topic_config)
+    }
+    fn build(&self, ctx: &StoreContext) -> StoreResult<OpenedStore> {
+        let name = self.supplier.name.clone();
+        let topic = changelog_topic_name(&ctx.application_id, &name);
+        let mut store = self.supplier.get(ctx)?;
+        let mut changelog_topic = None;
+        if let (true, Some(writer)) = (self.logging, &ctx.changelog) {
+            store = Box::new(ChangeLoggingSessionBytesStore::new(
+                store,
+                topic.clone(),
+                ctx.partition,
+                Rc::clone(writer),
+                Rc::clone(&ctx.timestamp),
+            ));
+            changelog_topic = Some(topic.clone());
+        }
+        let stack = if self.caching {
+            SessionLayeredStore::with_cache(
+                CachingSessionStore::new(store, ctx.cache_max_bytes, Rc::clone(&ctx.timestamp))
+                    .with_retained_reports(self.cache_reports),
+            )
+        } else {
+            SessionLayeredStore::new(store)
+        };
+        let stack = Rc::new(RefCell::new(stack));
+        let handle: Rc<dyn Any> = Rc::new(SessionStore::new(
+            Rc::clone(&stack),
+            self.key_serde.clone(),
+            self.value_serde.clone(),
+            topic,
+        ));
+        Ok(OpenedStore {
+            managed: Rc::new(RefCell::new(SessionManagedStore {
+                name,
+                changelog_topic,
+                persistent: self.is_persistent(),
+                stack,
+            })),
+            handle,
+        })
+    }
+}
+
+/// The [`ManagedStore`] of a session store.
+pub struct SessionManagedStore {
+    name: String,
+    changelog_topic: Option<String>,
+    persistent: bool,
+    stack: Rc<RefCell<SessionLayeredStore>>,
+}
+
+impl std::fmt::Debug for SessionManagedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionManagedStore")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionManagedStore {
+    fn stack_mut(&self) -> StoreResult<RefMut<'_, SessionLayeredStore>> {
+        self.stack
+            .try_borrow_mut()
+            .map_err(|_| StoreError::InvalidArgument {
+                store: self.name.clone(),
+                reason: "the store is in use (re-entrant call)".to_owned(),
+            })
+    }
+}
+
+impl ManagedStore for SessionManagedStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn changelog_topic(&self) -> Option<&str> {
+        self.changelog_topic.as_deref()
+    }
+    fn persistent(&self) -> bool {
+        self.persistent
+    }
+    fn flush(&mut self) -> StoreResult<()> {
+        self.stack_mut()?.bytes_mut().flush()
+    }
+    fn close(&mut self) -> StoreResult<()> {
+        self.stack_mut()?.bytes_mut().close()
+    }
+    fn restore_batch(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.stack_mut()?.bytes_mut().restore_all(records)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn is_cached(&self) -> bool {
+        self.stack.try_borrow().is_ok_and(|s| s.is_cached())
+    }
+    fn flush_cache(&mut self) -> StoreResult<Vec<FlushedEntry>> {
+        Ok(self
+            .stack_mut()?
+            .flush_entries()?
+            .into_iter()
+            .map(|e| FlushedEntry {
+                key: session_store_key(&e.key, e.start, e.end),
+                new_value: e.new_value,
+                old_value: e.old_value,
+                timestamp: e.timestamp,
+            })
+            .collect())
+    }
+}
+
+impl Stores {
+    /// A supplier of in-memory session stores (Kafka Streams'
+    /// `Stores.inMemorySessionStore`).
+    ///
+    /// ```rust
+    /// use streams_core::state::Stores;
+    /// assert_eq!(Stores::in_memory_session_store("s", 50).unwrap().retention_ms(), 50);
+    /// ```
+    pub fn in_memory_session_store(
+        name: impl Into<String>,
+        retention_ms: i64,
+    ) -> StoreResult<SessionBytesStoreSupplier> {
+        SessionBytesStoreSupplier::new(name, StoreKind::InMemory, retention_ms)
+    }
+
+    /// A supplier of RocksDB session stores (Kafka Streams'
+    /// `Stores.persistentSessionStore`).
+    ///
+    /// ```rust
+    /// use streams_core::state::Stores;
+    /// assert_eq!(Stores::persistent_session_store("s", 50).unwrap().name(), "s");
+    /// ```
+    pub fn persistent_session_store(
+        name: impl Into<String>,
+        retention_ms: i64,
+    ) -> StoreResult<SessionBytesStoreSupplier> {
+        SessionBytesStoreSupplier::new(name, StoreKind::RocksDb, retention_ms)
+    }
+
+    /// A builder of [`SessionStore`]s (logging on, caching off).
+    ///
+    /// ```rust
+    /// use streams_core::serde::Serdes;
+    /// use streams_core::state::{SessionStore, StoreContext, StoreFactory, Stores};
+    /// use streams_core::window::{Window, Windowed};
+    /// let builder = Stores::session_store_builder(
+    ///     Stores::in_memory_session_store("sessions", 50).unwrap(),
+    ///     Serdes::string(),
+    ///     Serdes::i64(),
+    /// );
+    /// let opened = builder.build(&StoreContext::new("app", "0_0", 0)).unwrap();
+    /// let store = opened.handle.downcast_ref::<SessionStore<String, i64>>().unwrap().clone();
+    /// let session = Windowed::new("k".to_string(), Window::new(0, 20).unwrap());
+    /// store.put(&session, Some(&2)).unwrap();
+    /// assert_eq!(store.find_sessions(&"k".to_string(), 10, 30).unwrap(), vec![(session, 2)]);
+    /// ```
+    pub fn session_store_builder<K, V>(
+        supplier: SessionBytesStoreSupplier,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+    ) -> SessionStoreBuilder<K, V> {
+        SessionStoreBuilder::new(supplier, key_serde, value_serde)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stores() -> Vec<Box<dyn SessionBytesStore>> {
+        vec![
+            Box::new(InMemorySessionStore::new("s", 100)),
+            Box::new(
+                RocksDbSessionStore::open("s", 100, 60_000, &RocksDbConfig::default(), None)
+                    .unwrap(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn find_sessions_uses_inclusive_bounds() {
+        for mut s in stores() {
+            s.put(b"a", 0, 0, Some(b"1")).unwrap();
+            s.put(b"a", 10, 20, Some(b"2")).unwrap();
+            s.put(b"b", 5, 5, Some(b"3")).unwrap();
+            let found = s
+                .find_sessions(Some(b"a"), Some(b"a"), 0, 10, true)
+                .unwrap();
+            let bounds: Vec<(i64, i64)> = found.iter().map(|e| (e.start, e.end)).collect();
+            assert_eq!(bounds, vec![(0, 0), (10, 20)]);
+            let found = s.find_sessions(Some(b"a"), Some(b"a"), 1, 9, true).unwrap();
+            assert!(found.is_empty());
+            s.put(b"a", 0, 0, None).unwrap();
+            assert_eq!(s.fetch_session(b"a", 0, 0).unwrap(), None);
+            assert_eq!(s.fetch_session(b"a", 10, 20).unwrap(), Some(b"2".to_vec()));
+        }
+    }
+
+    #[test]
+    fn expired_sessions_are_skipped_and_hidden() {
+        for mut s in stores() {
+            s.put(b"a", 0, 0, Some(b"1")).unwrap();
+            s.put(b"a", 150, 150, Some(b"2")).unwrap();
+            // 0 <= 150 - 100: expired for reads.
+            assert_eq!(s.fetch_session(b"a", 0, 0).unwrap(), None);
+            s.put(b"a", 40, 40, Some(b"3")).unwrap();
+            assert_eq!(s.fetch_session(b"a", 40, 40).unwrap(), None);
+            let all = s.find_sessions(None, None, 0, i64::MAX, true).unwrap();
+            assert_eq!(all.len(), 1);
+        }
+    }
+
+    #[test]
+    fn session_key_layout() {
+        let k = session_store_key(b"ab", 1, 2);
+        assert_eq!(split_session_store_key(&k), Some((&b"ab"[..], 1, 2)));
+        assert_eq!(split_session_store_key(b"short"), None);
+    }
+}

@@ -1,0 +1,500 @@
+//! Time-segmented RocksDB stores (Kafka Streams'
+//! `AbstractRocksDBSegmentedBytesStore` over `KeyValueSegments`).
+//!
+//! A segmented store keeps one RocksDB database per time segment of
+//! `segment_interval` ms; an entry goes to the segment of its time (a
+//! window's start, a session's end). Segment `id` holds times in
+//! `[id * interval, (id + 1) * interval)` and is named
+//! `<store>.<id * interval>`. When stream time moves on, every segment whose
+//! id is below `segment_id(stream time - retention)` is closed and deleted
+//! whole: expiring old data costs a directory removal, not a scan.
+//!
+//! Directory layout: with a task state directory `<state>`, segment `s` of
+//! store `n` lives in `<state>/<n>/rocksdb/<s>` (Kafka uses `<state>/<n>/<s>`;
+//! the extra `rocksdb` level comes from the key-value store this reuses).
+//! Existing segments are reopened when the store opens.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{
+    WindowBytesStore, WindowEntry, WindowOrder, key_in_range, split_window_store_key,
+    window_store_key,
+};
+use crate::state::rocksdb::{ROCKSDB_DIR, RocksDbConfig, RocksDbKeyValueStore};
+use crate::state::{
+    KeyValueBytesStore, StateStore, StoreError, StoreResult, TimestampedBytesWrite,
+};
+
+/// The time segments of one store.
+pub(crate) struct Segments {
+    name: String,
+    retention_ms: i64,
+    interval: i64,
+    config: RocksDbConfig,
+    /// Parent of the segments' databases; `None` gives each segment a
+    /// temporary directory.
+    state_dir: Option<PathBuf>,
+    segments: BTreeMap<i64, RocksDbKeyValueStore>,
+}
+
+impl std::fmt::Debug for Segments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segments")
+            .field("name", &self.name)
+            .field("interval", &self.interval)
+            .field("segments", &self.segments.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Segments {
+    pub(crate) fn open(
+        name: &str,
+        retention_ms: i64,
+        interval: i64,
+        config: &RocksDbConfig,
+        state_dir: Option<PathBuf>,
+    ) -> StoreResult<Self> {
+        let mut segments = Segments {
+            name: name.to_owned(),
+            retention_ms,
+            interval: interval.max(1),
+            config: config.clone(),
+            state_dir: state_dir.map(|d| d.join(name)),
+            segments: BTreeMap::new(),
+        };
+        segments.open_existing()?;
+        Ok(segments)
+    }
+
+    /// Reopens the segments a previous run left in the state directory.
+    fn open_existing(&mut self) -> StoreResult<()> {
+        let Some(parent) = &self.state_dir else {
+            return Ok(());
+        };
+        let dir = parent.join(ROCKSDB_DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    store: self.name.clone(),
+                    source,
+                });
+            }
+        };
+        let prefix = format!("{}.", self.name);
+        let mut ids: Vec<i64> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let file = e.file_name().to_string_lossy().into_owned();
+                let start: i64 = file.strip_prefix(&prefix)?.parse().ok()?;
+                Some(start / self.interval)
+            })
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.get_or_create(id)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn interval(&self) -> i64 {
+        self.interval
+    }
+
+    pub(crate) fn segment_id(&self, timestamp: i64) -> i64 {
+        timestamp / self.interval
+    }
+
+    fn segment_name(&self, id: i64) -> String {
+        format!("{}.{}", self.name, id.saturating_mul(self.interval))
+    }
+
+    fn get_or_create(&mut self, id: i64) -> StoreResult<&mut RocksDbKeyValueStore> {
+        if !self.segments.contains_key(&id) {
+            let name = self.segment_name(id);
+            let store = match &self.state_dir {
+                Some(parent) => RocksDbKeyValueStore::open(name, parent, &self.config)?,
+                None => RocksDbKeyValueStore::open_temporary(name, &self.config)?,
+            };
+            self.segments.insert(id, store);
+        }
+        self.segments
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Closed(self.name.clone()))
+    }
+
+    /// The segment `id` if it is still live at `stream_time`, created if
+    /// needed; expired segments are dropped on the way.
+    pub(crate) fn get_or_create_if_live(
+        &mut self,
+        id: i64,
+        stream_time: i64,
+    ) -> StoreResult<Option<&mut RocksDbKeyValueStore>> {
+        let min_live = self.segment_id(stream_time.saturating_sub(self.retention_ms));
+        if id < min_live {
+            return Ok(None);
+        }
+        self.get_or_create(id)?;
+        self.cleanup_expired(stream_time)?;
+        Ok(self.segments.get_mut(&id))
+    }
+
+    fn cleanup_expired(&mut self, stream_time: i64) -> StoreResult<()> {
+        let min_live = self.segment_id(stream_time.saturating_sub(self.retention_ms));
+        let live = self.segments.split_off(&min_live);
+        let expired = std::mem::replace(&mut self.segments, live);
+        for (_, segment) in expired {
+            if let Err(e) = segment.wipe() {
+                log::error!(
+                    "Error destroying an expired segment of store {}: {e}",
+                    self.name
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn segment_for(&self, timestamp: i64) -> Option<&RocksDbKeyValueStore> {
+        self.segments.get(&self.segment_id(timestamp))
+    }
+
+    pub(crate) fn segment_for_mut(&mut self, timestamp: i64) -> Option<&mut RocksDbKeyValueStore> {
+        let id = self.segment_id(timestamp);
+        self.segments.get_mut(&id)
+    }
+
+    /// The segments covering `[time_from, time_to]`, in time order or
+    /// reverse.
+    pub(crate) fn search(
+        &self,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+    ) -> Vec<&RocksDbKeyValueStore> {
+        let (from, to) = (self.segment_id(time_from), self.segment_id(time_to));
+        if from > to {
+            return Vec::new();
+        }
+        let range = self.segments.range(from..=to).map(|(_, s)| s);
+        if forward {
+            range.collect()
+        } else {
+            range.rev().collect()
+        }
+    }
+
+    pub(crate) fn flush(&mut self) -> StoreResult<()> {
+        for segment in self.segments.values_mut() {
+            segment.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn close(&mut self) -> StoreResult<()> {
+        let mut first = Ok(());
+        for segment in self.segments.values_mut() {
+            let closed = segment.close();
+            if first.is_ok() {
+                first = closed;
+            }
+        }
+        self.segments.clear();
+        first
+    }
+}
+
+/// A window byte store in time-segmented RocksDB databases (Kafka Streams'
+/// `RocksDBWindowStore` over `RocksDBSegmentedBytesStore`).
+#[derive(Debug)]
+pub struct RocksDbWindowStore {
+    name: String,
+    retention_ms: i64,
+    window_size_ms: i64,
+    retain_duplicates: bool,
+    time_ordered: bool,
+    seqnum: u32,
+    observed_stream_time: i64,
+    segments: Segments,
+    open: bool,
+}
+
+impl RocksDbWindowStore {
+    /// Opens the store `name`; segments go under `state_dir` (see the module
+    /// docs) or in temporary directories when it is `None`.
+    ///
+    /// `time_ordered` lists multi-key results by window start first, as the
+    /// time-ordered store Kafka Streams uses for emit-on-window-close
+    /// aggregations does.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        name: impl Into<String>,
+        retention_ms: i64,
+        window_size_ms: i64,
+        retain_duplicates: bool,
+        segment_interval_ms: i64,
+        time_ordered: bool,
+        config: &RocksDbConfig,
+        state_dir: Option<PathBuf>,
+    ) -> StoreResult<Self> {
+        let name = name.into();
+        let segments = Segments::open(&name, retention_ms, segment_interval_ms, config, state_dir)?;
+        Ok(RocksDbWindowStore {
+            name,
+            retention_ms,
+            window_size_ms,
+            retain_duplicates,
+            time_ordered,
+            seqnum: 0,
+            observed_stream_time: -1,
+            segments,
+            open: true,
+        })
+    }
+
+    /// The segment interval in ms.
+    pub fn segment_interval(&self) -> i64 {
+        self.segments.interval()
+    }
+
+    /// The ids of the segments currently open, oldest first.
+    pub fn segment_ids(&self) -> Vec<i64> {
+        self.segments.segments.keys().copied().collect()
+    }
+
+    fn check_open(&self) -> StoreResult<()> {
+        if self.open {
+            Ok(())
+        } else {
+            Err(StoreError::Closed(self.name.clone()))
+        }
+    }
+
+    fn actual_from(&self, from: i64) -> i64 {
+        from.max(
+            self.observed_stream_time
+                .saturating_sub(self.retention_ms)
+                .saturating_add(1),
+        )
+    }
+
+    fn put_store_key(
+        &mut self,
+        store_key: &[u8],
+        value: Option<&[u8]>,
+        start: i64,
+    ) -> StoreResult<bool> {
+        self.observed_stream_time = self.observed_stream_time.max(start);
+        let id = self.segments.segment_id(start);
+        match self
+            .segments
+            .get_or_create_if_live(id, self.observed_stream_time)?
+        {
+            Some(segment) => {
+                segment.put(store_key, value)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Entries of the searched segments, in segment order and store-key
+    /// order within a segment, that pass the key and time filters.
+    fn scan(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<WindowEntry>> {
+        let mut out = Vec::new();
+        if time_to < time_from {
+            return Ok(out);
+        }
+        // Any stored key of a record key >= key_from sorts at or after
+        // key_from itself; the upper side is filtered entry by entry, since
+        // keys of other lengths interleave there.
+        let single = match (key_from, key_to) {
+            (Some(f), Some(t)) if f == t => Some(f),
+            _ => None,
+        };
+        let (lower, upper) = match single {
+            Some(k) => (
+                Some(window_store_key(k, time_from.max(0), 0)),
+                Some(window_store_key(k, time_to, u32::MAX)),
+            ),
+            None => (key_from.map(<[u8]>::to_vec), None),
+        };
+        for segment in self.segments.search(time_from, time_to, forward) {
+            let iter = if forward {
+                segment.range(lower.as_deref(), upper.as_deref())?
+            } else {
+                segment.reverse_range(lower.as_deref(), upper.as_deref())?
+            };
+            for (store_key, value) in iter {
+                let Some((key, start, seqnum)) = split_window_store_key(&store_key) else {
+                    continue;
+                };
+                if start < time_from || start > time_to || !key_in_range(key, key_from, key_to) {
+                    continue;
+                }
+                out.push(WindowEntry {
+                    key: key.to_vec(),
+                    start,
+                    seqnum,
+                    value,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl StateStore for RocksDbWindowStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn persistent(&self) -> bool {
+        true
+    }
+
+    fn flush(&mut self) -> StoreResult<()> {
+        self.segments.flush()
+    }
+
+    fn close(&mut self) -> StoreResult<()> {
+        self.open = false;
+        self.segments.close()
+    }
+}
+
+impl WindowBytesStore for RocksDbWindowStore {
+    fn retention_ms(&self) -> i64 {
+        self.retention_ms
+    }
+
+    fn window_size_ms(&self) -> i64 {
+        self.window_size_ms
+    }
+
+    fn retain_duplicates(&self) -> bool {
+        self.retain_duplicates
+    }
+
+    fn order(&self) -> WindowOrder {
+        if self.time_ordered {
+            WindowOrder::TimeFirst
+        } else {
+            WindowOrder::Segmented {
+                segment_interval: self.segments.interval(),
+            }
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> StoreResult<()> {
+        self.check_open()?;
+        if value.is_none() && self.retain_duplicates {
+            return Ok(());
+        }
+        if self.retain_duplicates {
+            self.seqnum = (self.seqnum + 1) & 0x7FFF_FFFF;
+        }
+        let store_key = window_store_key(key, window_start, self.seqnum);
+        if !self.put_store_key(&store_key, value, window_start)? {
+            log::warn!(
+                "Skipping record for expired segment. store=[{}] windowStart=[{window_start}]",
+                self.name
+            );
+        }
+        Ok(())
+    }
+
+    fn fetch(&self, key: &[u8], window_start: i64) -> StoreResult<Option<Vec<u8>>> {
+        self.check_open()?;
+        if window_start < self.actual_from(i64::MIN) {
+            return Ok(None);
+        }
+        let store_key = window_store_key(key, window_start, self.seqnum);
+        match self.segments.segment_for(window_start) {
+            Some(segment) => segment.get(&store_key),
+            None => Ok(None),
+        }
+    }
+
+    fn fetch_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<WindowEntry>> {
+        self.check_open()?;
+        if let (Some(f), Some(t)) = (key_from, key_to)
+            && f > t
+        {
+            return Ok(Vec::new());
+        }
+        let from = self.actual_from(time_from);
+        self.scan(key_from, key_to, from, time_to, forward)
+    }
+
+    fn fetch_all(
+        &self,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<WindowEntry>> {
+        self.check_open()?;
+        // Kafka's time-ordered store keeps the window at exactly
+        // `stream time - retention` readable here: with the default retention
+        // that is the window emit-on-close is about to emit.
+        let from = if self.time_ordered {
+            time_from.max(self.observed_stream_time.saturating_sub(self.retention_ms))
+        } else {
+            self.actual_from(time_from)
+        };
+        let mut entries = self.scan(None, None, from, time_to, forward)?;
+        if self.time_ordered {
+            WindowOrder::TimeFirst.sort(&mut entries, forward);
+        }
+        Ok(entries)
+    }
+
+    fn all(&self, forward: bool) -> StoreResult<Vec<WindowEntry>> {
+        self.check_open()?;
+        let from = self.actual_from(0);
+        let mut entries = self.scan(None, None, from, i64::MAX, forward)?;
+        if self.time_ordered {
+            WindowOrder::TimeFirst.sort(&mut entries, forward);
+        }
+        Ok(entries)
+    }
+
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        // As Kafka Streams: stream time first moves to the newest record of
+        // the batch, so segments that expire within the batch are skipped.
+        let mut parsed = Vec::with_capacity(records.len());
+        for (store_key, value, _) in records {
+            let (_, start, _) = split_window_store_key(store_key).ok_or_else(|| {
+                super::bad_key(&self.name, "window changelog key", store_key.len())
+            })?;
+            self.observed_stream_time = self.observed_stream_time.max(start);
+            parsed.push((store_key, value, start));
+        }
+        for (store_key, value, start) in parsed {
+            let id = self.segments.segment_id(start);
+            if let Some(segment) = self
+                .segments
+                .get_or_create_if_live(id, self.observed_stream_time)?
+            {
+                segment.put(store_key, value.as_deref())?;
+            }
+        }
+        Ok(())
+    }
+}

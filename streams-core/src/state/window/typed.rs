@@ -1,0 +1,600 @@
+//! Typed window store handles: serdes over a window byte-store stack.
+//!
+//! Results of multi-key reads come back as [`Windowed`] keys whose window
+//! end is `start + window size` (clamped to `i64::MAX`), as Kafka Streams'
+//! window stores rebuild them.
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::rc::Rc;
+
+use super::layers::{CachingWindowStore, WindowFlushedEntry};
+use super::{WindowBytesStore, WindowEntry};
+use crate::serde::{SerdeError, SerdeRef};
+use crate::state::timestamped::{split_timestamped, write_timestamp_prefix};
+use crate::state::{StoreError, StoreResult, ValueAndTimestamp};
+use crate::window::{Window, Windowed};
+
+/// The byte-store stack under a typed window handle, with direct access to
+/// its cache when there is one.
+pub struct WindowLayeredStore {
+    top: Top,
+}
+
+enum Top {
+    Cached(CachingWindowStore),
+    Plain(Box<dyn WindowBytesStore>),
+}
+
+impl std::fmt::Debug for WindowLayeredStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowLayeredStore")
+            .field("name", &self.bytes().name())
+            .field("cached", &self.is_cached())
+            .finish()
+    }
+}
+
+impl WindowLayeredStore {
+    /// A stack without a cache.
+    pub fn new(store: Box<dyn WindowBytesStore>) -> Self {
+        WindowLayeredStore {
+            top: Top::Plain(store),
+        }
+    }
+
+    /// A stack topped by a cache.
+    pub fn with_cache(store: CachingWindowStore) -> Self {
+        WindowLayeredStore {
+            top: Top::Cached(store),
+        }
+    }
+
+    /// Whether the top layer is a cache.
+    pub fn is_cached(&self) -> bool {
+        matches!(self.top, Top::Cached(_))
+    }
+
+    /// The top layer.
+    pub fn bytes(&self) -> &dyn WindowBytesStore {
+        match &self.top {
+            Top::Cached(s) => s,
+            Top::Plain(s) => s.as_ref(),
+        }
+    }
+
+    /// The top layer, mutably.
+    pub fn bytes_mut(&mut self) -> &mut dyn WindowBytesStore {
+        match &mut self.top {
+            Top::Cached(s) => s,
+            Top::Plain(s) => s.as_mut(),
+        }
+    }
+
+    /// Writes the cache's dirty entries down and returns them; empty
+    /// without a cache.
+    pub fn flush_entries(&mut self) -> StoreResult<Vec<WindowFlushedEntry>> {
+        match &mut self.top {
+            Top::Cached(s) => s.flush_entries(),
+            Top::Plain(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// What evictions wrote down since the last call; empty without a cache.
+    pub fn take_evicted(&mut self) -> Vec<WindowFlushedEntry> {
+        match &mut self.top {
+            Top::Cached(s) => s.take_evicted(),
+            Top::Plain(_) => Vec::new(),
+        }
+    }
+}
+
+struct Codec<K, V> {
+    name: String,
+    serde_topic: String,
+    window_size_ms: i64,
+    timestamped: bool,
+    stack: Rc<RefCell<WindowLayeredStore>>,
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+    key_buf: RefCell<Vec<u8>>,
+    value_buf: RefCell<Vec<u8>>,
+}
+
+impl<K, V> Codec<K, V> {
+    fn busy(&self) -> StoreError {
+        StoreError::InvalidArgument {
+            store: self.name.clone(),
+            reason: "re-entrant call into the store (from a serde?)".to_owned(),
+        }
+    }
+
+    fn serde_error(&self, source: SerdeError) -> StoreError {
+        StoreError::Serde {
+            store: self.name.clone(),
+            source,
+        }
+    }
+
+    fn stack(&self) -> StoreResult<Ref<'_, WindowLayeredStore>> {
+        self.stack.try_borrow().map_err(|_| self.busy())
+    }
+
+    fn stack_mut(&self) -> StoreResult<RefMut<'_, WindowLayeredStore>> {
+        self.stack.try_borrow_mut().map_err(|_| self.busy())
+    }
+
+    fn with_key<R>(&self, key: &K, f: impl FnOnce(&[u8]) -> StoreResult<R>) -> StoreResult<R> {
+        let mut buf = self.key_buf.try_borrow_mut().map_err(|_| self.busy())?;
+        buf.clear();
+        self.key_serde
+            .serialize_into(&self.serde_topic, key, &mut buf)
+            .map_err(|e| self.serde_error(e))?;
+        f(&buf)
+    }
+
+    fn encode_key(&self, key: &K) -> StoreResult<Vec<u8>> {
+        self.key_serde
+            .serialize(&self.serde_topic, key)
+            .map_err(|e| self.serde_error(e))
+    }
+
+    fn decode_key(&self, bytes: &[u8]) -> StoreResult<K> {
+        self.key_serde
+            .deserialize(&self.serde_topic, bytes)
+            .map_err(|e| self.serde_error(e))
+    }
+
+    /// Decodes a stored value into the value and its timestamp (`-1`, as
+    /// Kafka's unknown timestamp, for a plain store).
+    fn decode_value(&self, bytes: &[u8]) -> StoreResult<ValueAndTimestamp<V>> {
+        let (timestamp, raw) = if self.timestamped {
+            split_timestamped(&self.name, bytes)?
+        } else {
+            (-1, bytes)
+        };
+        let value = self
+            .value_serde
+            .deserialize(&self.serde_topic, raw)
+            .map_err(|e| self.serde_error(e))?;
+        Ok(ValueAndTimestamp::new(value, timestamp))
+    }
+
+    fn put(&self, key: &K, value: Option<(&V, i64)>, window_start: i64) -> StoreResult<()> {
+        self.with_key(key, |k| match value {
+            Some((value, timestamp)) => {
+                let mut buf = self.value_buf.try_borrow_mut().map_err(|_| self.busy())?;
+                buf.clear();
+                if self.timestamped {
+                    write_timestamp_prefix(timestamp, &mut buf);
+                }
+                self.value_serde
+                    .serialize_into(&self.serde_topic, value, &mut buf)
+                    .map_err(|e| self.serde_error(e))?;
+                self.stack_mut()?
+                    .bytes_mut()
+                    .put(k, Some(&buf), window_start)
+            }
+            None => self.stack_mut()?.bytes_mut().put(k, None, window_start),
+        })
+    }
+
+    fn fetch(&self, key: &K, window_start: i64) -> StoreResult<Option<ValueAndTimestamp<V>>> {
+        let bytes = self.with_key(key, |k| self.stack()?.bytes().fetch(k, window_start))?;
+        bytes.map(|b| self.decode_value(&b)).transpose()
+    }
+
+    fn window(&self, start: i64) -> Window {
+        Window::from_valid_bounds(start, start.saturating_add(self.window_size_ms))
+    }
+
+    fn range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<WindowEntry>> {
+        let from = key_from.map(|k| self.encode_key(k)).transpose()?;
+        let to = key_to.map(|k| self.encode_key(k)).transpose()?;
+        self.stack()?.bytes().fetch_range(
+            from.as_deref(),
+            to.as_deref(),
+            time_from,
+            time_to,
+            forward,
+        )
+    }
+
+    fn decode_windowed(
+        &self,
+        entries: Vec<WindowEntry>,
+    ) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
+        entries
+            .into_iter()
+            .map(|e| {
+                Ok((
+                    Windowed::new(self.decode_key(&e.key)?, self.window(e.start)),
+                    self.decode_value(&e.value)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn decode_flushes(
+        &self,
+        entries: Vec<WindowFlushedEntry>,
+    ) -> StoreResult<Vec<WindowTypedFlush<K, V>>> {
+        let decode = |b: Option<Vec<u8>>| b.map(|b| self.decode_value(&b)).transpose();
+        entries
+            .into_iter()
+            .map(|e| {
+                Ok(WindowTypedFlush {
+                    raw_key: super::window_store_key(&e.key, e.start, 0),
+                    key: Windowed::new(self.decode_key(&e.key)?, self.window(e.start)),
+                    new: decode(e.new_value)?,
+                    old: decode(e.old_value)?,
+                    timestamp: e.timestamp,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A window cache entry written down, decoded: what a caching windowed
+/// KTable forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowTypedFlush<K, V> {
+    /// The entry's binary key (the window store key, seqnum 0).
+    pub raw_key: Vec<u8>,
+    /// The windowed key.
+    pub key: Windowed<K>,
+    /// The value written (`None`: a delete).
+    pub new: Option<ValueAndTimestamp<V>>,
+    /// The value the store held before.
+    pub old: Option<ValueAndTimestamp<V>>,
+    /// The timestamp of the record that last wrote the entry.
+    pub timestamp: i64,
+}
+
+macro_rules! window_handle_common {
+    ($ty:ident) => {
+        impl<K, V> Clone for $ty<K, V> {
+            fn clone(&self) -> Self {
+                $ty {
+                    codec: Rc::clone(&self.codec),
+                }
+            }
+        }
+
+        impl<K, V> std::fmt::Debug for $ty<K, V> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("name", &self.codec.name)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl<K, V> $ty<K, V> {
+            fn from_parts(
+                stack: Rc<RefCell<WindowLayeredStore>>,
+                key_serde: SerdeRef<K>,
+                value_serde: SerdeRef<V>,
+                serde_topic: String,
+                timestamped: bool,
+            ) -> Self {
+                let (name, window_size_ms) = {
+                    let s = stack.borrow();
+                    (s.bytes().name().to_owned(), s.bytes().window_size_ms())
+                };
+                $ty {
+                    codec: Rc::new(Codec {
+                        name,
+                        serde_topic,
+                        window_size_ms,
+                        timestamped,
+                        stack,
+                        key_serde,
+                        value_serde,
+                        key_buf: RefCell::new(Vec::new()),
+                        value_buf: RefCell::new(Vec::new()),
+                    }),
+                }
+            }
+
+            /// The store's name.
+            pub fn name(&self) -> &str {
+                &self.codec.name
+            }
+
+            /// The window size used to rebuild window ends.
+            pub fn window_size_ms(&self) -> i64 {
+                self.codec.window_size_ms
+            }
+
+            /// The byte-store stack under this handle.
+            pub fn layered(&self) -> &Rc<RefCell<WindowLayeredStore>> {
+                &self.codec.stack
+            }
+
+            /// Whether the stack has a cache.
+            pub fn is_cached(&self) -> bool {
+                self.codec.stack().is_ok_and(|s| s.is_cached())
+            }
+
+            /// Flushes the stack (a cache writes its dirty entries down).
+            pub fn flush(&self) -> StoreResult<()> {
+                self.codec.stack_mut()?.bytes_mut().flush()
+            }
+        }
+    };
+}
+
+/// A typed handle over a window store of timestamped values (Kafka Streams'
+/// `TimestampedWindowStore`): what windowed aggregations keep.
+pub struct TimestampedWindowStore<K, V> {
+    codec: Rc<Codec<K, V>>,
+}
+
+window_handle_common!(TimestampedWindowStore);
+
+impl<K, V> TimestampedWindowStore<K, V> {
+    /// A handle over `stack`; `serde_topic` is the topic name passed to the
+    /// serdes (the changelog topic name).
+    pub fn new(
+        stack: Rc<RefCell<WindowLayeredStore>>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        serde_topic: impl Into<String>,
+    ) -> Self {
+        Self::from_parts(stack, key_serde, value_serde, serde_topic.into(), true)
+    }
+
+    /// Stores `value` for the window of `key` starting at `window_start`;
+    /// `None` deletes the window.
+    pub fn put(
+        &self,
+        key: &K,
+        value: Option<&ValueAndTimestamp<V>>,
+        window_start: i64,
+    ) -> StoreResult<()> {
+        self.codec
+            .put(key, value.map(|v| (&v.value, v.timestamp)), window_start)
+    }
+
+    /// Stores `value` with `timestamp` without building a
+    /// `ValueAndTimestamp`.
+    pub fn put_value(
+        &self,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+        window_start: i64,
+    ) -> StoreResult<()> {
+        self.codec.put(key, Some((value, timestamp)), window_start)
+    }
+
+    /// The value of one window.
+    pub fn fetch(&self, key: &K, window_start: i64) -> StoreResult<Option<ValueAndTimestamp<V>>> {
+        self.codec.fetch(key, window_start)
+    }
+
+    /// The windows of `key` whose start is in `[time_from, time_to]`, by
+    /// start time: `(start, value)`.
+    pub fn fetch_range(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(i64, ValueAndTimestamp<V>)>> {
+        self.values(key, time_from, time_to, true)
+    }
+
+    /// [`fetch_range`](Self::fetch_range) latest window first.
+    pub fn backward_fetch_range(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(i64, ValueAndTimestamp<V>)>> {
+        self.values(key, time_from, time_to, false)
+    }
+
+    fn values(
+        &self,
+        key: &K,
+        from: i64,
+        to: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<(i64, ValueAndTimestamp<V>)>> {
+        let entries = self.codec.range(Some(key), Some(key), from, to, forward)?;
+        entries
+            .into_iter()
+            .map(|e| Ok((e.start, self.codec.decode_value(&e.value)?)))
+            .collect()
+    }
+
+    /// Windows of keys in `[key_from, key_to]` (open where `None`) whose
+    /// start is in `[time_from, time_to]`, in the store's order.
+    pub fn fetch_key_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
+        let entries = self
+            .codec
+            .range(key_from, key_to, time_from, time_to, true)?;
+        self.codec.decode_windowed(entries)
+    }
+
+    /// [`fetch_key_range`](Self::fetch_key_range) in reverse order.
+    pub fn backward_fetch_key_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
+        let entries = self
+            .codec
+            .range(key_from, key_to, time_from, time_to, false)?;
+        self.codec.decode_windowed(entries)
+    }
+
+    /// Every window whose start is in `[time_from, time_to]`.
+    pub fn fetch_all(
+        &self,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
+        let entries = self
+            .codec
+            .stack()?
+            .bytes()
+            .fetch_all(time_from, time_to, true)?;
+        self.codec.decode_windowed(entries)
+    }
+
+    /// Every live window.
+    pub fn all(&self) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
+        let entries = self.codec.stack()?.bytes().all(true)?;
+        self.codec.decode_windowed(entries)
+    }
+
+    /// The binary key of one window (the window store key, seqnum 0), as
+    /// [`WindowTypedFlush::raw_key`] reports it.
+    pub(crate) fn window_key_bytes(&self, key: &K, window_start: i64) -> StoreResult<Vec<u8>> {
+        Ok(super::window_store_key(
+            &self.codec.encode_key(key)?,
+            window_start,
+            0,
+        ))
+    }
+
+    /// A read view with plain values over the same store (the timestamps
+    /// are dropped on read; puts through the view store timestamp -1).
+    pub fn as_plain(&self) -> WindowStore<K, V> {
+        WindowStore {
+            codec: Rc::clone(&self.codec),
+        }
+    }
+
+    /// Writes the cache's dirty entries down and returns them decoded, in
+    /// write-down order; empty without a cache.
+    pub fn flush_cache(&self) -> StoreResult<Vec<WindowTypedFlush<K, V>>> {
+        let entries = self.codec.stack_mut()?.flush_entries()?;
+        self.codec.decode_flushes(entries)
+    }
+
+    /// What evictions wrote down since the last call, decoded.
+    pub fn take_evicted(&self) -> StoreResult<Vec<WindowTypedFlush<K, V>>> {
+        let entries = self.codec.stack_mut()?.take_evicted();
+        self.codec.decode_flushes(entries)
+    }
+}
+
+/// A typed handle over a window store of plain values (Kafka Streams'
+/// `WindowStore`), as stream-stream joins keep.
+pub struct WindowStore<K, V> {
+    codec: Rc<Codec<K, V>>,
+}
+
+window_handle_common!(WindowStore);
+
+impl<K, V> WindowStore<K, V> {
+    /// A handle over `stack`; `serde_topic` is the topic name passed to the
+    /// serdes (the changelog topic name).
+    pub fn new(
+        stack: Rc<RefCell<WindowLayeredStore>>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        serde_topic: impl Into<String>,
+    ) -> Self {
+        Self::from_parts(stack, key_serde, value_serde, serde_topic.into(), false)
+    }
+
+    /// Stores `value` for the window of `key` starting at `window_start`;
+    /// `None` deletes it (a store retaining duplicates ignores deletes and
+    /// keeps every put).
+    pub fn put(&self, key: &K, value: Option<&V>, window_start: i64) -> StoreResult<()> {
+        self.codec.put(key, value.map(|v| (v, -1)), window_start)
+    }
+
+    /// The value of one window.
+    pub fn fetch(&self, key: &K, window_start: i64) -> StoreResult<Option<V>> {
+        Ok(self.codec.fetch(key, window_start)?.map(|v| v.value))
+    }
+
+    /// The values of `key` in windows starting in `[time_from, time_to]`
+    /// (both inclusive), by start time: `(start, value)`; with duplicates
+    /// retained, every put in put order within a start time.
+    pub fn fetch_range(&self, key: &K, time_from: i64, time_to: i64) -> StoreResult<Vec<(i64, V)>> {
+        self.values(key, time_from, time_to, true)
+    }
+
+    /// [`fetch_range`](Self::fetch_range) latest first.
+    pub fn backward_fetch_range(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(i64, V)>> {
+        self.values(key, time_from, time_to, false)
+    }
+
+    fn values(&self, key: &K, from: i64, to: i64, forward: bool) -> StoreResult<Vec<(i64, V)>> {
+        let entries = self.codec.range(Some(key), Some(key), from, to, forward)?;
+        entries
+            .into_iter()
+            .map(|e| Ok((e.start, self.codec.decode_value(&e.value)?.value)))
+            .collect()
+    }
+
+    /// Windows of keys in `[key_from, key_to]` (open where `None`) whose
+    /// start is in `[time_from, time_to]`, in the store's order.
+    pub fn fetch_key_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let entries = self
+            .codec
+            .range(key_from, key_to, time_from, time_to, true)?;
+        Ok(self
+            .codec
+            .decode_windowed(entries)?
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect())
+    }
+
+    /// Every window whose start is in `[time_from, time_to]`.
+    pub fn fetch_all(&self, time_from: i64, time_to: i64) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let entries = self
+            .codec
+            .stack()?
+            .bytes()
+            .fetch_all(time_from, time_to, true)?;
+        Ok(self
+            .codec
+            .decode_windowed(entries)?
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect())
+    }
+
+    /// Every live window.
+    pub fn all(&self) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let entries = self.codec.stack()?.bytes().all(true)?;
+        Ok(self
+            .codec
+            .decode_windowed(entries)?
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect())
+    }
+}

@@ -1,0 +1,231 @@
+//! What fails at start, and how: each error names the fix.
+
+use std::time::{Duration, Instant};
+
+use streams::config::StreamsConfig;
+use streams::dsl::{Consumed, Produced, StoreType, StreamsBuilder};
+use streams::runtime::{KafkaStreams, State, StreamsUncaughtExceptionResponse};
+use streams::serde::Serdes;
+
+use super::*;
+
+fn passthrough(input: &str, output: &str) -> streams::topology::Topology {
+    let b = StreamsBuilder::new();
+    b.stream(input, Consumed::with(Serdes::string(), Serdes::string()))
+        .to(output, Produced::with(Serdes::string(), Serdes::string()));
+    b.build().unwrap()
+}
+
+fn start_err(topology: streams::topology::Topology, config: StreamsConfig) -> String {
+    let mut s = KafkaStreams::new(topology, config);
+    let err = s.start().expect_err("start must fail").to_string();
+    assert_eq!(s.state(), State::Created);
+    assert!(s.close(Duration::from_secs(5)));
+    err
+}
+
+#[test]
+fn missing_application_id() {
+    let err = start_err(
+        passthrough("in", "out"),
+        StreamsConfig::new().set("bootstrap.servers", "127.0.0.1:9"),
+    );
+    assert!(err.contains("'application.id' is missing"), "{err}");
+}
+
+#[test]
+fn missing_bootstrap_servers() {
+    let err = start_err(
+        passthrough("in", "out"),
+        StreamsConfig::new().set("application.id", "app"),
+    );
+    assert!(err.contains("'bootstrap.servers' is missing"), "{err}");
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    let base = || {
+        StreamsConfig::new()
+            .set("application.id", "app")
+            .set("bootstrap.servers", "127.0.0.1:9")
+    };
+    for (key, value) in [
+        ("num.stream.threads", "0"),
+        ("commit.interval.ms", "soon"),
+        ("processing.guarantee", "exactly_once"),
+        ("default.deserialization.exception.handler", "Ignore"),
+        ("replication.factor", "0"),
+    ] {
+        let err = start_err(passthrough("in", "out"), base().set(key, value));
+        assert!(err.contains(key), "{key}={value}: {err}");
+    }
+    let err = start_err(
+        passthrough("in", "out"),
+        base().set("consumer.no.such.setting", "1"),
+    );
+    assert!(err.contains("no.such.setting"), "{err}");
+    let err = start_err(
+        passthrough("in", "out"),
+        base().set("application.id", "bad id"),
+    );
+    assert!(err.contains("application.id"), "{err}");
+}
+
+#[test]
+fn unreachable_broker_fails_within_the_api_timeout() {
+    let t0 = Instant::now();
+    let err = start_err(
+        passthrough("in", "out"),
+        StreamsConfig::new()
+            .set("application.id", "app")
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("default.api.timeout.ms", "2000"),
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(err.contains("cannot reach Kafka at '127.0.0.1:1'"), "{err}");
+    assert!(err.contains("bootstrap.servers"), "{err}");
+}
+
+#[test]
+fn embedded_missing_source_topic() {
+    let cluster = Cluster::embedded();
+    let dir = state_dir();
+    let err = start_err(
+        passthrough("no-such-topic", "out"),
+        config(&cluster, "app", dir.path()),
+    );
+    assert!(
+        err.contains("source topic 'no-such-topic' does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn embedded_internal_topic_with_wrong_partition_count() {
+    let cluster = Cluster::embedded();
+    let input = unique("wp-in");
+    let output = unique("wp-out");
+    let app = unique("wp-app");
+    cluster.create(&[
+        (&input, 2),
+        (&output, 2),
+        (&format!("{app}-counts-store-repartition"), 5),
+    ]);
+    let dir = state_dir();
+    let err = start_err(
+        word_count_topology(&input, &output, StoreType::InMemory),
+        config(&cluster, &app, dir.path()),
+    );
+    assert!(
+        err.contains(&format!("existing internal topic '{app}-counts-store-repartition' has 5 partitions, but the topology needs 2")),
+        "{err}"
+    );
+}
+
+#[test]
+fn embedded_join_inputs_must_be_copartitioned() {
+    let cluster = Cluster::embedded();
+    let left = unique("cp-left");
+    let right = unique("cp-right");
+    let output = unique("cp-out");
+    cluster.create(&[(&left, 2), (&right, 3), (&output, 2)]);
+    let b = StreamsBuilder::new();
+    let l = b.table(
+        &left,
+        Consumed::with(Serdes::string(), Serdes::string()),
+        streams::dsl::Materialized::none(),
+    );
+    let r = b.table(
+        &right,
+        Consumed::with(Serdes::string(), Serdes::string()),
+        streams::dsl::Materialized::none(),
+    );
+    l.join(&r, |a: &String, b: &String| format!("{a}{b}"))
+        .to_stream()
+        .to(&output, Produced::with(Serdes::string(), Serdes::string()));
+    let dir = state_dir();
+    let err = start_err(
+        b.build().unwrap(),
+        config(&cluster, &unique("cp-app"), dir.path()),
+    );
+    assert!(err.contains("same number of partitions"), "{err}");
+    assert!(
+        err.contains(&format!("{left} (2 partitions)"))
+            && err.contains(&format!("{right} (3 partitions)")),
+        "{err}"
+    );
+}
+
+/// A record the source cannot deserialize: log-and-fail (the default)
+/// fails the thread and, with no handler set, shuts the client down.
+#[test]
+fn embedded_log_and_fail_shuts_the_client_down() {
+    let cluster = Cluster::embedded();
+    let input = unique("lf-in");
+    let output = unique("lf-out");
+    let app = unique("lf-app");
+    cluster.create(&[(&input, 1), (&output, 1)]);
+    let b = StreamsBuilder::new();
+    b.stream(&input, Consumed::with(Serdes::string(), Serdes::i64()))
+        .to(&output, Produced::with(Serdes::string(), Serdes::i64()));
+    let dir = state_dir();
+    let s = start(b.build().unwrap(), config(&cluster, &app, dir.path()));
+    streams::runtime::produce(
+        &cluster.bootstrap,
+        &input,
+        &[KafkaRecord::new(
+            Some(b"k".to_vec()),
+            Some(b"abc".to_vec()),
+            1,
+        )],
+    )
+    .unwrap();
+    assert!(
+        s.wait_for_state(State::Error, Duration::from_secs(60)),
+        "state {:?}",
+        s.state()
+    );
+    let mut s = s;
+    assert!(s.close(Duration::from_secs(30)));
+    assert_eq!(s.state(), State::NotRunning);
+}
+
+/// With the replace-thread response the failing thread is replaced (and,
+/// the bad record being still uncommitted, fails again).
+#[test]
+fn embedded_replace_thread_handler() {
+    let cluster = Cluster::embedded();
+    let input = unique("rt-in");
+    let output = unique("rt-out");
+    let app = unique("rt-app");
+    cluster.create(&[(&input, 1), (&output, 1)]);
+    let b = StreamsBuilder::new();
+    b.stream(&input, Consumed::with(Serdes::string(), Serdes::i64()))
+        .to(&output, Produced::with(Serdes::string(), Serdes::i64()));
+    let dir = state_dir();
+    let mut s = KafkaStreams::new(b.build().unwrap(), config(&cluster, &app, dir.path()));
+    s.set_uncaught_exception_handler(|e| {
+        assert!(e.to_string().contains("deserialization failed"), "{e}");
+        StreamsUncaughtExceptionResponse::ReplaceThread
+    });
+    s.start().unwrap();
+    streams::runtime::produce(
+        &cluster.bootstrap,
+        &input,
+        &[KafkaRecord::new(
+            Some(b"k".to_vec()),
+            Some(b"abc".to_vec()),
+            1,
+        )],
+    )
+    .unwrap();
+    eventually("a replaced thread", Duration::from_secs(60), || {
+        s.metrics().replaced_threads >= 1
+    });
+    assert_ne!(s.state(), State::Error);
+    close(s);
+}

@@ -1,0 +1,244 @@
+//! Integration tests of the Kafka runtime (`KafkaStreams`).
+//!
+//! Most run on an `EmbeddedKafka` (librdkafka's mock cluster, in this
+//! process), one broker per test. Those in `real_broker` need a real Apache
+//! Kafka broker: they read its address from `BOOTSTRAP_SERVERS` (which
+//! `scripts/test.sh` sets after `scripts/kafka-broker.sh start`) and are
+//! skipped, saying so, when it is unset.
+
+mod config_errors;
+mod dead_letter;
+mod differential;
+mod examples;
+mod global;
+mod real_broker;
+mod rebalance;
+mod restore;
+mod word_count;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use streams::config::StreamsConfig;
+use streams::dsl::{Consumed, Grouped, Materialized, Produced, StoreType, StreamsBuilder};
+use streams::runtime::{
+    EmbeddedKafka, KafkaRecord, KafkaStreams, State, TopicSpec, create_topics, produce, read_topic,
+    wait_until_processed,
+};
+use streams::serde::Serdes;
+use streams::topology::Topology;
+
+/// A cluster to run against: an embedded broker, or the real one named by
+/// `BOOTSTRAP_SERVERS`.
+pub struct Cluster {
+    _embedded: Option<EmbeddedKafka>,
+    pub bootstrap: String,
+    pub real: bool,
+}
+
+impl Cluster {
+    pub fn embedded() -> Cluster {
+        streams::runtime::init_logging();
+        let e = EmbeddedKafka::start().expect("embedded broker");
+        Cluster {
+            bootstrap: e.bootstrap_servers().to_string(),
+            _embedded: Some(e),
+            real: false,
+        }
+    }
+
+    /// The real broker, or `None` (after printing why the test is skipped).
+    pub fn real(test: &str) -> Option<Cluster> {
+        streams::runtime::init_logging();
+        match std::env::var("BOOTSTRAP_SERVERS") {
+            Ok(b) if !b.trim().is_empty() => Some(Cluster {
+                _embedded: None,
+                bootstrap: b,
+                real: true,
+            }),
+            _ => {
+                eprintln!(
+                    "SKIPPED {test}: BOOTSTRAP_SERVERS is not set (start a broker with scripts/kafka-broker.sh start and export its address, as scripts/test.sh does)"
+                );
+                None
+            }
+        }
+    }
+
+    pub fn create(&self, topics: &[(&str, i32)]) {
+        let specs: Vec<TopicSpec> = topics.iter().map(|(t, p)| TopicSpec::new(*t, *p)).collect();
+        create_topics(&self.bootstrap, &specs).expect("create topics");
+    }
+}
+
+/// A name unique to this test run.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    format!(
+        "{prefix}-{}-{millis}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A base for record timestamps: the time the tests started. Records must
+/// carry recent timestamps on a real broker, whose time-based retention
+/// deletes records stamped decades ago.
+pub fn t0() -> i64 {
+    static T0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    })
+}
+
+/// A fresh state directory, deleted when dropped.
+pub fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// Settings that keep tests fast: frequent commits, short polls, and a
+/// group that notices members leaving quickly.
+pub fn config(cluster: &Cluster, app: &str, state_dir: &std::path::Path) -> StreamsConfig {
+    StreamsConfig::new()
+        .set("application.id", app)
+        .set("bootstrap.servers", &cluster.bootstrap)
+        .set("state.dir", state_dir.display().to_string())
+        .set("commit.interval.ms", "100")
+        .set("poll.ms", "20")
+        .set("default.api.timeout.ms", "30000")
+        .set("consumer.session.timeout.ms", "6000")
+        .set("consumer.heartbeat.interval.ms", "500")
+        .set("producer.linger.ms", "5")
+}
+
+pub fn word_count_topology(input: &str, output: &str, store: StoreType) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(input, Consumed::with(Serdes::string(), Serdes::string()))
+        .flat_map_values(|line| {
+            line.map(|l| {
+                l.to_lowercase()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+        })
+        .group_by(
+            |_key, word| word.cloned(),
+            Grouped::with(Serdes::string(), Serdes::string()),
+        )
+        .count(Materialized::as_("counts-store").with_store_type(store))
+        .to_stream()
+        .to(output, Produced::with(Serdes::string(), Serdes::i64()));
+    builder.build().unwrap()
+}
+
+/// Lines of text as null-keyed records with timestamps `t0, t0+1, ...`.
+pub fn lines(texts: &[&str], t0: i64) -> Vec<KafkaRecord> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, l)| KafkaRecord::new(None, Some(l.as_bytes().to_vec()), t0 + i as i64))
+        .collect()
+}
+
+/// Word counts of `texts`.
+pub fn expected_counts(texts: &[&str]) -> BTreeMap<String, i64> {
+    let mut m = BTreeMap::new();
+    for t in texts {
+        for w in t.to_lowercase().split_whitespace() {
+            *m.entry(w.to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+pub fn i64_of(bytes: Option<&[u8]>) -> i64 {
+    i64::from_be_bytes(bytes.expect("a value").try_into().expect("8 bytes"))
+}
+
+/// Every `(key, count)` record of a word-count output, per key in offset
+/// order.
+pub fn count_updates(
+    cluster: &Cluster,
+    topic: &str,
+    read_committed: bool,
+) -> BTreeMap<String, Vec<(i64, i64)>> {
+    let mut m: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for r in read_topic(&cluster.bootstrap, topic, read_committed).unwrap() {
+        m.entry(r.key_str().unwrap().to_string())
+            .or_default()
+            .push((i64_of(r.value.as_deref()), r.timestamp));
+    }
+    m
+}
+
+/// The last count of each word.
+pub fn final_counts(cluster: &Cluster, topic: &str) -> BTreeMap<String, i64> {
+    count_updates(cluster, topic, false)
+        .into_iter()
+        .map(|(k, v)| (k, v.last().unwrap().0))
+        .collect()
+}
+
+pub fn start(topology: Topology, config: StreamsConfig) -> KafkaStreams {
+    let mut streams = KafkaStreams::new(topology, config);
+    streams.start().expect("start");
+    streams
+}
+
+pub fn wait_running(streams: &KafkaStreams) {
+    assert!(
+        streams.wait_for_state(State::Running, Duration::from_secs(120)),
+        "not RUNNING after 120 s (state {:?})",
+        streams.state()
+    );
+}
+
+pub fn wait_processed(cluster: &Cluster, app: &str, topics: &[&str]) {
+    assert!(
+        wait_until_processed(&cluster.bootstrap, app, topics, Duration::from_secs(120)).unwrap(),
+        "input not processed within 120 s"
+    );
+}
+
+pub fn close(mut streams: KafkaStreams) {
+    assert!(streams.close(Duration::from_secs(60)), "close timed out");
+    assert_eq!(streams.state(), State::NotRunning);
+}
+
+/// Waits until `f` holds (polling), failing after `timeout`.
+pub fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn produce_lines(cluster: &Cluster, topic: &str, texts: &[&str], t0: i64) {
+    produce(&cluster.bootstrap, topic, &lines(texts, t0)).unwrap();
+}
+
+pub fn task_dirs(state: &std::path::Path, app: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(state.join(app))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

@@ -1,0 +1,228 @@
+//! The same scenarios on a real Apache Kafka broker, and exactly-once with
+//! instances killed mid-transaction (which only a real broker can prove:
+//! the embedded mock does not enforce transactions). Skipped, with a
+//! printed reason, when `BOOTSTRAP_SERVERS` is unset.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use streams::dsl::{Consumed, Grouped, Materialized, Produced, StoreType, StreamsBuilder};
+use streams::runtime::{KafkaRecord, produce, wait_until_processed};
+use streams::serde::Serdes;
+
+use super::*;
+
+#[test]
+fn real_word_count() {
+    let Some(cluster) = Cluster::real("real_word_count") else {
+        return;
+    };
+    super::word_count::word_count_exact(&cluster);
+    super::word_count::word_count_cached(&cluster);
+}
+
+#[test]
+fn real_restore_into_empty_state_dir() {
+    let Some(cluster) = Cluster::real("real_restore_into_empty_state_dir") else {
+        return;
+    };
+    super::restore::restore_into_empty_state_dir(&cluster, StoreType::RocksDb);
+}
+
+#[test]
+fn real_two_instances_share_and_migrate() {
+    let Some(cluster) = Cluster::real("real_two_instances_share_and_migrate") else {
+        return;
+    };
+    super::rebalance::two_instances_share_and_migrate(&cluster, StoreType::RocksDb);
+}
+
+#[test]
+fn real_dead_letter_topic() {
+    let Some(cluster) = Cluster::real("real_dead_letter_topic") else {
+        return;
+    };
+    super::dead_letter::dead_letter_topic(&cluster);
+}
+
+const EOS_ENV: &str = "KSTREAMS_EOS_CHILD";
+const KEYS: usize = 8;
+
+fn eos_topology(input: &str, output: &str) -> streams::topology::Topology {
+    let b = StreamsBuilder::new();
+    b.stream(input, Consumed::with(Serdes::string(), Serdes::string()))
+        .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+        .count(Materialized::as_("eos-counts"))
+        .to_stream()
+        .to(output, Produced::with(Serdes::string(), Serdes::i64()));
+    b.build().unwrap()
+}
+
+/// Not a test: the application process that `real_exactly_once_with_kills`
+/// starts and kills. It runs until killed (or for two minutes at most).
+#[test]
+#[ignore]
+fn eos_child_process() {
+    let Ok(spec) = std::env::var(EOS_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split(';').collect();
+    let [bootstrap, app, input, output, dir] = parts[..] else {
+        panic!("bad {EOS_ENV}: {spec}")
+    };
+    let cfg = StreamsConfig::new()
+        .set("application.id", app)
+        .set("bootstrap.servers", bootstrap)
+        .set("state.dir", dir)
+        .set("processing.guarantee", "exactly_once_v2")
+        // Long transactions, so that a kill lands inside one.
+        .set("commit.interval.ms", "1000")
+        .set("statestore.cache.max.bytes", "0")
+        .set("poll.ms", "20")
+        .set("consumer.session.timeout.ms", "2000")
+        .set("consumer.heartbeat.interval.ms", "500")
+        // Transactions of killed processes are aborted sooner.
+        .set("producer.transaction.timeout.ms", "3000");
+    let mut s = KafkaStreams::new(eos_topology(input, output), cfg);
+    s.start().unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+    s.close(Duration::from_secs(30));
+}
+
+fn spawn_child(spec: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "real_broker::eos_child_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(EOS_ENV, spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the application process")
+}
+
+/// exactly_once_v2 with the application process SIGKILLed several times
+/// while input flows: the committed output is exactly the counts 1..n of
+/// every key, each once and in order.
+#[test]
+fn real_exactly_once_with_kills() {
+    let Some(cluster) = Cluster::real("real_exactly_once_with_kills") else {
+        return;
+    };
+    let input = unique("eos-in");
+    let output = unique("eos-out");
+    let app = unique("eos-app");
+    cluster.create(&[(&input, 2), (&output, 2)]);
+    let dir = state_dir();
+    let spec = format!(
+        "{};{app};{input};{output};{}",
+        cluster.bootstrap,
+        dir.path().display()
+    );
+
+    const MIN_RECORDS: usize = 2_000;
+    const KILLS: usize = 3;
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let output_counts = || {
+        let all = streams::runtime::read_topic(&cluster.bootstrap, &output, false)
+            .unwrap()
+            .len();
+        let committed = streams::runtime::read_topic(&cluster.bootstrap, &output, true)
+            .unwrap()
+            .len();
+        (all, committed)
+    };
+    let mut child = spawn_child(&spec);
+    let (mut all_at_spawn, mut committed_at_spawn): (usize, usize) = (0, 0);
+    let mut kills = 0;
+    let mut n = 0;
+    let started = Instant::now();
+    // Input flows in small slices. Once the process has committed output of
+    // its own and a transaction is open (the log holds more records than
+    // read_committed sees, beyond those of aborted transactions), it is
+    // killed on the spot and a new one started.
+    while kills < KILLS || n < MIN_RECORDS {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "only {kills} kills in 240 s"
+        );
+        let slice: Vec<KafkaRecord> = (n..n + 20)
+            .map(|i| {
+                let key = format!("k{}", i % KEYS);
+                *expected.entry(key.clone()).or_insert(0) += 1;
+                KafkaRecord::new(
+                    Some(key.into_bytes()),
+                    Some(format!("v{i}").into_bytes()),
+                    t0() + i as i64,
+                )
+            })
+            .collect();
+        n += slice.len();
+        produce(&cluster.bootstrap, &input, &slice).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        if kills < KILLS {
+            let (all, committed) = output_counts();
+            let open =
+                all.saturating_sub(committed) > all_at_spawn.saturating_sub(committed_at_spawn);
+            if committed >= committed_at_spawn + 60 && open {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+                eprintln!(
+                    "killed the application inside a transaction ({all} records in the log, {committed} committed)"
+                );
+                child = spawn_child(&spec);
+                (all_at_spawn, committed_at_spawn) = output_counts();
+            }
+        }
+    }
+    let processed = wait_until_processed(
+        &cluster.bootstrap,
+        &app,
+        &[&input],
+        Duration::from_secs(180),
+    )
+    .unwrap();
+    assert!(processed, "the input was not processed within 180 s");
+
+    // Transactions of killed processes stay open until the broker aborts
+    // them (transaction.timeout.ms, 10 s); read_committed output is
+    // complete once they are.
+    let want: BTreeMap<String, Vec<i64>> = expected
+        .iter()
+        .map(|(k, n)| (k.clone(), (1..=*n).collect()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut got;
+    loop {
+        got = count_updates(&cluster, &output, true)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(|(c, _)| c).collect::<Vec<_>>()))
+            .collect::<BTreeMap<String, Vec<i64>>>();
+        if got == want || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(
+        got, want,
+        "read_committed output must hold every count exactly once"
+    );
+    // The killed transactions were aborted: the log holds their records,
+    // which read_committed skipped.
+    let all = streams::runtime::read_topic(&cluster.bootstrap, &output, false)
+        .unwrap()
+        .len();
+    let committed: usize = want.values().map(Vec::len).sum();
+    assert!(
+        all > committed,
+        "{all} records in the log, {committed} committed"
+    );
+}

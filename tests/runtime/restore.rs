@@ -1,0 +1,171 @@
+//! Stores restored from their changelogs: into an empty state directory
+//! (a new machine), and from a checkpoint (a restart on the same machine).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use streams::dsl::StoreType;
+use streams::runtime::StateRestoreListener;
+
+use super::*;
+
+const FIRST: [&str; 3] = ["a b c a", "b a d", "c c c a"];
+const SECOND: [&str; 2] = ["a d e", "e e b a"];
+
+#[derive(Default)]
+struct Restored {
+    started: AtomicU64,
+    records: AtomicU64,
+    ended: AtomicU64,
+}
+
+struct Listener(Arc<Restored>);
+
+impl StateRestoreListener for Listener {
+    fn on_restore_start(&self, _t: &str, _p: i32, store: &str, start: i64, end: i64) {
+        assert_eq!(store, "counts-store");
+        assert!(start < end);
+        self.0.started.fetch_add(1, Ordering::SeqCst);
+    }
+    fn on_batch_restored(&self, _t: &str, _p: i32, _s: &str, _end: i64, n: u64) {
+        self.0.records.fetch_add(n, Ordering::SeqCst);
+    }
+    fn on_restore_end(&self, _t: &str, _p: i32, _s: &str, _total: u64) {
+        self.0.ended.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// An instance processes some input and stops; a new instance with an
+/// empty state directory restores the counts from the changelog and
+/// continues them exactly.
+pub fn restore_into_empty_state_dir(cluster: &Cluster, store: StoreType) {
+    let input = unique("rs-in");
+    let output = unique("rs-out");
+    let app = unique("rs-app");
+    cluster.create(&[(&input, 2), (&output, 2)]);
+
+    // Without a cache every update is one changelog record, so the number
+    // of restored records is known.
+    let cfg =
+        |dir: &std::path::Path| config(cluster, &app, dir).set("statestore.cache.max.bytes", "0");
+    let dir1 = state_dir();
+    let first = start(
+        word_count_topology(&input, &output, store),
+        cfg(dir1.path()),
+    );
+    produce_lines(cluster, &input, &FIRST, t0() + 1_000);
+    wait_processed(cluster, &app, &[&input]);
+    assert_eq!(final_counts(cluster, &output), expected_counts(&FIRST));
+    close(first);
+
+    let dir2 = state_dir();
+    let restored = Arc::new(Restored::default());
+    let mut second = KafkaStreams::new(
+        word_count_topology(&input, &output, store),
+        cfg(dir2.path()),
+    );
+    second.set_global_state_restore_listener(Listener(restored.clone()));
+    second.start().unwrap();
+    wait_running(&second);
+    // Every counted word went through the changelog; both count tasks
+    // restored theirs (the changelog holds one record per update).
+    let updates: usize = FIRST.iter().map(|l| l.split_whitespace().count()).sum();
+    assert_eq!(second.metrics().restored_records, updates as u64);
+    assert_eq!(restored.records.load(Ordering::SeqCst), updates as u64);
+    assert_eq!(
+        restored.started.load(Ordering::SeqCst),
+        restored.ended.load(Ordering::SeqCst)
+    );
+    assert!(restored.started.load(Ordering::SeqCst) >= 1);
+
+    produce_lines(cluster, &input, &SECOND, t0() + 2_000);
+    wait_processed(cluster, &app, &[&input]);
+    let all: Vec<&str> = FIRST.iter().chain(SECOND.iter()).copied().collect();
+    assert_eq!(final_counts(cluster, &output), expected_counts(&all));
+    close(second);
+}
+
+#[test]
+fn embedded_restore_into_empty_state_dir_rocksdb() {
+    restore_into_empty_state_dir(&Cluster::embedded(), StoreType::RocksDb);
+}
+
+#[test]
+fn embedded_restore_into_empty_state_dir_in_memory() {
+    restore_into_empty_state_dir(&Cluster::embedded(), StoreType::InMemory);
+}
+
+/// A restart on the same state directory restores nothing (the checkpoint
+/// says the RocksDB store is up to date) and continues exactly; an
+/// in-memory store restores everything again.
+#[test]
+fn embedded_restart_from_checkpoint() {
+    let cluster = Cluster::embedded();
+    for (store, expect_restore) in [(StoreType::RocksDb, false), (StoreType::InMemory, true)] {
+        let input = unique("cp-in");
+        let output = unique("cp-out");
+        let app = unique("cp-app");
+        cluster.create(&[(&input, 2), (&output, 2)]);
+        let dir = state_dir();
+        let first = start(
+            word_count_topology(&input, &output, store),
+            config(&cluster, &app, dir.path()),
+        );
+        produce_lines(&cluster, &input, &FIRST, t0() + 1_000);
+        wait_processed(&cluster, &app, &[&input]);
+        close(first);
+
+        let second = start(
+            word_count_topology(&input, &output, store),
+            config(&cluster, &app, dir.path()),
+        );
+        wait_running(&second);
+        let restored = second.metrics().restored_records;
+        if expect_restore {
+            assert!(restored > 0, "in-memory stores restore from the changelog");
+        } else {
+            assert_eq!(restored, 0, "the checkpoint covers the whole changelog");
+        }
+        produce_lines(&cluster, &input, &SECOND, t0() + 2_000);
+        wait_processed(&cluster, &app, &[&input]);
+        let all: Vec<&str> = FIRST.iter().chain(SECOND.iter()).copied().collect();
+        assert_eq!(
+            final_counts(&cluster, &output),
+            expected_counts(&all),
+            "{store:?}"
+        );
+        close(second);
+    }
+}
+
+/// A checkpoint that does not match the changelog (here: the state
+/// directory of an application of the same name on another cluster) is
+/// not trusted: the state is wiped and rebuilt from the changelog.
+#[test]
+fn embedded_checkpoint_from_another_cluster_is_discarded() {
+    let dir = state_dir();
+    let app = unique("foreign-app");
+    let input = unique("fc-in");
+    let output = unique("fc-out");
+    {
+        let cluster = Cluster::embedded();
+        cluster.create(&[(&input, 1), (&output, 1)]);
+        let s = start(
+            word_count_topology(&input, &output, StoreType::RocksDb),
+            config(&cluster, &app, dir.path()),
+        );
+        produce_lines(&cluster, &input, &FIRST, t0() + 1_000);
+        wait_processed(&cluster, &app, &[&input]);
+        close(s);
+    }
+    let cluster = Cluster::embedded();
+    cluster.create(&[(&input, 1), (&output, 1)]);
+    let s = start(
+        word_count_topology(&input, &output, StoreType::RocksDb),
+        config(&cluster, &app, dir.path()),
+    );
+    produce_lines(&cluster, &input, &SECOND, t0() + 2_000);
+    wait_processed(&cluster, &app, &[&input]);
+    assert_eq!(final_counts(&cluster, &output), expected_counts(&SECOND));
+    close(s);
+}
