@@ -62,7 +62,7 @@ fn eos_topology(input: &str, output: &str) -> streams::topology::Topology {
 /// Not a test: the application process that `real_exactly_once_with_kills`
 /// starts and kills. It runs until killed (or for two minutes at most).
 #[test]
-#[ignore]
+#[ignore = "not a test: the child process that real_exactly_once_with_kills starts (with --ignored) and kills"]
 fn eos_child_process() {
     let Ok(spec) = std::env::var(EOS_ENV) else {
         return;
