@@ -250,6 +250,9 @@ pub(crate) fn plan(
     }
 
     let mut internal = Vec::new();
+    // Kafka Streams gives repartition topics `retention.ms=-1` because it
+    // deletes consumed records itself (DeleteRecords after each commit);
+    // this runtime does not purge them, so the broker's retention applies.
     for t in &repartition {
         internal.push(InternalTopic {
             name: t.clone(),
@@ -257,7 +260,6 @@ pub(crate) fn plan(
             configs: vec![
                 ("cleanup.policy".into(), "delete".into()),
                 ("segment.bytes".into(), "52428800".into()),
-                ("retention.ms".into(), "-1".into()),
             ],
             kind: InternalKind::Repartition,
         });
@@ -589,7 +591,6 @@ mod tests {
                     configs: vec![
                         ("cleanup.policy".into(), "delete".into()),
                         ("segment.bytes".into(), "52428800".into()),
-                        ("retention.ms".into(), "-1".into()),
                     ],
                     kind: InternalKind::Repartition,
                 },
