@@ -1,10 +1,23 @@
 //! What the serdes of `#[derive(StreamsSerde)]` do at run time, through the
-//! real `streams` facade. The compile-time behaviour (accepted forms and
-//! spanned errors) is tested with trybuild in `streams-macros/tests/ui.rs`.
+//! real `streams` facade, and (in `ui`) what the derive accepts and the
+//! spanned errors it gives, with trybuild over `tests/ui/`.
 
 use serde::{Deserialize, Serialize};
 use streams::StreamsSerde;
 use streams::serde::{DefaultSerde, SerdeRef};
+
+/// trybuild compiles each case as its own crate under its own flags, which
+/// rebuilds every dependency of the facade, RocksDB and librdkafka included
+/// (tens of minutes cold), so this runs on demand:
+/// `cargo test --workspace --test derive -- --ignored`
+/// (`TRYBUILD=overwrite` rewrites the `.stderr` files).
+#[test]
+#[ignore = "rebuilds RocksDB under trybuild's flags; run with --ignored"]
+fn ui() {
+    let cases = trybuild::TestCases::new();
+    cases.pass("tests/ui/pass/*.rs");
+    cases.compile_fail("tests/ui/fail/*.rs");
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, StreamsSerde)]
 struct Order {
