@@ -6,13 +6,11 @@ use serde::{Deserialize, Serialize};
 use streams::StreamsSerde;
 use streams::serde::{DefaultSerde, SerdeRef};
 
-/// trybuild compiles each case as its own crate under its own flags, which
-/// rebuilds every dependency of the facade, RocksDB and librdkafka included
-/// (tens of minutes cold), so this runs on demand:
-/// `cargo test --workspace --test derive -- --ignored`
-/// (`TRYBUILD=overwrite` rewrites the `.stderr` files).
+/// trybuild compiles the cases as a crate of their own, under its own flags
+/// and target dir; RocksDB is linked prebuilt (`scripts/env.sh`), so that
+/// costs a build of the facade's Rust dependencies, not of RocksDB.
+/// `TRYBUILD=overwrite` rewrites the `.stderr` files.
 #[test]
-#[ignore = "rebuilds RocksDB under trybuild's flags; run with --ignored"]
 fn ui() {
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass/*.rs");
