@@ -29,7 +29,8 @@ if [[ -f $lib_dir/librocksdb.a ]]; then
     exit 0
 fi
 
-exec 9>"$CACHE/rocksdb.lock" 2>/dev/null || { mkdir -p "$CACHE"; exec 9>"$CACHE/rocksdb.lock"; }
+mkdir -p "$CACHE"
+exec 9>"$CACHE/rocksdb.lock"
 flock 9
 if [[ -f $lib_dir/librocksdb.a ]]; then # built by a concurrent caller
     echo "$lib_dir"

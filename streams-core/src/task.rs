@@ -158,6 +158,11 @@ impl StreamTask {
             self.ctx.metrics.dropped_records += 1;
             return Ok(());
         }
+        // Kafka Streams' task-level `record-lateness`: how far behind stream
+        // time each record arrives, taken before the record moves it.
+        self.ctx
+            .metrics
+            .record_lateness(self.ctx.stream_time.saturating_sub(timestamp));
         self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
         self.ctx.metadata = Some(RecordMetadata {
             topic: topic.to_string(),

@@ -5,9 +5,13 @@ mod describe;
 mod joins;
 mod processor_api;
 mod stateless;
+mod stores_windowed;
+mod stores_windowed_java;
 mod suppress;
 mod tables;
 mod windows;
+mod windows_metrics;
+mod windows_retention;
 mod word_count;
 
 use streams::config::StreamsConfig;

@@ -7,42 +7,22 @@
 //! difference in the lambda would show up as a difference in the output and
 //! be blamed on the library.
 //!
-//! # Not enabled yet (TODO: enable each when its operator lands)
-//!
-//! The inputs already exist (`inputs::*`, checked by
-//! `generated_inputs_cover_the_edge_cases`); what is missing is the Rust
-//! builder, which needs the operators being written in `dsl/windowed.rs`.
-//! Java's code for each is in `tests/java-ref/README.md`.
-//! Output serdes: `Serdes::i64()` values; keys `Serdes::string()`, or for
-//! windowed results
-//! `Serdes::time_windowed(Serdes::string(), 100)` (tumbling, hopping),
-//! `Serdes::time_windowed(Serdes::string(), 50)` (sliding) and
-//! `Serdes::session_windowed(Serdes::string())` (session); [`drive`] renders
-//! `Windowed<String>` keys as Java does.
-//!
-//! | Java topology | inputs | Rust chain to write |
-//! |---|---|---|
-//! | `tumbling-count` | `windowed` | `stream("input").group_by_key(Grouped::with(s, s)).windowed_by_time(TimeWindows::of_size_and_grace(100ms, 50ms)).count(Materialized::none()).to_stream()` |
-//! | `tumbling-count-suppressed` | `windowed` | as above, then `.suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))` before `to_stream()` |
-//! | `hopping-count` | `windowed` | `TimeWindows::of_size_and_grace(100ms, 50ms).advance_by(30ms)` |
-//! | `hopping-count-suppressed` | `windowed` | hopping + suppress |
-//! | `sliding-count` | `windowed` | `windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(50ms, 30ms))` |
-//! | `sliding-count-suppressed` | `windowed` | sliding + suppress |
-//! | `session-count` | `windowed` | `windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(30ms, 20ms))` |
-//! | `session-count-suppressed` | `windowed` | session + suppress |
-//!
+//! Every canonical topology of `tests/java-ref/README.md` is enabled; the
+//! windowed ones (`tumbling-`, `hopping-`, `sliding-`, `session-count`, each
+//! also `-suppressed`) are [`windowed_count`]. [`drive`] renders
+//! `Windowed<String>` keys as the runner does.
 
 use serde_json::{Value, json};
 use std::time::Duration;
 use streams::config::StreamsConfig;
 
 use streams::dsl::{
-    Consumed, Grouped, Joined, KStream, KTable, Materialized, Produced, StreamJoined,
-    StreamsBuilder,
+    BufferConfig, Consumed, Grouped, Joined, KStream, KTable, Materialized, Produced, StreamJoined,
+    StreamsBuilder, Suppressed,
 };
 use streams::serde::{SerdeRef, Serdes};
 use streams::testing::{TestInputTopic, TestRecord, TopologyTestDriver};
-use streams::window::{JoinWindows, Windowed};
+use streams::window::{JoinWindows, SessionWindows, SlidingWindows, TimeWindows, Windowed};
 
 use crate::inputs::InRecord;
 
@@ -296,4 +276,81 @@ pub fn fk(input: &[InRecord], kind: JoinKind) -> Result<Vec<Value>, String> {
     out.to_stream()
         .to("output", Produced::with(Serdes::string(), Serdes::string()));
     drive(&b, input, Serdes::string(), Serdes::string())
+}
+
+/// The windowing of a windowed canonical topology.
+#[derive(Clone, Copy)]
+pub enum Windowing {
+    /// `TimeWindows.ofSizeAndGrace(100ms, 50ms)`.
+    Tumbling,
+    /// The same, `.advanceBy(30ms)`.
+    Hopping,
+    /// `SlidingWindows.ofTimeDifferenceAndGrace(50ms, 30ms)`.
+    Sliding,
+    /// `SessionWindows.ofInactivityGapAndGrace(30ms, 20ms)`.
+    Session,
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// `tumbling-count`, `hopping-count`, `sliding-count`, `session-count`, and
+/// with `suppressed` their `-suppressed` variants:
+/// `stream("input").groupByKey().windowedBy(..).count()`, then
+/// `suppress(untilWindowCloses(unbounded()))` when suppressed, `toStream()`
+/// to `output`.
+pub fn windowed_count(
+    input: &[InRecord],
+    windowing: Windowing,
+    suppressed: bool,
+) -> Result<Vec<Value>, String> {
+    let b = StreamsBuilder::new();
+    let grouped = b
+        .stream("input", strings())
+        .group_by_key(Grouped::with(Serdes::string(), Serdes::string()));
+    let time = || {
+        TimeWindows::of_size_and_grace(ms(100), ms(50)).map_err(|e| format!("time windows: {e}"))
+    };
+    let counts = match windowing {
+        Windowing::Tumbling => grouped
+            .windowed_by_time(time()?)
+            .count(Materialized::none()),
+        Windowing::Hopping => {
+            let hopping = time()?
+                .advance_by(ms(30))
+                .map_err(|e| format!("hopping windows: {e}"))?;
+            grouped
+                .windowed_by_time(hopping)
+                .count(Materialized::none())
+        }
+        Windowing::Sliding => {
+            let sliding = SlidingWindows::of_time_difference_and_grace(ms(50), ms(30))
+                .map_err(|e| format!("sliding windows: {e}"))?;
+            grouped
+                .windowed_by_sliding(sliding)
+                .count(Materialized::none())
+        }
+        Windowing::Session => {
+            let sessions = SessionWindows::of_inactivity_gap_and_grace(ms(30), ms(20))
+                .map_err(|e| format!("session windows: {e}"))?;
+            grouped
+                .windowed_by_session(sessions)
+                .count(Materialized::none())
+        }
+    };
+    let counts = if suppressed {
+        counts.suppress(Suppressed::until_window_closes(BufferConfig::unbounded()))
+    } else {
+        counts
+    };
+    let key_serde = match windowing {
+        Windowing::Tumbling | Windowing::Hopping => Serdes::time_windowed(Serdes::string(), 100),
+        Windowing::Sliding => Serdes::time_windowed(Serdes::string(), 50),
+        Windowing::Session => Serdes::session_windowed(Serdes::string()),
+    };
+    counts
+        .to_stream()
+        .to("output", Produced::with(key_serde.clone(), Serdes::i64()));
+    drive(&b, input, key_serde, Serdes::i64())
 }

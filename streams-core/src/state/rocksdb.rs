@@ -293,13 +293,13 @@ impl Drop for RocksDbKeyValueStore {
     fn drop(&mut self) {
         // Close the database before deleting its files.
         self.db = None;
-        if let Some(root) = self.owned_root.take() {
-            if let Err(e) = std::fs::remove_dir_all(&root) {
-                log::warn!(
-                    "cannot remove temporary store directory {}: {e}",
-                    root.display()
-                );
-            }
+        if let Some(root) = self.owned_root.take()
+            && let Err(e) = std::fs::remove_dir_all(&root)
+        {
+            log::warn!(
+                "cannot remove temporary store directory {}: {e}",
+                root.display()
+            );
         }
     }
 }

@@ -397,6 +397,17 @@ impl RocksDbSessionStore {
         })
     }
 
+    /// The segment interval in ms.
+    pub fn segment_interval(&self) -> i64 {
+        self.segments.interval()
+    }
+
+    /// The ids of the segments currently open, oldest first (segment `id`
+    /// holds the sessions ending in `[id * interval, (id + 1) * interval)`).
+    pub fn segment_ids(&self) -> Vec<i64> {
+        self.segments.ids()
+    }
+
     fn check_open(&self) -> StoreResult<()> {
         if self.open {
             Ok(())
@@ -423,12 +434,29 @@ impl RocksDbSessionStore {
         forward: bool,
     ) -> StoreResult<Vec<SessionEntry>> {
         let mut out = Vec::new();
-        let lower = key_from.map(<[u8]>::to_vec);
+        // One key's sessions all lie between its key with the smallest
+        // suffix that can match and its key with the largest suffix, so a
+        // single-key read (what every aggregated record does) touches only
+        // them; other keys can still interleave there (keys of other
+        // lengths), which the key filter below drops. A key range scans
+        // from its lower key on, since a shorter key's entries can sort
+        // after the upper key.
+        let (lower, upper) = match (key_from, key_to) {
+            (Some(f), Some(t)) if f == t => {
+                let mut upper = f.to_vec();
+                upper.extend_from_slice(&[0xFF; 2 * TS]);
+                (
+                    Some(session_store_key(f, 0, earliest_end.max(0))),
+                    Some(upper),
+                )
+            }
+            _ => (key_from.map(<[u8]>::to_vec), None),
+        };
         for segment in self.segments.search(earliest_end, latest_end, forward) {
             let iter = if forward {
-                segment.range(lower.as_deref(), None)?
+                segment.range(lower.as_deref(), upper.as_deref())?
             } else {
-                segment.reverse_range(lower.as_deref(), None)?
+                segment.reverse_range(lower.as_deref(), upper.as_deref())?
             };
             for (store_key, value) in iter {
                 let Some((key, start, end)) = split_session_store_key(&store_key) else {
@@ -784,13 +812,13 @@ impl CachingSessionStore {
         &self,
         stored: Vec<SessionEntry>,
         keep: impl Fn(&[u8], i64, i64) -> bool,
-        lower: Option<&[u8]>,
+        (lower, upper): (Option<Vec<u8>>, Option<Vec<u8>>),
         forward: bool,
     ) -> StoreResult<Vec<SessionEntry>> {
         let mut inner = self.borrow_mut()?;
         let cached = inner.cache.range(
-            lower.map_or(Bound::Unbounded, Bound::Included),
-            Bound::Unbounded,
+            lower.as_deref().map_or(Bound::Unbounded, Bound::Included),
+            upper.as_deref().map_or(Bound::Unbounded, Bound::Included),
             true,
         );
         if cached.is_empty() {
@@ -942,12 +970,25 @@ impl SessionBytesStore for CachingSessionStore {
             latest_start,
             forward,
         )?;
+        // The cache is keyed by session store key: one key's sessions
+        // lie between its key with the smallest and the largest suffix.
+        let bounds = match (key_from, key_to) {
+            (Some(f), Some(t)) if f == t => {
+                let mut upper = f.to_vec();
+                upper.extend_from_slice(&[0xFF; 2 * TS]);
+                (
+                    Some(session_store_key(f, 0, earliest_end.max(0))),
+                    Some(upper),
+                )
+            }
+            _ => (key_from.map(<[u8]>::to_vec), None),
+        };
         self.merged(
             stored,
             |k, start, end| {
                 key_in_range(k, key_from, key_to) && end >= earliest_end && start <= latest_start
             },
-            key_from,
+            bounds,
             forward,
         )
     }
@@ -964,7 +1005,7 @@ impl SessionBytesStore for CachingSessionStore {
         let mut out = self.merged(
             stored,
             |_, _, end| end >= earliest_end && end <= latest_end,
-            None,
+            (None, None),
             true,
         )?;
         SessionOrder::EndFirst.sort(&mut out, true);
@@ -1280,9 +1321,53 @@ impl<K, V> SessionStore<K, V> {
         self.decode(entries)
     }
 
+    /// [`find_sessions_range`](Self::find_sessions_range) in reverse order.
+    pub fn backward_find_sessions_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+        earliest_end: i64,
+        latest_start: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let from = key_from.map(|k| self.encode_key(k)).transpose()?;
+        let to = key_to.map(|k| self.encode_key(k)).transpose()?;
+        let entries = self.stack()?.bytes().find_sessions(
+            from.as_deref(),
+            to.as_deref(),
+            earliest_end,
+            latest_start,
+            false,
+        )?;
+        self.decode(entries)
+    }
+
     /// Every live session of `key`.
     pub fn fetch(&self, key: &K) -> StoreResult<Vec<(Windowed<K>, V)>> {
         self.find_sessions(key, 0, i64::MAX)
+    }
+
+    /// [`fetch`](Self::fetch) in reverse order.
+    pub fn backward_fetch(&self, key: &K) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        self.backward_find_sessions(key, 0, i64::MAX)
+    }
+
+    /// Every live session of the keys in `[key_from, key_to]` (open where
+    /// `None`).
+    pub fn fetch_key_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        self.find_sessions_range(key_from, key_to, 0, i64::MAX)
+    }
+
+    /// [`fetch_key_range`](Self::fetch_key_range) in reverse order.
+    pub fn backward_fetch_key_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        self.backward_find_sessions_range(key_from, key_to, 0, i64::MAX)
     }
 
     /// Whether the stack has a cache.
@@ -1657,14 +1742,46 @@ impl Stores {
 mod tests {
     use super::*;
 
+    /// The same store on both implementations; every test that takes its
+    /// stores from here runs on both.
     fn stores() -> Vec<Box<dyn SessionBytesStore>> {
+        stores_with(100, 60_000)
+    }
+
+    fn stores_with(retention: i64, segment_interval: i64) -> Vec<Box<dyn SessionBytesStore>> {
         vec![
-            Box::new(InMemorySessionStore::new("s", 100)),
+            Box::new(InMemorySessionStore::new("s", retention)),
             Box::new(
-                RocksDbSessionStore::open("s", 100, 60_000, &RocksDbConfig::default(), None)
-                    .unwrap(),
+                RocksDbSessionStore::open(
+                    "s",
+                    retention,
+                    segment_interval,
+                    &RocksDbConfig::default(),
+                    None,
+                )
+                .unwrap(),
             ),
         ]
+    }
+
+    fn kind(s: &dyn SessionBytesStore) -> &'static str {
+        if s.persistent() { "rocksdb" } else { "memory" }
+    }
+
+    /// `key@start/end=value` of each entry.
+    fn render(entries: &[SessionEntry]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}@{}/{}={}",
+                    String::from_utf8_lossy(&e.key),
+                    e.start,
+                    e.end,
+                    String::from_utf8_lossy(&e.value)
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -1705,5 +1822,413 @@ mod tests {
         let k = session_store_key(b"ab", 1, 2);
         assert_eq!(split_session_store_key(&k), Some((&b"ab"[..], 1, 2)));
         assert_eq!(split_session_store_key(b"short"), None);
+    }
+
+    #[test]
+    fn find_sessions_forward_and_backward_over_keys_and_segments() {
+        // Segments of 100 ms over the session end.
+        for mut s in stores_with(1_000, 100) {
+            let name = kind(s.as_ref());
+            for (k, start, end) in [
+                ("b", 150, 210),
+                ("a", 0, 10),
+                ("aa", 5, 10),
+                ("a", 20, 30),
+                ("b", 0, 10),
+                ("a", 120, 150),
+                ("aa", 250, 260),
+                ("a", 300, 300),
+            ] {
+                s.put(
+                    k.as_bytes(),
+                    start,
+                    end,
+                    Some(format!("{start}-{end}").as_bytes()),
+                )
+                .unwrap();
+            }
+            let forward = |s: &dyn SessionBytesStore, from: Option<&[u8]>, to, e, l| {
+                render(&s.find_sessions(from, to, e, l, true).unwrap())
+            };
+            // One key: by end (in memory, a key's sessions with one end come
+            // latest start first; RocksDB by segment, then end, then start).
+            assert_eq!(
+                forward(s.as_ref(), Some(b"a"), Some(b"a"), 0, i64::MAX),
+                vec![
+                    "a@0/10=0-10",
+                    "a@20/30=20-30",
+                    "a@120/150=120-150",
+                    "a@300/300=300-300"
+                ],
+                "{name}"
+            );
+            // end >= 30 and start <= 120, both inclusive.
+            assert_eq!(
+                forward(s.as_ref(), Some(b"a"), Some(b"a"), 30, 120),
+                vec!["a@20/30=20-30", "a@120/150=120-150"],
+                "{name}"
+            );
+            let expected_range = match name {
+                // By end, then key.
+                "memory" => vec![
+                    "a@0/10=0-10",
+                    "aa@5/10=5-10",
+                    "b@0/10=0-10",
+                    "a@20/30=20-30",
+                    "a@120/150=120-150",
+                    "b@150/210=150-210",
+                    "aa@250/260=250-260",
+                ],
+                // By segment of the end, then key bytes.
+                _ => vec![
+                    "a@0/10=0-10",
+                    "a@20/30=20-30",
+                    "aa@5/10=5-10",
+                    "b@0/10=0-10",
+                    "a@120/150=120-150",
+                    "aa@250/260=250-260",
+                    "b@150/210=150-210",
+                ],
+            };
+            assert_eq!(
+                forward(s.as_ref(), Some(b"a"), Some(b"b"), 0, 299),
+                expected_range,
+                "{name}"
+            );
+            for (from, to, e, l) in [
+                (Some(&b"a"[..]), Some(&b"a"[..]), 0, i64::MAX),
+                (Some(b"a"), Some(b"b"), 0, 299),
+                (Some(b"aa"), None, 10, 250),
+                (None, Some(b"aa"), 11, 400),
+                (None, None, 0, i64::MAX),
+            ] {
+                let f = s.find_sessions(from, to, e, l, true).unwrap();
+                let mut b = s.find_sessions(from, to, e, l, false).unwrap();
+                b.reverse();
+                assert_eq!(b, f, "{name} backward {from:?}..{to:?} {e}..{l}");
+                for entry in &f {
+                    assert!(from.is_none_or(|x| entry.key.as_slice() >= x), "{name}");
+                    assert!(to.is_none_or(|x| entry.key.as_slice() <= x), "{name}");
+                    assert!(entry.end >= e && entry.start <= l, "{name}");
+                }
+            }
+            assert!(
+                s.find_sessions(Some(b"b"), Some(b"a"), 0, i64::MAX, true)
+                    .unwrap()
+                    .is_empty(),
+                "{name}: an inverted key range is empty"
+            );
+        }
+    }
+
+    #[test]
+    fn remove_deletes_one_session_only() {
+        for mut s in stores() {
+            let name = kind(s.as_ref());
+            s.put(b"a", 0, 10, Some(b"x")).unwrap();
+            s.put(b"a", 5, 10, Some(b"y")).unwrap();
+            s.put(b"a", 12, 20, Some(b"z")).unwrap();
+            s.put(b"a", 5, 10, None).unwrap();
+            // Removing a session that is not there is a no-op.
+            s.put(b"a", 1, 2, None).unwrap();
+            s.put(b"b", 0, 10, None).unwrap();
+            assert_eq!(s.fetch_session(b"a", 5, 10).unwrap(), None, "{name}");
+            assert_eq!(
+                s.fetch_session(b"a", 0, 10).unwrap(),
+                Some(b"x".to_vec()),
+                "{name}"
+            );
+            assert_eq!(
+                render(
+                    &s.find_sessions(Some(b"a"), Some(b"a"), 0, 100, true)
+                        .unwrap()
+                ),
+                vec!["a@0/10=x", "a@12/20=z"],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn find_sessions_by_end_is_bounded_by_end_on_both_sides() {
+        for mut s in stores_with(1_000, 100) {
+            let name = kind(s.as_ref());
+            for (k, start, end) in [
+                ("b", 0, 10),
+                ("a", 0, 10),
+                ("a", 5, 99),
+                ("a", 90, 100),
+                ("c", 50, 250),
+            ] {
+                s.put(k.as_bytes(), start, end, Some(b"v")).unwrap();
+            }
+            let ends =
+                |from, to| -> Vec<String> { render(&s.find_sessions_by_end(from, to).unwrap()) };
+            assert_eq!(
+                ends(10, 100),
+                vec!["a@0/10=v", "b@0/10=v", "a@5/99=v", "a@90/100=v"],
+                "{name}"
+            );
+            assert_eq!(ends(11, 99), vec!["a@5/99=v"], "{name}");
+            assert_eq!(ends(101, 249), Vec::<String>::new(), "{name}");
+            assert_eq!(ends(0, i64::MAX).len(), 5, "{name}");
+        }
+    }
+
+    #[test]
+    fn expired_session_segments_are_dropped_whole() {
+        // retention 250, segments of 100 over the session end.
+        for mut s in stores_with(250, 100) {
+            let name = kind(s.as_ref());
+            s.put(b"k", 0, 10, Some(b"a")).unwrap();
+            s.put(b"k", 100, 120, Some(b"b")).unwrap();
+            s.put(b"k", 130, 150, Some(b"c")).unwrap();
+            s.put(b"k", 200, 230, Some(b"d")).unwrap();
+            // Stream time 400: sessions ending at or before 150 have expired.
+            s.put(b"j", 400, 400, Some(b"e")).unwrap();
+            for (start, end, live) in [
+                (0, 10, false),
+                (100, 120, false),
+                (130, 150, false),
+                (200, 230, true),
+            ] {
+                assert_eq!(
+                    s.fetch_session(b"k", start, end).unwrap().is_some(),
+                    live,
+                    "{name} {start}/{end}"
+                );
+            }
+            assert_eq!(
+                render(&s.find_sessions(None, None, 0, i64::MAX, true).unwrap()),
+                vec!["k@200/230=d", "j@400/400=e"],
+                "{name}"
+            );
+            // An expired session is not stored.
+            s.put(b"k", 140, 150, Some(b"late")).unwrap();
+            assert_eq!(s.fetch_session(b"k", 140, 150).unwrap(), None, "{name}");
+        }
+        let mut rocks =
+            RocksDbSessionStore::open("s", 250, 100, &RocksDbConfig::default(), None).unwrap();
+        for end in [10, 120, 230] {
+            rocks.put(b"k", end, end, Some(b"x")).unwrap();
+        }
+        assert_eq!(rocks.segment_ids(), vec![0, 1, 2]);
+        rocks.put(b"k", 350, 350, Some(b"x")).unwrap();
+        // segment_id(350 - 250 = 100) = 1: segment 0 goes whole.
+        assert_eq!(rocks.segment_ids(), vec![1, 2, 3]);
+        rocks.put(b"k", 650, 650, Some(b"x")).unwrap();
+        assert_eq!(rocks.segment_ids(), vec![6]);
+    }
+
+    #[test]
+    fn logging_writes_session_keys_with_the_record_timestamp() {
+        for inner in stores() {
+            let name = kind(inner.as_ref());
+            let (log, writer) = crate::state::RecordingChangelog::shared();
+            let ts = Rc::new(Cell::new(7));
+            let mut s = ChangeLoggingSessionBytesStore::new(
+                inner,
+                "app-s-changelog",
+                2,
+                writer,
+                ts.clone(),
+            );
+            s.put(b"k", 1, 5, Some(b"agg")).unwrap();
+            ts.set(9);
+            s.put(b"k", 1, 5, None).unwrap();
+            assert_eq!(s.fetch_session(b"k", 1, 5).unwrap(), None, "{name}");
+            let records = log.borrow().records().to_vec();
+            assert_eq!(records.len(), 2, "{name}");
+            assert_eq!(records[0].key, session_store_key(b"k", 1, 5), "{name}");
+            assert_eq!(records[0].value.as_deref(), Some(&b"agg"[..]), "{name}");
+            assert_eq!(
+                (records[0].timestamp, records[0].partition),
+                (7, 2),
+                "{name}"
+            );
+            assert_eq!(
+                (records[1].value.clone(), records[1].timestamp),
+                (None, 9),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn restore_puts_changelog_records_back() {
+        for mut s in stores() {
+            let name = kind(s.as_ref());
+            s.restore_all(&[
+                (session_store_key(b"k", 0, 10), Some(b"a".to_vec()), 10),
+                (session_store_key(b"k", 20, 30), Some(b"b".to_vec()), 30),
+                (session_store_key(b"k", 0, 10), None, 30),
+            ])
+            .unwrap();
+            assert_eq!(
+                render(&s.find_sessions(None, None, 0, i64::MAX, true).unwrap()),
+                vec!["k@20/30=b"],
+                "{name}"
+            );
+            assert!(
+                s.restore_all(&[(b"short".to_vec(), None, 0)]).is_err(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn cache_dedups_until_flush_and_merges_over_the_store() {
+        for store in stores() {
+            let name = kind(store.as_ref());
+            let ts = Rc::new(Cell::new(1));
+            let mut cache = CachingSessionStore::new(store, 1 << 20, ts.clone());
+            cache.put(b"k", 0, 0, Some(b"1")).unwrap();
+            ts.set(2);
+            // The merge of a session: the old one removed, the new one put.
+            cache.put(b"k", 0, 0, None).unwrap();
+            cache.put(b"k", 0, 5, Some(b"2")).unwrap();
+            // Never written down: its delete is skipped.
+            cache.put(b"gone", 1, 1, Some(b"x")).unwrap();
+            cache.put(b"gone", 1, 1, None).unwrap();
+            assert_eq!(
+                render(
+                    &cache
+                        .find_sessions(Some(b"k"), Some(b"k"), 0, 10, true)
+                        .unwrap()
+                ),
+                vec!["k@0/5=2"],
+                "{name}"
+            );
+            let flushed = cache.flush_entries().unwrap();
+            assert_eq!(
+                flushed
+                    .iter()
+                    .map(|e| (
+                        e.key.clone(),
+                        e.start,
+                        e.end,
+                        e.new_value.clone(),
+                        e.old_value.clone(),
+                        e.timestamp
+                    ))
+                    .collect::<Vec<_>>(),
+                vec![(b"k".to_vec(), 0, 5, Some(b"2".to_vec()), None, 2)],
+                "{name}"
+            );
+            assert_eq!(
+                cache.fetch_session(b"k", 0, 5).unwrap(),
+                Some(b"2".to_vec()),
+                "{name}"
+            );
+            ts.set(3);
+            cache.put(b"k", 0, 5, None).unwrap();
+            cache.put(b"k", 0, 8, Some(b"3")).unwrap();
+            // The cached delete hides the stored session.
+            assert_eq!(
+                render(&cache.find_sessions(None, None, 0, i64::MAX, false).unwrap()),
+                vec!["k@0/8=3"],
+                "{name}"
+            );
+            let flushed = cache.flush_entries().unwrap();
+            assert_eq!(
+                flushed
+                    .iter()
+                    .map(|e| (e.end, e.new_value.clone(), e.old_value.clone()))
+                    .collect::<Vec<_>>(),
+                vec![
+                    (5, None, Some(b"2".to_vec())),
+                    (8, Some(b"3".to_vec()), None)
+                ],
+                "{name}"
+            );
+            assert!(cache.flush_entries().unwrap().is_empty(), "{name}");
+            // Evictions write everything dirty down.
+            let store = stores()
+                .into_iter()
+                .find(|s| kind(s.as_ref()) == name)
+                .unwrap();
+            let mut small = CachingSessionStore::new(store, 80, ts.clone());
+            small.put(b"a", 0, 0, Some(b"1")).unwrap();
+            small.put(b"b", 0, 0, Some(b"2")).unwrap();
+            assert_eq!(
+                small
+                    .take_evicted()
+                    .iter()
+                    .map(|e| e.key.clone())
+                    .collect::<Vec<_>>(),
+                vec![b"a".to_vec(), b"b".to_vec()],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_closed_session_store_refuses_reads_and_writes() {
+        for mut s in stores() {
+            let name = kind(s.as_ref());
+            s.close().unwrap();
+            assert!(
+                matches!(s.put(b"k", 0, 0, Some(b"v")), Err(StoreError::Closed(_))),
+                "{name}"
+            );
+            assert!(
+                matches!(s.fetch_session(b"k", 0, 0), Err(StoreError::Closed(_))),
+                "{name}"
+            );
+            assert!(
+                matches!(
+                    s.find_sessions(None, None, 0, 1, true),
+                    Err(StoreError::Closed(_))
+                ),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn typed_session_store_reads_both_ways_on_both_kinds() {
+        use crate::serde::Serdes;
+        for kind in [StoreKind::InMemory, StoreKind::RocksDb] {
+            let supplier = SessionBytesStoreSupplier::new("s", kind, 1_000).unwrap();
+            let builder = SessionStoreBuilder::new(supplier, Serdes::string(), Serdes::i64())
+                .with_caching_enabled();
+            let opened = builder.build(&StoreContext::new("app", "0_0", 0)).unwrap();
+            let store = opened
+                .handle
+                .downcast_ref::<SessionStore<String, i64>>()
+                .unwrap()
+                .clone();
+            let w =
+                |k: &str, start, end| Windowed::new(k.to_owned(), Window::new(start, end).unwrap());
+            store.put(&w("a", 0, 10), Some(&1)).unwrap();
+            store.put(&w("a", 20, 30), Some(&2)).unwrap();
+            store.put(&w("b", 5, 5), Some(&3)).unwrap();
+            store.flush().unwrap();
+            store.put(&w("a", 40, 40), Some(&4)).unwrap();
+            store.remove(&w("a", 20, 30)).unwrap();
+            let a = "a".to_owned();
+            let b = "b".to_owned();
+            assert_eq!(
+                store.fetch(&a).unwrap(),
+                vec![(w("a", 0, 10), 1), (w("a", 40, 40), 4)],
+                "{kind:?}"
+            );
+            assert_eq!(
+                store.backward_fetch(&a).unwrap(),
+                vec![(w("a", 40, 40), 4), (w("a", 0, 10), 1)],
+                "{kind:?}"
+            );
+            assert_eq!(
+                store.find_sessions(&a, 10, 39).unwrap(),
+                vec![(w("a", 0, 10), 1)],
+                "{kind:?}"
+            );
+            assert_eq!(store.fetch_session(&a, 20, 30).unwrap(), None, "{kind:?}");
+            let range = store.fetch_key_range(Some(&a), Some(&b)).unwrap();
+            let mut back = store.backward_fetch_key_range(Some(&a), Some(&b)).unwrap();
+            back.reverse();
+            assert_eq!(back, range, "{kind:?}");
+            assert_eq!(range.len(), 3, "{kind:?}");
+        }
     }
 }

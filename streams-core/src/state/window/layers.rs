@@ -276,6 +276,11 @@ impl CachingWindowStore {
         time_to: i64,
         forward: bool,
     ) -> StoreResult<Vec<WindowEntry>> {
+        if time_to < time_from {
+            // An empty time range (the single-key cache bounds below would
+            // be inverted).
+            return Ok(Vec::new());
+        }
         let mut inner = self.borrow_mut()?;
         let (lower, upper) = match (key_from, key_to) {
             (Some(f), Some(t)) if f == t => (

@@ -104,6 +104,11 @@ impl Segments {
         self.interval
     }
 
+    /// The ids of the open segments, oldest first.
+    pub(crate) fn ids(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
+    }
+
     pub(crate) fn segment_id(&self, timestamp: i64) -> i64 {
         timestamp / self.interval
     }
@@ -261,7 +266,7 @@ impl RocksDbWindowStore {
 
     /// The ids of the segments currently open, oldest first.
     pub fn segment_ids(&self) -> Vec<i64> {
-        self.segments.segments.keys().copied().collect()
+        self.segments.ids()
     }
 
     fn check_open(&self) -> StoreResult<()> {

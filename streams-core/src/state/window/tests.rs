@@ -8,23 +8,50 @@ use super::*;
 use crate::state::rocksdb::RocksDbConfig;
 use crate::state::{ChangelogWriter, RecordingChangelog};
 
+/// The same store on every implementation: in memory, RocksDB (segmented,
+/// key-first within a segment) and RocksDB time-ordered (what
+/// emit-on-window-close aggregations use). Every test that takes its stores
+/// from here runs on all three.
 fn stores(retention: i64, size: i64, dups: bool) -> Vec<Box<dyn WindowBytesStore>> {
-    vec![
-        Box::new(InMemoryWindowStore::new("w", retention, size, dups)),
+    stores_with_interval(retention, size, dups, default_segment_interval(retention))
+}
+
+fn stores_with_interval(
+    retention: i64,
+    size: i64,
+    dups: bool,
+    segment_interval: i64,
+) -> Vec<Box<dyn WindowBytesStore>> {
+    let rocks = |time_ordered| -> Box<dyn WindowBytesStore> {
         Box::new(
             RocksDbWindowStore::open(
                 "w",
                 retention,
                 size,
                 dups,
-                default_segment_interval(retention),
-                false,
+                segment_interval,
+                time_ordered,
                 &RocksDbConfig::default(),
                 None,
             )
             .unwrap(),
-        ),
+        )
+    };
+    vec![
+        Box::new(InMemoryWindowStore::new("w", retention, size, dups)),
+        rocks(false),
+        rocks(true),
     ]
+}
+
+/// Which store a test is looking at, for messages and per-store
+/// expectations.
+fn kind(s: &dyn WindowBytesStore) -> &'static str {
+    match (s.persistent(), s.order()) {
+        (false, _) => "memory",
+        (true, WindowOrder::TimeFirst) => "rocksdb-time-ordered",
+        (true, WindowOrder::Segmented { .. }) => "rocksdb",
+    }
 }
 
 fn starts(entries: &[WindowEntry]) -> Vec<(Vec<u8>, i64, Vec<u8>)> {
@@ -186,43 +213,58 @@ fn recording() -> (
 
 #[test]
 fn logging_writes_store_keys_and_unwraps_timestamps() {
-    let (log, writer) = recording();
-    let ts = Rc::new(Cell::new(42));
-    let inner: Box<dyn WindowBytesStore> =
-        Box::new(InMemoryWindowStore::new("w", 1_000, 10, false));
-    let mut s = ChangeLoggingWindowBytesStore::new(inner, "app-w-changelog", 3, writer, ts, true);
-    let mut value = 7i64.to_be_bytes().to_vec();
-    value.extend_from_slice(b"v");
-    s.put(b"k", Some(&value), 10).unwrap();
-    s.put(b"k", None, 10).unwrap();
-    let records = log.borrow().records().to_vec();
-    assert_eq!(records.len(), 2);
-    assert_eq!(records[0].key, window_store_key(b"k", 10, 0));
-    assert_eq!(records[0].value.as_deref(), Some(&b"v"[..]));
-    assert_eq!(records[0].timestamp, 7);
-    assert_eq!(records[0].partition, 3);
-    assert_eq!(records[1].value, None);
-    assert_eq!(records[1].timestamp, 42);
+    for inner in stores(1_000, 10, false) {
+        let name = kind(inner.as_ref());
+        let (log, writer) = recording();
+        let ts = Rc::new(Cell::new(42));
+        let mut s =
+            ChangeLoggingWindowBytesStore::new(inner, "app-w-changelog", 3, writer, ts, true);
+        let mut value = 7i64.to_be_bytes().to_vec();
+        value.extend_from_slice(b"v");
+        s.put(b"k", Some(&value), 10).unwrap();
+        assert_eq!(s.fetch(b"k", 10).unwrap(), Some(value.clone()), "{name}");
+        s.put(b"k", None, 10).unwrap();
+        assert_eq!(s.fetch(b"k", 10).unwrap(), None, "{name}");
+        let records = log.borrow().records().to_vec();
+        assert_eq!(records.len(), 2, "{name}");
+        assert_eq!(records[0].key, window_store_key(b"k", 10, 0), "{name}");
+        assert_eq!(records[0].value.as_deref(), Some(&b"v"[..]), "{name}");
+        assert_eq!(records[0].timestamp, 7, "{name}");
+        assert_eq!(records[0].partition, 3, "{name}");
+        assert_eq!(records[1].value, None, "{name}");
+        assert_eq!(records[1].timestamp, 42, "{name}");
+    }
 }
 
 #[test]
 fn logging_numbers_duplicates() {
-    let (log, writer) = recording();
-    let inner: Box<dyn WindowBytesStore> = Box::new(InMemoryWindowStore::new("w", 1_000, 10, true));
-    let mut s =
-        ChangeLoggingWindowBytesStore::new(inner, "t", 0, writer, Rc::new(Cell::new(0)), false);
-    s.put(b"k", Some(b"a"), 1).unwrap();
-    s.put(b"k", Some(b"b"), 1).unwrap();
-    let keys: Vec<Vec<u8>> = log
-        .borrow()
-        .records()
-        .iter()
-        .map(|r| r.key.clone())
-        .collect();
-    assert_eq!(
-        keys,
-        vec![window_store_key(b"k", 1, 1), window_store_key(b"k", 1, 2)]
-    );
+    for inner in stores(1_000, 10, true) {
+        let name = kind(inner.as_ref());
+        let (log, writer) = recording();
+        let mut s =
+            ChangeLoggingWindowBytesStore::new(inner, "t", 0, writer, Rc::new(Cell::new(0)), false);
+        s.put(b"k", Some(b"a"), 1).unwrap();
+        s.put(b"k", Some(b"b"), 1).unwrap();
+        let keys: Vec<Vec<u8>> = log
+            .borrow()
+            .records()
+            .iter()
+            .map(|r| r.key.clone())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![window_store_key(b"k", 1, 1), window_store_key(b"k", 1, 2)],
+            "{name}"
+        );
+        // The store below numbers its entries the same way, so a changelog
+        // restores exactly what was stored.
+        let got = s.fetch_range(Some(b"k"), Some(b"k"), 0, 10, true).unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.seqnum).collect::<Vec<_>>(),
+            vec![1, 2],
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -292,19 +334,24 @@ fn cache_dedups_until_flush_and_skips_deletes_of_absent_windows() {
 
 #[test]
 fn cache_eviction_writes_everything_dirty_down() {
-    let ts = Rc::new(Cell::new(0));
-    let store: Box<dyn WindowBytesStore> =
-        Box::new(InMemoryWindowStore::new("w", 1_000, 10, false));
-    // Room for about one entry.
-    let mut cache = CachingWindowStore::new(store, 80, ts);
-    cache.put(b"a", Some(b"1"), 0).unwrap();
-    cache.put(b"b", Some(b"2"), 0).unwrap();
-    let evicted = cache.take_evicted();
-    assert_eq!(
-        evicted.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
-        vec![b"a".to_vec(), b"b".to_vec()]
-    );
-    assert!(cache.take_evicted().is_empty());
+    for store in stores(1_000, 10, false) {
+        let name = kind(store.as_ref());
+        let ts = Rc::new(Cell::new(0));
+        // Room for about one entry.
+        let mut cache = CachingWindowStore::new(store, 80, ts);
+        cache.put(b"a", Some(b"1"), 0).unwrap();
+        cache.put(b"b", Some(b"2"), 0).unwrap();
+        let evicted = cache.take_evicted();
+        assert_eq!(
+            evicted.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+            vec![b"a".to_vec(), b"b".to_vec()],
+            "{name}"
+        );
+        assert!(cache.take_evicted().is_empty(), "{name}");
+        // Both are in the store below now, and still readable.
+        assert_eq!(cache.fetch(b"a", 0).unwrap(), Some(b"1".to_vec()), "{name}");
+        assert!(cache.flush_entries().unwrap().is_empty(), "{name}");
+    }
 }
 
 #[test]
@@ -332,50 +379,52 @@ fn windowed_changelog_config_adds_a_day_of_retention() {
 fn store_factory_exposes_the_changelog_topic_config() {
     use crate::serde::Serdes;
     use crate::state::{StoreContext, StoreFactory, Stores, ValueAndTimestamp};
-    let builder = Stores::timestamped_window_store_builder(
+    for supplier in [
         Stores::persistent_window_store("counts", 150, 100, false).unwrap(),
-        Serdes::string(),
-        Serdes::i64(),
-    )
-    .with_caching_enabled();
-    assert_eq!(
-        builder.changelog_topic("app").as_deref(),
-        Some("app-counts-changelog")
-    );
-    let config = builder.logging_config().unwrap();
-    assert_eq!(
-        config.get("retention.ms").map(String::as_str),
-        Some("86400150")
-    );
-    let opened = builder.build(&StoreContext::new("app", "0_0", 0)).unwrap();
-    let store = opened
-        .handle
-        .downcast_ref::<TimestampedWindowStore<String, i64>>()
-        .unwrap()
-        .clone();
-    store.put_value(&"k".to_owned(), &5, 99, 0).unwrap();
-    assert_eq!(
-        store.fetch(&"k".to_owned(), 0).unwrap(),
-        Some(ValueAndTimestamp::new(5, 99))
-    );
-    let flushed = store.flush_cache().unwrap();
-    assert_eq!(flushed.len(), 1);
-    assert_eq!(flushed[0].key.window.end(), 100);
-    // The task restores changelog values (no timestamp prefix) with the
-    // record timestamp put back.
-    opened
-        .managed
-        .borrow_mut()
-        .restore_batch(&[(
-            window_store_key(b"j", 100, 0),
-            Some(7i64.to_be_bytes().to_vec()),
-            120,
-        )])
-        .unwrap();
-    assert_eq!(
-        store.fetch(&"j".to_owned(), 100).unwrap(),
-        Some(ValueAndTimestamp::new(7, 120))
-    );
+        Stores::in_memory_window_store("counts", 150, 100, false).unwrap(),
+    ] {
+        let builder =
+            Stores::timestamped_window_store_builder(supplier, Serdes::string(), Serdes::i64())
+                .with_caching_enabled();
+        assert_eq!(
+            builder.changelog_topic("app").as_deref(),
+            Some("app-counts-changelog")
+        );
+        let config = builder.logging_config().unwrap();
+        assert_eq!(
+            config.get("retention.ms").map(String::as_str),
+            Some("86400150")
+        );
+        let opened = builder.build(&StoreContext::new("app", "0_0", 0)).unwrap();
+        let store = opened
+            .handle
+            .downcast_ref::<TimestampedWindowStore<String, i64>>()
+            .unwrap()
+            .clone();
+        store.put_value(&"k".to_owned(), &5, 99, 0).unwrap();
+        assert_eq!(
+            store.fetch(&"k".to_owned(), 0).unwrap(),
+            Some(ValueAndTimestamp::new(5, 99))
+        );
+        let flushed = store.flush_cache().unwrap();
+        assert_eq!(flushed.len(), 1);
+        assert_eq!(flushed[0].key.window.end(), 100);
+        // The task restores changelog values (no timestamp prefix) with the
+        // record timestamp put back.
+        opened
+            .managed
+            .borrow_mut()
+            .restore_batch(&[(
+                window_store_key(b"j", 100, 0),
+                Some(7i64.to_be_bytes().to_vec()),
+                120,
+            )])
+            .unwrap();
+        assert_eq!(
+            store.fetch(&"j".to_owned(), 100).unwrap(),
+            Some(ValueAndTimestamp::new(7, 120))
+        );
+    }
 }
 
 #[test]
@@ -403,4 +452,339 @@ fn rocksdb_window_store_reopens_its_segments() {
     let s = open();
     assert_eq!(s.segment_ids(), vec![0, 1]);
     assert_eq!(s.fetch(b"k", 80_000).unwrap(), Some(b"b".to_vec()));
+}
+
+/// `(key, start)` of each entry.
+fn ids(entries: &[WindowEntry]) -> Vec<(String, i64)> {
+    entries
+        .iter()
+        .map(|e| (String::from_utf8(e.key.clone()).unwrap(), e.start))
+        .collect()
+}
+
+fn sorted_ids(mut ids: Vec<(String, i64)>, order: WindowOrder) -> Vec<(String, i64)> {
+    match order {
+        WindowOrder::TimeFirst => ids.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0))),
+        WindowOrder::Segmented { segment_interval } => ids.sort_by(|a, b| {
+            (a.1 / segment_interval, &a.0, a.1).cmp(&(b.1 / segment_interval, &b.0, b.1))
+        }),
+    }
+    ids
+}
+
+#[test]
+fn forward_and_backward_fetches_agree_on_every_range_and_store() {
+    // Segments of 100 ms, so the entries spread over four of them.
+    for mut s in stores_with_interval(1_000, 10, false, 100) {
+        let name = kind(s.as_ref());
+        let order = s.order();
+        let puts = [
+            ("b", 250),
+            ("a", 10),
+            ("aa", 10),
+            ("b", 10),
+            ("a", 120),
+            ("aa", 130),
+            ("a", 250),
+            ("b", 399),
+            ("aa", 300),
+        ];
+        for (k, start) in puts {
+            s.put(k.as_bytes(), Some(format!("{k}{start}").as_bytes()), start)
+                .unwrap();
+        }
+        let all_ids: Vec<(String, i64)> = puts.iter().map(|(k, t)| (k.to_string(), *t)).collect();
+        let expect = |keep: &dyn Fn(&str, i64) -> bool| {
+            sorted_ids(
+                all_ids
+                    .iter()
+                    .filter(|(k, t)| keep(k, *t))
+                    .cloned()
+                    .collect(),
+                order,
+            )
+        };
+        type Range<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64, i64);
+        let ranges: [Range<'_>; 7] = [
+            (Some(b"a"), Some(b"a"), 0, 1_000),
+            (Some(b"aa"), Some(b"aa"), 10, 130),
+            (Some(b"a"), Some(b"aa"), 0, 1_000),
+            (Some(b"aa"), None, 100, 399),
+            (None, Some(b"aa"), 0, 250),
+            (None, None, 10, 10),
+            (None, None, 11, 398),
+        ];
+        for (from, to, t0, t1) in ranges {
+            let keep = |k: &str, t: i64| {
+                from.is_none_or(|f| k.as_bytes() >= f)
+                    && to.is_none_or(|x| k.as_bytes() <= x)
+                    && (t0..=t1).contains(&t)
+            };
+            let forward = s.fetch_range(from, to, t0, t1, true).unwrap();
+            assert_eq!(
+                ids(&forward),
+                expect(&keep),
+                "{name} {from:?}..{to:?} {t0}..{t1}"
+            );
+            // The values belong to their windows.
+            for e in &forward {
+                assert_eq!(
+                    e.value,
+                    format!("{}{}", String::from_utf8_lossy(&e.key), e.start).into_bytes()
+                );
+            }
+            let mut backward = s.fetch_range(from, to, t0, t1, false).unwrap();
+            backward.reverse();
+            assert_eq!(
+                backward, forward,
+                "{name} backward {from:?}..{to:?} {t0}..{t1}"
+            );
+            if from.is_none() && to.is_none() {
+                let all_forward = s.fetch_all(t0, t1, true).unwrap();
+                assert_eq!(all_forward, forward, "{name} fetch_all {t0}..{t1}");
+                let mut all_backward = s.fetch_all(t0, t1, false).unwrap();
+                all_backward.reverse();
+                assert_eq!(
+                    all_backward, forward,
+                    "{name} backward fetch_all {t0}..{t1}"
+                );
+            }
+        }
+        let all = s.all(true).unwrap();
+        assert_eq!(ids(&all), expect(&|_, _| true), "{name} all");
+        let mut back = s.all(false).unwrap();
+        back.reverse();
+        assert_eq!(back, all, "{name} backward all");
+    }
+}
+
+#[test]
+fn expired_segments_are_dropped_whole_and_every_store_hides_expired_windows() {
+    // retention 250, segments of 100: a segment goes once every window it
+    // can hold has expired.
+    for mut s in stores_with_interval(250, 10, false, 100) {
+        let name = kind(s.as_ref());
+        s.put(b"k", Some(b"a"), 10).unwrap();
+        s.put(b"k", Some(b"b"), 120).unwrap();
+        s.put(b"k", Some(b"c"), 150).unwrap();
+        s.put(b"k", Some(b"d"), 230).unwrap();
+        // Stream time 400: windows at or before 150 have expired.
+        s.put(b"j", Some(b"e"), 400).unwrap();
+        for (start, live) in [
+            (10, false),
+            (120, false),
+            (150, false),
+            (230, true),
+            (400, true),
+        ] {
+            assert_eq!(
+                s.fetch(b"k", start).unwrap().is_some() || s.fetch(b"j", start).unwrap().is_some(),
+                live,
+                "{name} fetch {start}"
+            );
+        }
+        let starts: Vec<i64> = s
+            .fetch_range(None, None, 0, i64::MAX, true)
+            .unwrap()
+            .iter()
+            .map(|e| e.start)
+            .collect();
+        assert_eq!(starts, vec![230, 400], "{name} fetch_range");
+        let all: Vec<i64> = s.all(true).unwrap().iter().map(|e| e.start).collect();
+        assert_eq!(all, vec![230, 400], "{name} all");
+        // Kafka's time-ordered store still lists the window at exactly
+        // stream time - retention in fetch_all (what emit-on-close emits
+        // next); the others do not.
+        let fetch_all: Vec<i64> = s
+            .fetch_all(0, i64::MAX, true)
+            .unwrap()
+            .iter()
+            .map(|e| e.start)
+            .collect();
+        if kind(s.as_ref()) == "rocksdb-time-ordered" {
+            assert_eq!(fetch_all, vec![150, 230, 400], "{name} fetch_all");
+        } else {
+            assert_eq!(fetch_all, vec![230, 400], "{name} fetch_all");
+        }
+        // A put of an expired window is skipped, even one that would land
+        // in a segment still open.
+        s.put(b"k", Some(b"late"), 150).unwrap();
+        assert_eq!(s.fetch(b"k", 150).unwrap(), None, "{name}");
+        assert_eq!(s.all(true).unwrap().len(), 2, "{name}");
+        // The first live window.
+        s.put(b"k", Some(b"live"), 151).unwrap();
+        assert_eq!(
+            s.fetch(b"k", 151).unwrap(),
+            Some(b"live".to_vec()),
+            "{name}"
+        );
+    }
+    // On RocksDB the segments themselves: 0 (0..100) has gone whole, 1
+    // (100..200) stays while 150 < its end, though all its windows have
+    // expired for reads.
+    let mut rocks = RocksDbWindowStore::open(
+        "w",
+        250,
+        10,
+        false,
+        100,
+        false,
+        &RocksDbConfig::default(),
+        None,
+    )
+    .unwrap();
+    for start in [10, 120, 230] {
+        rocks.put(b"k", Some(b"x"), start).unwrap();
+    }
+    assert_eq!(rocks.segment_ids(), vec![0, 1, 2]);
+    rocks.put(b"k", Some(b"x"), 349).unwrap();
+    // min live segment = segment_id(349 - 250 = 99) = 0.
+    assert_eq!(rocks.segment_ids(), vec![0, 1, 2, 3]);
+    rocks.put(b"k", Some(b"x"), 350).unwrap();
+    // segment_id(100) = 1: segment 0 is dropped.
+    assert_eq!(rocks.segment_ids(), vec![1, 2, 3]);
+    rocks.put(b"k", Some(b"x"), 650).unwrap();
+    // segment_id(400) = 4: 1, 2, 3 go at once.
+    assert_eq!(rocks.segment_ids(), vec![6]);
+}
+
+#[test]
+fn duplicates_read_backward_by_key_range_and_survive_a_restore() {
+    for mut s in stores(1_000, 10, true) {
+        let name = kind(s.as_ref());
+        s.put(b"a", Some(b"1"), 5).unwrap();
+        s.put(b"aa", Some(b"2"), 5).unwrap();
+        s.put(b"a", Some(b"3"), 5).unwrap();
+        s.put(b"a", Some(b"4"), 7).unwrap();
+        let values = |entries: Vec<WindowEntry>| -> Vec<(String, i64, u32, String)> {
+            entries
+                .into_iter()
+                .map(|e| {
+                    (
+                        String::from_utf8(e.key).unwrap(),
+                        e.start,
+                        e.seqnum,
+                        String::from_utf8(e.value).unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let a = values(s.fetch_range(Some(b"a"), Some(b"a"), 0, 10, true).unwrap());
+        // "aa" shares "a"'s prefix but is another key.
+        assert_eq!(
+            a,
+            vec![
+                (s_("a"), 5, 1, s_("1")),
+                (s_("a"), 5, 3, s_("3")),
+                (s_("a"), 7, 4, s_("4"))
+            ],
+            "{name}"
+        );
+        let mut back = values(s.fetch_range(Some(b"a"), Some(b"a"), 0, 10, false).unwrap());
+        back.reverse();
+        assert_eq!(back, a, "{name} backward");
+        let both = values(s.fetch_range(Some(b"a"), Some(b"aa"), 5, 5, true).unwrap());
+        assert_eq!(
+            both.iter().map(|e| e.3.clone()).collect::<Vec<_>>(),
+            vec![s_("1"), s_("3"), s_("2")],
+            "{name} key range"
+        );
+        // A join store's changelog restores every duplicate.
+        let log: Vec<TimestampedBytesWrite> = s
+            .all(true)
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                (
+                    window_store_key(&e.key, e.start, e.seqnum),
+                    Some(e.value),
+                    e.start,
+                )
+            })
+            .collect();
+        let mut fresh = stores(1_000, 10, true)
+            .into_iter()
+            .find(|f| kind(f.as_ref()) == name)
+            .unwrap();
+        fresh.restore_all(&log).unwrap();
+        let restored: Vec<(String, i64, String)> = values(fresh.all(true).unwrap())
+            .into_iter()
+            .map(|(k, t, _, v)| (k, t, v))
+            .collect();
+        let original: Vec<(String, i64, String)> = values(s.all(true).unwrap())
+            .into_iter()
+            .map(|(k, t, _, v)| (k, t, v))
+            .collect();
+        assert_eq!(restored, original, "{name} restore");
+    }
+}
+
+fn s_(x: &str) -> String {
+    x.to_owned()
+}
+
+#[test]
+fn a_closed_store_refuses_reads_and_writes() {
+    for mut s in stores(1_000, 10, false) {
+        let name = kind(s.as_ref());
+        s.put(b"k", Some(b"v"), 0).unwrap();
+        s.close().unwrap();
+        assert!(
+            matches!(s.put(b"k", Some(b"v"), 0), Err(StoreError::Closed(_))),
+            "{name}"
+        );
+        assert!(
+            matches!(s.fetch(b"k", 0), Err(StoreError::Closed(_))),
+            "{name}"
+        );
+        assert!(matches!(s.all(true), Err(StoreError::Closed(_))), "{name}");
+        assert!(
+            matches!(
+                s.fetch_range(None, None, 0, 10, true),
+                Err(StoreError::Closed(_))
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_inverted_range_is_empty_with_or_without_a_cache() {
+    for store in stores(1_000, 10, false) {
+        let name = kind(store.as_ref());
+        let mut cache = CachingWindowStore::new(store, 1 << 20, Rc::new(Cell::new(0)));
+        cache.put(b"k", Some(b"v"), 5).unwrap();
+        for (from, to) in [
+            (Some(&b"k"[..]), Some(&b"k"[..])),
+            (None, None),
+            (Some(b"z"), Some(b"a")),
+        ] {
+            for forward in [true, false] {
+                assert!(
+                    cache
+                        .fetch_range(from, to, 10, 5, forward)
+                        .unwrap()
+                        .is_empty(),
+                    "{name} {from:?}..{to:?}"
+                );
+            }
+        }
+        assert!(cache.fetch_all(10, 5, true).unwrap().is_empty(), "{name}");
+        cache.flush_entries().unwrap();
+        assert!(
+            cache
+                .fetch_range(Some(b"k"), Some(b"k"), 10, 5, true)
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            cache
+                .fetch_range(Some(b"k"), Some(b"k"), 5, 5, true)
+                .unwrap()
+                .len(),
+            1,
+            "{name}"
+        );
+    }
 }

@@ -457,9 +457,29 @@ impl<K, V> TimestampedWindowStore<K, V> {
         self.codec.decode_windowed(entries)
     }
 
+    /// [`fetch_all`](Self::fetch_all) in reverse order.
+    pub fn backward_fetch_all(
+        &self,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
+        let entries = self
+            .codec
+            .stack()?
+            .bytes()
+            .fetch_all(time_from, time_to, false)?;
+        self.codec.decode_windowed(entries)
+    }
+
     /// Every live window.
     pub fn all(&self) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
         let entries = self.codec.stack()?.bytes().all(true)?;
+        self.codec.decode_windowed(entries)
+    }
+
+    /// [`all`](Self::all) in reverse order.
+    pub fn backward_all(&self) -> StoreResult<Vec<(Windowed<K>, ValueAndTimestamp<V>)>> {
+        let entries = self.codec.stack()?.bytes().all(false)?;
         self.codec.decode_windowed(entries)
     }
 
@@ -572,6 +592,20 @@ impl<K, V> WindowStore<K, V> {
             .collect())
     }
 
+    /// [`fetch_key_range`](Self::fetch_key_range) in reverse order.
+    pub fn backward_fetch_key_range(
+        &self,
+        key_from: Option<&K>,
+        key_to: Option<&K>,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let entries = self
+            .codec
+            .range(key_from, key_to, time_from, time_to, false)?;
+        self.plain(entries)
+    }
+
     /// Every window whose start is in `[time_from, time_to]`.
     pub fn fetch_all(&self, time_from: i64, time_to: i64) -> StoreResult<Vec<(Windowed<K>, V)>> {
         let entries = self
@@ -579,17 +613,36 @@ impl<K, V> WindowStore<K, V> {
             .stack()?
             .bytes()
             .fetch_all(time_from, time_to, true)?;
-        Ok(self
+        self.plain(entries)
+    }
+
+    /// [`fetch_all`](Self::fetch_all) in reverse order.
+    pub fn backward_fetch_all(
+        &self,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let entries = self
             .codec
-            .decode_windowed(entries)?
-            .into_iter()
-            .map(|(k, v)| (k, v.value))
-            .collect())
+            .stack()?
+            .bytes()
+            .fetch_all(time_from, time_to, false)?;
+        self.plain(entries)
     }
 
     /// Every live window.
     pub fn all(&self) -> StoreResult<Vec<(Windowed<K>, V)>> {
         let entries = self.codec.stack()?.bytes().all(true)?;
+        self.plain(entries)
+    }
+
+    /// [`all`](Self::all) in reverse order.
+    pub fn backward_all(&self) -> StoreResult<Vec<(Windowed<K>, V)>> {
+        let entries = self.codec.stack()?.bytes().all(false)?;
+        self.plain(entries)
+    }
+
+    fn plain(&self, entries: Vec<WindowEntry>) -> StoreResult<Vec<(Windowed<K>, V)>> {
         Ok(self
             .codec
             .decode_windowed(entries)?
