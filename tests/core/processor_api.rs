@@ -3,8 +3,12 @@
 use std::time::Duration;
 
 use streams::dsl::{Consumed, Produced, StreamsBuilder};
+use streams::dsl::{Grouped, Materialized};
 use streams::error::StreamsError;
-use streams::processor::{Processor, ProcessorContext, PunctuationType, Record, ScheduleId};
+use streams::processor::{
+    FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, Processor, ProcessorContext,
+    PunctuationType, Record, ScheduleId,
+};
 use streams::serde::Serdes;
 use streams::state::{KeyValueStore, Stores};
 use streams::testing::TopologyTestDriver;
@@ -153,5 +157,97 @@ fn process_with_an_unknown_store_fails_the_build() {
     assert!(
         err.contains("state store 'nope' is not part of this topology"),
         "{err}"
+    );
+}
+
+/// Keeps a running total per key in a store and forwards `value:total`,
+/// one millisecond later than the input; null values pass as nulls.
+#[derive(Default)]
+struct RunningTotal {
+    store: Option<KeyValueStore<String, i64>>,
+}
+
+impl FixedKeyProcessor<String, String, String> for RunningTotal {
+    fn init(
+        &mut self,
+        ctx: &mut FixedKeyProcessorContext<'_, '_, String, String>,
+    ) -> Result<(), StreamsError> {
+        self.store = Some(ctx.get_state_store("totals")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        mut record: FixedKeyRecord<String, String>,
+        ctx: &mut FixedKeyProcessorContext<'_, '_, String, String>,
+    ) -> Result<(), StreamsError> {
+        let ts = record.timestamp() + 1;
+        let Some(value) = record.take_value() else {
+            return ctx.forward(record.with_timestamp(ts));
+        };
+        let store = self.store.as_ref().unwrap();
+        let key = record.key().cloned().unwrap_or_default();
+        let total = store.get(&key)?.unwrap_or(0) + value.len() as i64;
+        store.put(&key, Some(&total))?;
+        ctx.forward(
+            record
+                .with_value(Some(format!("{value}:{total}")))
+                .with_timestamp(ts),
+        )
+    }
+}
+
+#[test]
+fn process_values_keeps_keys_so_grouping_needs_no_repartition() {
+    let b = StreamsBuilder::new();
+    b.add_state_store(Stores::key_value_store_builder(
+        Stores::in_memory_key_value_store("totals"),
+        Serdes::string(),
+        Serdes::i64(),
+    ));
+    let totals = b
+        .stream("in", Consumed::with(Serdes::string(), Serdes::string()))
+        .process_values(RunningTotal::default, &["totals"]);
+    totals.to("out", Produced::with(Serdes::string(), Serdes::string()));
+    totals
+        .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+        .count(Materialized::as_("counts"))
+        .to_stream()
+        .to("counts", Produced::with(Serdes::string(), Serdes::i64()));
+    let topology = b.build().unwrap();
+    // One sub-topology: process_values promised fixed keys, so the grouping
+    // reads the processor's output directly.
+    let description = topology.describe().to_string();
+    assert!(!description.contains("repartition"), "{description}");
+    assert!(
+        description.contains("KSTREAM-PROCESSVALUES-0000000001"),
+        "{description}"
+    );
+
+    let d = TopologyTestDriver::new(topology, config()).unwrap();
+    let mut input = d.create_input_topic("in", Serdes::string(), Serdes::string());
+    let out = d.create_output_topic("out", Serdes::string(), Serdes::string());
+    let counts = d.create_output_topic("counts", Serdes::string(), Serdes::i64());
+    input.pipe_input_at(s("a"), s("xy"), 10).unwrap();
+    input.pipe_input_at(s("b"), s("z"), 11).unwrap();
+    input.pipe_record(rec(Some(s("a")), None, 12)).unwrap();
+    input.pipe_input_at(s("a"), s("xyz"), 13).unwrap();
+    assert_eq!(
+        out.read_records_to_list().unwrap(),
+        vec![
+            rec(Some(s("a")), Some(s("xy:2")), 11),
+            rec(Some(s("b")), Some(s("z:1")), 12),
+            rec(Some(s("a")), None, 13),
+            rec(Some(s("a")), Some(s("xyz:5")), 14),
+        ]
+    );
+    // count() skips the null value, as Kafka Streams does.
+    assert_eq!(
+        counts.read_records_to_list().unwrap(),
+        vec![
+            rec(Some(s("a")), Some(1), 11),
+            rec(Some(s("b")), Some(1), 12),
+            rec(Some(s("a")), Some(2), 14),
+        ]
     );
 }

@@ -768,18 +768,25 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     }
 
     /// Like [`process`](Self::process) for a processor that keeps keys as
-    /// they are (so no repartition follows).
+    /// they are: a [`FixedKeyProcessor`](crate::processor::FixedKeyProcessor),
+    /// which can only forward [`FixedKeyRecord`](crate::processor::FixedKeyRecord)s
+    /// derived from the record it received, so the key cannot change and no
+    /// repartition topic follows (Kafka Streams' `processValues`).
     ///
     /// ```
     /// use streams_core::dsl::{Consumed, StreamsBuilder};
     /// use streams_core::error::StreamsError;
-    /// use streams_core::processor::{Processor, ProcessorContext, Record};
+    /// use streams_core::processor::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
     /// use streams_core::serde::Serdes;
     ///
     /// struct Len;
-    /// impl Processor<String, String, String, i64> for Len {
-    ///     fn process(&mut self, r: Record<String, String>, ctx: &mut ProcessorContext<'_, String, i64>) -> Result<(), StreamsError> {
-    ///         let v = r.value.as_ref().map(|v| v.len() as i64);
+    /// impl FixedKeyProcessor<String, String, i64> for Len {
+    ///     fn process(
+    ///         &mut self,
+    ///         r: FixedKeyRecord<String, String>,
+    ///         ctx: &mut FixedKeyProcessorContext<'_, '_, String, i64>,
+    ///     ) -> Result<(), StreamsError> {
+    ///         let v = r.value().map(|v| v.len() as i64);
     ///         ctx.forward(r.with_value(v))
     ///     }
     /// }
@@ -794,9 +801,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     ) -> KStream<K, VR>
     where
         VR: Clone + 'static,
-        P: Processor<K, V, K, VR>,
+        P: crate::processor::FixedKeyProcessor<K, V, VR>,
     {
-        let node = self.add(None, "KSTREAM-PROCESSVALUES-", supplier);
+        let node = self.add(None, "KSTREAM-PROCESSVALUES-", move || {
+            crate::processor::FixedKeyAdapter(supplier())
+        });
         self.connect(node, stores);
         self.derive(
             node,

@@ -21,6 +21,20 @@ pub(crate) struct ChangeForwarder<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
+    /// A forwarder of `store`'s updates. The store's cache reads the values
+    /// its write-downs replace only when they are sent downstream (or for a
+    /// delete), as Kafka Streams' flush listener does.
+    pub(crate) fn new(
+        store: TimestampedKeyValueStore<K, V>,
+        send_old_values: bool,
+    ) -> Result<Self, StreamsError> {
+        store.set_read_old_values(send_old_values)?;
+        Ok(ChangeForwarder {
+            store,
+            send_old_values,
+        })
+    }
+
     /// Forwards an update now when the store is not cached; otherwise only
     /// forwards what the put evicted from the cache.
     pub(crate) fn maybe_forward(
@@ -108,10 +122,7 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), StreamsError> {
         let store = ctx.get_state_store::<TimestampedKeyValueStore<K, VA>>(&self.store_name)?;
-        self.forwarder = Some(ChangeForwarder {
-            store,
-            send_old_values: self.send_old_values,
-        });
+        self.forwarder = Some(ChangeForwarder::new(store, self.send_old_values)?);
         Ok(())
     }
 

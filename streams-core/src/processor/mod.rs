@@ -6,6 +6,7 @@
 //! `KStream::process` exposes to users.
 
 mod context;
+mod fixed_key;
 pub(crate) mod node;
 mod record;
 
@@ -27,6 +28,8 @@ pub use context::{
     TaskMetrics,
 };
 pub(crate) use context::{NodeInfo, Schedule, TaskContext, TaskStore};
+pub(crate) use fixed_key::FixedKeyAdapter;
+pub use fixed_key::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
 pub use node::{RecordContext, StreamPartitioner, TopicNameExtractor};
 pub use record::{Header, Headers, Record, RecordMetadata};
 

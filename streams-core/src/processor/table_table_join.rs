@@ -179,10 +179,10 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), StreamsError> {
         if let Some(name) = &self.store_name {
             let store = ctx.get_state_store::<TimestampedKeyValueStore<K, V>>(name)?;
-            self.forwarder = Some(ChangeForwarder {
+            self.forwarder = Some(ChangeForwarder::new(
                 store,
-                send_old_values: self.send_old_values.load(Ordering::Relaxed),
-            });
+                self.send_old_values.load(Ordering::Relaxed),
+            )?);
         }
         Ok(())
     }

@@ -96,6 +96,12 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
         emit_on_close: bool,
     ) -> Self {
         let via_cache = !emit_on_close && store.is_cached();
+        if via_cache {
+            // As for key-value stores (`ChangeForwarder::new`): read what a
+            // write-down replaces only when it is sent on. At init nothing
+            // else holds the store, so this cannot meet a busy borrow.
+            let _ = store.set_read_old_values(send_old_values);
+        }
         WindowForwarder {
             store,
             send_old_values,

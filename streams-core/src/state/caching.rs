@@ -58,6 +58,8 @@ struct Inner {
     wrapped: Box<dyn KeyValueBytesStore>,
     /// Entries written down outside `flush_entries`, not yet taken.
     pending: Vec<FlushedEntry>,
+    /// See [`CachingKeyValueStore::set_read_old_values`].
+    read_old_values: bool,
 }
 
 /// A store that caches reads and dedups writes by key in front of another
@@ -102,8 +104,19 @@ impl CachingKeyValueStore {
                 cache: NamedCache::new(),
                 wrapped,
                 pending: Vec::new(),
+                read_old_values: true,
             }),
         }
+    }
+
+    /// Whether a write-down reads the value it replaces from the store
+    /// below, to report it as the entry's old value (on by default). Kafka
+    /// Streams reads it only when the owner sends old values downstream, or
+    /// for a delete (a delete of a key the store below never held is
+    /// skipped); owners that send no old values turn it off, which saves a
+    /// store read per write-down.
+    pub fn set_read_old_values(&mut self, on: bool) {
+        self.inner.get_mut().read_old_values = on;
     }
 
     /// Whether entries written down by evictions (and by
@@ -236,7 +249,11 @@ impl Inner {
         let mut batch: Vec<TimestampedBytesWrite> = Vec::with_capacity(dirty.len());
         let mut olds = Vec::with_capacity(dirty.len());
         for entry in dirty {
-            let old = self.wrapped.get(&entry.key)?;
+            let old = if entry.value.is_none() || self.read_old_values {
+                self.wrapped.get(&entry.key)?
+            } else {
+                None
+            };
             if entry.value.is_none() && old.is_none() {
                 continue;
             }

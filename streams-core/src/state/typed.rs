@@ -101,6 +101,14 @@ impl LayeredStore {
             Top::Plain(_) => Vec::new(),
         }
     }
+
+    /// See [`CachingKeyValueStore::set_read_old_values`]; no-op without a
+    /// cache.
+    pub fn set_read_old_values(&mut self, on: bool) {
+        if let Top::Cached(store) = &mut self.top {
+            store.set_read_old_values(on);
+        }
+    }
 }
 
 /// What both typed handles share: the stack, the serdes and scratch buffers.
@@ -694,6 +702,14 @@ impl<K, V> TimestampedKeyValueStore<K, V> {
     pub fn take_evicted(&self) -> StoreResult<Vec<TypedFlush<K, V>>> {
         let entries = self.codec.stack_mut()?.take_evicted();
         self.decode_flushes(entries)
+    }
+
+    /// Whether the cache's reports carry old values (see
+    /// [`CachingKeyValueStore::set_read_old_values`]); no-op without a
+    /// cache.
+    pub fn set_read_old_values(&self, on: bool) -> StoreResult<()> {
+        self.codec.stack_mut()?.set_read_old_values(on);
+        Ok(())
     }
 
     fn decode_flushes(&self, entries: Vec<FlushedEntry>) -> StoreResult<Vec<TypedFlush<K, V>>> {

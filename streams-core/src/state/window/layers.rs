@@ -180,6 +180,8 @@ struct Inner {
     cache: NamedCache,
     wrapped: Box<dyn WindowBytesStore>,
     pending: Vec<WindowFlushedEntry>,
+    /// See [`CachingWindowStore::set_read_old_values`].
+    read_old_values: bool,
 }
 
 /// A record cache in front of a window byte store (Kafka Streams'
@@ -226,8 +228,19 @@ impl CachingWindowStore {
                 cache: NamedCache::new(),
                 wrapped,
                 pending: Vec::new(),
+                read_old_values: true,
             }),
         }
+    }
+
+    /// Whether a write-down reads the value it replaces from the store
+    /// below, to report it as the entry's old value (on by default). Kafka
+    /// Streams reads it only when the owner sends old values downstream, or
+    /// for a delete (a delete of a key the store below never held is
+    /// skipped); owners that send no old values turn it off, which saves a
+    /// store read per write-down.
+    pub fn set_read_old_values(&mut self, on: bool) {
+        self.inner.get_mut().read_old_values = on;
     }
 
     /// Whether write-downs outside [`flush_entries`](Self::flush_entries)
@@ -367,7 +380,11 @@ impl Inner {
                 let Some((key, start, _)) = split_window_store_key(&entry.key) else {
                     continue;
                 };
-                let old = self.wrapped.fetch(key, start)?;
+                let old = if entry.value.is_none() || self.read_old_values {
+                    self.wrapped.fetch(key, start)?
+                } else {
+                    None
+                };
                 if entry.value.is_none() && old.is_none() {
                     continue;
                 }

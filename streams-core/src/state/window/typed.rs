@@ -86,6 +86,14 @@ impl WindowLayeredStore {
             Top::Plain(_) => Vec::new(),
         }
     }
+
+    /// See [`CachingWindowStore::set_read_old_values`]; no-op without a
+    /// cache.
+    pub fn set_read_old_values(&mut self, on: bool) {
+        if let Top::Cached(s) = &mut self.top {
+            s.set_read_old_values(on);
+        }
+    }
 }
 
 struct Codec<K, V> {
@@ -512,6 +520,13 @@ impl<K, V> TimestampedWindowStore<K, V> {
     pub fn take_evicted(&self) -> StoreResult<Vec<WindowTypedFlush<K, V>>> {
         let entries = self.codec.stack_mut()?.take_evicted();
         self.codec.decode_flushes(entries)
+    }
+
+    /// Whether the cache's reports carry old values (see
+    /// [`CachingWindowStore::set_read_old_values`]); no-op without a cache.
+    pub fn set_read_old_values(&self, on: bool) -> StoreResult<()> {
+        self.codec.stack_mut()?.set_read_old_values(on);
+        Ok(())
     }
 }
 
