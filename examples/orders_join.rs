@@ -12,6 +12,11 @@
 //! cargo run --example orders_join                         # embedded broker
 //! cargo run --example orders_join -- --bootstrap localhost:9092
 //! ```
+//!
+//! As in `word_count`: `BOOTSTRAP_SERVERS` works as `--bootstrap`,
+//! `STREAMS_*` environment variables override the configuration
+//! (`STREAMS_NUM_STREAM_THREADS=2`), Ctrl-C or SIGTERM closes the
+//! application cleanly, and `STREAMS_LOG=info` shows what the runtime does.
 
 mod common;
 
@@ -91,7 +96,7 @@ fn run() -> Result<(), StreamsError> {
     // sees the table as it is when each order is processed.
     let t0 = now_ms();
     produce(&cluster.bootstrap, &customers, &records(&CUSTOMERS, t0))?;
-    let app = App::start(topology, cluster.config(&application_id))?;
+    let app = App::start(&cluster, topology, cluster.config(&application_id))?;
     if app.wait_until_processed(&cluster, &[&customers])? == Waited::Interrupted {
         app.finish()?;
         println!("Interrupted; closed cleanly");

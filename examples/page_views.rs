@@ -11,6 +11,11 @@
 //! cargo run --example page_views                          # embedded broker
 //! cargo run --example page_views -- --bootstrap localhost:9092
 //! ```
+//!
+//! As in `word_count`: `BOOTSTRAP_SERVERS` works as `--bootstrap`,
+//! `STREAMS_*` environment variables override the configuration
+//! (`STREAMS_NUM_STREAM_THREADS=2`), Ctrl-C or SIGTERM closes the
+//! application cleanly, and `STREAMS_LOG=info` shows what the runtime does.
 
 mod common;
 
@@ -98,7 +103,7 @@ fn run() -> Result<(), StreamsError> {
         .collect();
     produce(&cluster.bootstrap, &input, &records)?;
 
-    let app = App::start(topology, cluster.config(&application_id))?;
+    let app = App::start(&cluster, topology, cluster.config(&application_id))?;
     if app.wait_until_processed(&cluster, &[&input])? == Waited::Interrupted {
         app.finish()?;
         println!("Interrupted; closed cleanly");

@@ -14,8 +14,11 @@
 //! Without a bootstrap address it starts an `EmbeddedKafka` (librdkafka's
 //! mock cluster) in the process. On a real cluster the topic names and the
 //! application id get a unique suffix per run, so runs do not see each
-//! other's data. Ctrl-C or SIGTERM closes the application cleanly.
-//! `STREAMS_LOG=info` shows what the runtime does.
+//! other's data. `STREAMS_*` environment variables override the
+//! configuration, as in a container deployment
+//! (`STREAMS_NUM_STREAM_THREADS=2` sets `num.stream.threads`). Ctrl-C or
+//! SIGTERM closes the application cleanly. `STREAMS_LOG=info` shows what
+//! the runtime does.
 
 mod common;
 
@@ -82,7 +85,7 @@ fn run() -> Result<(), StreamsError> {
         .collect();
     produce(&cluster.bootstrap, &input, &records)?;
 
-    let app = App::start(topology, cluster.config(&application_id))?;
+    let app = App::start(&cluster, topology, cluster.config(&application_id))?;
     if app.wait_until_processed(&cluster, &[&input])? == Waited::Interrupted {
         app.finish()?;
         println!("Interrupted; closed cleanly");

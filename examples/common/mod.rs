@@ -16,6 +16,9 @@ use streams::topology::Topology;
 /// Where the example runs.
 pub struct Cluster {
     _embedded: Option<EmbeddedKafka>,
+    /// Ctrl-C / SIGTERM, caught from the start so that a signal is never
+    /// lost to the default action (killing the process mid-way).
+    signal: ShutdownSignal,
     /// The bootstrap address.
     pub bootstrap: String,
     /// A suffix for topic names and the application id: empty on the
@@ -28,6 +31,7 @@ impl Cluster {
     /// `--bootstrap HOST:PORT`, `--bootstrap=HOST:PORT` or
     /// `BOOTSTRAP_SERVERS`; an embedded broker when none is given.
     pub fn from_args() -> Result<Cluster, StreamsError> {
+        let signal = ShutdownSignal::install()?;
         let mut requested = None;
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -51,6 +55,7 @@ impl Cluster {
         Ok(match requested {
             Some(bootstrap) => Cluster {
                 _embedded: None,
+                signal,
                 bootstrap,
                 suffix: format!("-{}", now_ms()),
             },
@@ -61,6 +66,7 @@ impl Cluster {
                     embedded.bootstrap_servers()
                 );
                 Cluster {
+                    signal,
                     bootstrap: embedded.bootstrap_servers().to_string(),
                     _embedded: Some(embedded),
                     suffix: String::new(),
@@ -75,7 +81,9 @@ impl Cluster {
     }
 
     /// A configuration for `application_id` on this cluster, with a state
-    /// directory of its own (deleted by [`App::finish`]).
+    /// directory of its own (deleted by [`App::finish`]), overlaid with the
+    /// `STREAMS_*` environment variables (`STREAMS_NUM_STREAM_THREADS=2`
+    /// sets `num.stream.threads`), as a container deployment configures it.
     pub fn config(&self, application_id: &str) -> StreamsConfig {
         let state_dir =
             std::env::temp_dir().join(format!("kstreams-{application_id}-{}", std::process::id()));
@@ -86,6 +94,7 @@ impl Cluster {
             // Commit (and so emit cached results) every second rather than
             // every 30 s, so that the examples finish quickly.
             .set("commit.interval.ms", "1000")
+            .with_env()
     }
 }
 
@@ -106,9 +115,13 @@ pub enum Waited {
 }
 
 impl App {
-    /// Starts `topology`.
-    pub fn start(topology: Topology, config: StreamsConfig) -> Result<App, StreamsError> {
-        let signal = ShutdownSignal::install()?;
+    /// Starts `topology` on `cluster`.
+    pub fn start(
+        cluster: &Cluster,
+        topology: Topology,
+        config: StreamsConfig,
+    ) -> Result<App, StreamsError> {
+        let signal = cluster.signal.clone();
         let mut streams = KafkaStreams::new(topology, config.clone());
         streams.start()?;
         Ok(App {

@@ -69,7 +69,8 @@ pub const APPLICATION_SERVER: &str = "application.server";
 pub const DEFAULT_API_TIMEOUT_MS: &str = "default.api.timeout.ms";
 /// `topology.optimization`: accepted; only `none` changes nothing here.
 pub const TOPOLOGY_OPTIMIZATION: &str = "topology.optimization";
-/// `task.timeout.ms` (default 300000): accepted.
+/// `task.timeout.ms` (default 300000): how long retriable failures (of a
+/// commit, say) are retried before the stream thread fails.
 pub const TASK_TIMEOUT_MS: &str = "task.timeout.ms";
 
 /// Prefix of keys meant for the consumers only.
@@ -80,6 +81,9 @@ pub const PRODUCER_PREFIX: &str = "producer.";
 pub const ADMIN_PREFIX: &str = "admin.";
 /// The prefix of environment variables [`StreamsConfig::from_env`] reads.
 pub const ENV_PREFIX: &str = "STREAMS_";
+/// The environment variable of the log level (`STREAMS_LOG=info`), which
+/// [`StreamsConfig::from_env`] leaves out.
+pub const LOG_ENV: &str = "STREAMS_LOG";
 
 /// The keys Kafka Streams itself reads; they are not passed to the Kafka
 /// clients (except `bootstrap.servers` and `client.id`, which the runtime
@@ -201,19 +205,24 @@ impl StreamsConfig {
     ///     ("STREAMS_APPLICATION_ID".to_string(), "word-count".to_string()),
     ///     ("STREAMS_NUM_STREAM_THREADS".to_string(), "2".to_string()),
     ///     ("STREAMS_PRODUCER_LINGER_MS".to_string(), "5".to_string()),
+    ///     ("STREAMS_MAIN_CONSUMER_MAX_POLL_RECORDS".to_string(), "10".to_string()),
+    ///     ("STREAMS_LOG".to_string(), "info".to_string()),
     ///     ("HOME".to_string(), "/root".to_string()),
     /// ]);
     /// assert_eq!(config.get("application.id"), Some("word-count"));
     /// assert_eq!(config.num_stream_threads().unwrap(), 2);
     /// assert_eq!(config.get("producer.linger.ms"), Some("5"));
-    /// assert_eq!(config.iter().count(), 3);
+    /// assert_eq!(config.get("main.consumer.max.poll.records"), Some("10"));
+    /// assert_eq!(config.iter().count(), 4);
     /// ```
     pub fn with_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
         for (name, value) in vars {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if rest.is_empty() {
+            // `STREAMS_LOG` sets the log level (see `runtime::init_logging`),
+            // not a configuration key.
+            if rest.is_empty() || name == LOG_ENV {
                 continue;
             }
             let key = rest
@@ -377,6 +386,21 @@ impl StreamsConfig {
         self.parse(STATE_CLEANUP_DELAY_MS, 600_000)
     }
 
+    /// `task.timeout.ms` (default 300000): how long a call that keeps
+    /// failing with a retriable error (a commit while the group coordinator
+    /// moves, a broker briefly unreachable) is retried before the stream
+    /// thread fails.
+    ///
+    /// ```
+    /// use streams_core::config::StreamsConfig;
+    /// assert_eq!(StreamsConfig::new().task_timeout_ms().unwrap(), 300_000);
+    /// let c = StreamsConfig::new().set("task.timeout.ms", "1000");
+    /// assert_eq!(c.task_timeout_ms().unwrap(), 1000);
+    /// ```
+    pub fn task_timeout_ms(&self) -> Result<u64, StreamsError> {
+        self.parse(TASK_TIMEOUT_MS, 300_000)
+    }
+
     /// `default.api.timeout.ms` (default 60000, at least 1).
     pub fn default_api_timeout_ms(&self) -> Result<u64, StreamsError> {
         self.parse_min(DEFAULT_API_TIMEOUT_MS, 60_000, 1)
@@ -410,6 +434,7 @@ impl StreamsConfig {
         self.poll_ms()?;
         self.state_cleanup_delay_ms()?;
         self.default_api_timeout_ms()?;
+        self.task_timeout_ms()?;
         let id = self.application_id()?;
         if let Some(c) = id
             .chars()

@@ -38,6 +38,92 @@ fn real_two_instances_share_and_migrate() {
     super::rebalance::two_instances_share_and_migrate(&cluster, StoreType::RocksDb);
 }
 
+/// The internal topics are created with Kafka Streams' configs: the
+/// repartition topic deletes, a key-value changelog compacts, a window
+/// changelog compacts and deletes after the store's retention plus a day;
+/// all keep the records' own timestamps.
+#[test]
+fn real_internal_topic_configs() {
+    let Some(cluster) = Cluster::real("real_internal_topic_configs") else {
+        return;
+    };
+    let input = unique("itc-in");
+    let (out_counts, out_windows) = (unique("itc-counts"), unique("itc-windows"));
+    let app = unique("itc-app");
+    cluster.create(&[(&input, 2), (&out_counts, 2), (&out_windows, 2)]);
+    let b = StreamsBuilder::new();
+    let lines = b.stream(&input, Consumed::with(Serdes::string(), Serdes::string()));
+    lines
+        .group_by(
+            |_k, v| v.cloned(),
+            Grouped::with(Serdes::string(), Serdes::string()),
+        )
+        .count(Materialized::as_("counts"))
+        .to_stream()
+        .to(&out_counts, Produced::with(Serdes::string(), Serdes::i64()));
+    let windows = streams::window::TimeWindows::of_size_and_grace(
+        Duration::from_secs(60),
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    lines
+        .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+        .windowed_by_time(windows)
+        .count(Materialized::as_("per-minute"))
+        .to_stream()
+        .to(
+            &out_windows,
+            Produced::with(
+                Serdes::time_windowed(Serdes::string(), 60_000),
+                Serdes::i64(),
+            ),
+        );
+    let dir = state_dir();
+    let s = start(b.build().unwrap(), config(&cluster, &app, dir.path()));
+    wait_running(&s);
+    let configs = |topic: &str| -> BTreeMap<String, String> {
+        streams::runtime::topic_configs(&cluster.bootstrap, &format!("{app}-{topic}")).unwrap()
+    };
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        configs("counts-repartition"),
+        map(&[
+            ("cleanup.policy", "delete"),
+            ("message.timestamp.type", "CreateTime"),
+            ("segment.bytes", "52428800"),
+        ])
+    );
+    assert_eq!(
+        configs("counts-changelog"),
+        map(&[
+            ("cleanup.policy", "compact"),
+            ("message.timestamp.type", "CreateTime"),
+        ])
+    );
+    assert_eq!(
+        configs("per-minute-changelog"),
+        map(&[
+            ("cleanup.policy", "compact,delete"),
+            ("message.timestamp.type", "CreateTime"),
+            ("retention.ms", "86760000"),
+        ])
+    );
+    close(s);
+}
+
+#[test]
+fn real_static_membership() {
+    let Some(cluster) = Cluster::real("real_static_membership") else {
+        return;
+    };
+    super::rebalance::static_member_restarts_without_rebalance(&cluster);
+}
+
 #[test]
 fn real_dead_letter_topic() {
     let Some(cluster) = Cluster::real("real_dead_letter_topic") else {

@@ -2,6 +2,7 @@
 //! move to the other, which restores their state.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use streams::dsl::StoreType;
@@ -119,4 +120,60 @@ fn embedded_two_threads() {
     assert_eq!(final_counts(&cluster, &output), expected_counts(&FIRST));
     assert_eq!(s.active_tasks().len(), 8);
     close(s);
+}
+
+/// Static membership (`group.instance.id`): an instance that restarts
+/// within the session timeout gets its tasks back without a rebalance; the
+/// other instance keeps its tasks and never stops running. Real broker
+/// only: the embedded mock cluster rebalances the group anyway.
+pub fn static_member_restarts_without_rebalance(cluster: &Cluster) {
+    let input = unique("sm-in");
+    let output = unique("sm-out");
+    let app = unique("sm-app");
+    cluster.create(&[(&input, 2), (&output, 2)]);
+    let cfg = |dir: &std::path::Path, member: &str| {
+        config(cluster, &app, dir)
+            .set("consumer.group.instance.id", member)
+            // Long enough for the restart below.
+            .set("consumer.session.timeout.ms", "30000")
+    };
+    let (dir_a, dir_b) = (state_dir(), state_dir());
+    let topology = || word_count_topology(&input, &output, StoreType::RocksDb);
+    let a = start(topology(), cfg(dir_a.path(), "member-a"));
+    wait_running(&a);
+    let mut b = KafkaStreams::new(topology(), cfg(dir_b.path(), "member-b"));
+    let heard: Arc<Mutex<Vec<(State, State)>>> = Arc::default();
+    let h = heard.clone();
+    b.set_state_listener(move |new, old| h.lock().unwrap().push((new, old)));
+    b.start().unwrap();
+    eventually("A and B share the tasks", Duration::from_secs(90), || {
+        a.active_tasks().len() == 2
+            && b.active_tasks().len() == 2
+            && a.state() == State::Running
+            && b.state() == State::Running
+    });
+    produce_lines(cluster, &input, &FIRST, t0() + 1_000);
+    wait_processed(cluster, &app, &[&input]);
+    let a_tasks = a.active_tasks();
+    let b_tasks = b.active_tasks();
+    let b_heard = heard.lock().unwrap().len();
+
+    close(a);
+    let a = start(topology(), cfg(dir_a.path(), "member-a"));
+    wait_running(&a);
+    assert_eq!(a.active_tasks(), a_tasks, "the same tasks came back");
+    // Its stores were closed cleanly and checkpointed: nothing to restore.
+    assert_eq!(a.metrics().restored_records, 0);
+    produce_lines(cluster, &input, &SECOND, t0() + 2_000);
+    wait_processed(cluster, &app, &[&input]);
+    let all: Vec<&str> = FIRST.iter().chain(SECOND.iter()).copied().collect();
+    assert_eq!(final_counts(cluster, &output), expected_counts(&all));
+    assert_eq!(b.active_tasks(), b_tasks);
+    assert_eq!(
+        heard.lock().unwrap()[b_heard..],
+        [],
+        "B saw no rebalance while A restarted"
+    );
+    close(a);
+    close(b);
 }

@@ -1,10 +1,11 @@
 //! Stores restored from their changelogs: into an empty state directory
 //! (a new machine), and from a checkpoint (a restart on the same machine).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use streams::dsl::StoreType;
+use streams::partition::partition_for_key;
 use streams::runtime::StateRestoreListener;
 
 use super::*;
@@ -12,27 +13,61 @@ use super::*;
 const FIRST: [&str; 3] = ["a b c a", "b a d", "c c c a"];
 const SECOND: [&str; 2] = ["a d e", "e e b a"];
 
-#[derive(Default)]
-struct Restored {
-    started: AtomicU64,
-    records: AtomicU64,
-    ended: AtomicU64,
+/// What a restore listener heard, per changelog partition.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct Heard {
+    /// `(start offset, end offset)` of `on_restore_start`.
+    started: BTreeMap<i32, (i64, i64)>,
+    /// Records over every `on_batch_restored`.
+    batched: BTreeMap<i32, u64>,
+    /// `batch_end_offset` of the last batch.
+    last_offset: BTreeMap<i32, i64>,
+    /// `total_restored` of `on_restore_end`.
+    ended: BTreeMap<i32, u64>,
 }
 
-struct Listener(Arc<Restored>);
+struct Listener {
+    changelog: String,
+    heard: Arc<Mutex<Heard>>,
+}
 
 impl StateRestoreListener for Listener {
-    fn on_restore_start(&self, _t: &str, _p: i32, store: &str, start: i64, end: i64) {
-        assert_eq!(store, "counts-store");
-        assert!(start < end);
-        self.0.started.fetch_add(1, Ordering::SeqCst);
+    fn on_restore_start(&self, topic: &str, p: i32, store: &str, start: i64, end: i64) {
+        assert_eq!((topic, store), (self.changelog.as_str(), "counts-store"));
+        let old = self.heard.lock().unwrap().started.insert(p, (start, end));
+        assert_eq!(old, None, "partition {p} restored twice");
     }
-    fn on_batch_restored(&self, _t: &str, _p: i32, _s: &str, _end: i64, n: u64) {
-        self.0.records.fetch_add(n, Ordering::SeqCst);
+    fn on_batch_restored(&self, topic: &str, p: i32, store: &str, end: i64, n: u64) {
+        assert_eq!((topic, store), (self.changelog.as_str(), "counts-store"));
+        let mut h = self.heard.lock().unwrap();
+        *h.batched.entry(p).or_default() += n;
+        h.last_offset.insert(p, end);
     }
-    fn on_restore_end(&self, _t: &str, _p: i32, _s: &str, _total: u64) {
-        self.0.ended.fetch_add(1, Ordering::SeqCst);
+    fn on_restore_end(&self, topic: &str, p: i32, store: &str, total: u64) {
+        assert_eq!((topic, store), (self.changelog.as_str(), "counts-store"));
+        self.heard.lock().unwrap().ended.insert(p, total);
     }
+}
+
+/// What a listener hears when a store is restored from the start of a
+/// changelog holding one record per occurrence of each word of `lines`
+/// (no cache), the word's partition among `partitions`.
+fn expected_restore(lines: &[&str], partitions: i32) -> Heard {
+    let mut heard = Heard::default();
+    for p in 0..partitions {
+        let n = lines
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .filter(|w| partition_for_key(w.to_lowercase().as_bytes(), partitions) == p)
+            .count() as i64;
+        if n > 0 {
+            heard.started.insert(p, (0, n));
+            heard.batched.insert(p, n as u64);
+            heard.last_offset.insert(p, n - 1);
+            heard.ended.insert(p, n as u64);
+        }
+    }
+    heard
 }
 
 /// An instance processes some input and stops; a new instance with an
@@ -59,24 +94,22 @@ pub fn restore_into_empty_state_dir(cluster: &Cluster, store: StoreType) {
     close(first);
 
     let dir2 = state_dir();
-    let restored = Arc::new(Restored::default());
+    let heard = Arc::new(Mutex::new(Heard::default()));
     let mut second = KafkaStreams::new(
         word_count_topology(&input, &output, store),
         cfg(dir2.path()),
     );
-    second.set_global_state_restore_listener(Listener(restored.clone()));
+    second.set_global_state_restore_listener(Listener {
+        changelog: format!("{app}-counts-store-changelog"),
+        heard: heard.clone(),
+    });
     second.start().unwrap();
     wait_running(&second);
-    // Every counted word went through the changelog; both count tasks
-    // restored theirs (the changelog holds one record per update).
+    // Every counted word went through the changelog (one record per
+    // update); each count task restored its partition from the start.
     let updates: usize = FIRST.iter().map(|l| l.split_whitespace().count()).sum();
     assert_eq!(second.metrics().restored_records, updates as u64);
-    assert_eq!(restored.records.load(Ordering::SeqCst), updates as u64);
-    assert_eq!(
-        restored.started.load(Ordering::SeqCst),
-        restored.ended.load(Ordering::SeqCst)
-    );
-    assert!(restored.started.load(Ordering::SeqCst) >= 1);
+    assert_eq!(*heard.lock().unwrap(), expected_restore(&FIRST, 2));
 
     produce_lines(cluster, &input, &SECOND, t0() + 2_000);
     wait_processed(cluster, &app, &[&input]);

@@ -51,28 +51,76 @@ pub fn word_count_exact(cluster: &Cluster) {
     close(streams);
 
     // A clean close leaves a checkpoint in every task directory with a
-    // persistent store (the count's sub-topology, tasks 1_0 and 1_1).
-    let dirs = task_dirs(dir.path(), &app);
-    let names: Vec<String> = dirs
+    // persistent store (the count's sub-topology, tasks 1_0 and 1_1): the
+    // offset of the last changelog record of its partition. Without a cache
+    // every occurrence of a word is one changelog record, on the partition
+    // of the word.
+    let names: Vec<String> = task_dirs(dir.path(), &app)
         .iter()
         .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        names.contains(&"1_0".to_string()) && names.contains(&"1_1".to_string()),
-        "{names:?}"
-    );
-    for d in dirs
-        .iter()
-        .filter(|d| d.ends_with("1_0") || d.ends_with("1_1"))
-    {
-        let text = std::fs::read_to_string(d.join(".checkpoint")).expect("checkpoint");
-        assert!(text.starts_with("0\n1\n"), "{text}");
-        assert!(
-            text.contains(&format!("{app}-counts-store-changelog ")),
-            "{text}"
+    assert_eq!(names, ["0_0", "0_1", "1_0", "1_1"]);
+    for p in 0..2 {
+        let updates = TEXT
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .filter(|w| partition_for_key(w.to_lowercase().as_bytes(), 2) == p)
+            .count();
+        let expected = match updates {
+            0 => "0\n0\n".to_string(),
+            n => format!("0\n1\n{app}-counts-store-changelog {p} {}\n", n - 1),
+        };
+        let d = dir.path().join(&app).join(format!("1_{p}"));
+        assert_eq!(
+            std::fs::read_to_string(d.join(".checkpoint")).expect("checkpoint"),
+            expected
         );
         assert!(!d.join(".lock").exists(), "lock released on close");
+        // The stateless tasks have no stores, so no checkpoint.
+        assert!(
+            !dir.path()
+                .join(&app)
+                .join(format!("0_{p}/.checkpoint"))
+                .exists()
+        );
     }
+}
+
+/// A configuration read from `STREAMS_*` environment variables (here
+/// given as pairs, as `StreamsConfig::with_vars` takes them; `from_env`
+/// reads the same from the process environment) runs the application.
+#[test]
+fn embedded_word_count_configured_from_the_environment() {
+    let cluster = Cluster::embedded();
+    let input = unique("env-in");
+    let output = unique("env-out");
+    let app = unique("env-app");
+    cluster.create(&[(&input, 2), (&output, 2)]);
+    let dir = state_dir();
+    let vars = [
+        ("STREAMS_APPLICATION_ID", app.as_str()),
+        ("STREAMS_BOOTSTRAP_SERVERS", cluster.bootstrap.as_str()),
+        ("STREAMS_STATE_DIR", &dir.path().display().to_string()),
+        ("STREAMS_COMMIT_INTERVAL_MS", "100"),
+        ("STREAMS_NUM_STREAM_THREADS", "2"),
+        ("STREAMS_STATESTORE_CACHE_MAX_BYTES", "0"),
+        ("STREAMS_CONSUMER_SESSION_TIMEOUT_MS", "6000"),
+        ("STREAMS_PRODUCER_LINGER_MS", "5"),
+        ("STREAMS_LOG", "debug"),
+        ("PATH", "/usr/bin"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let cfg = StreamsConfig::new().with_vars(vars);
+    assert_eq!(cfg.num_stream_threads().unwrap(), 2);
+    let streams = start(
+        word_count_topology(&input, &output, StoreType::RocksDb),
+        cfg,
+    );
+    produce_lines(&cluster, &input, &TEXT, t0() + 1_000);
+    wait_processed(&cluster, &app, &[&input]);
+    assert_eq!(final_counts(&cluster, &output), expected_counts(&TEXT));
+    assert_eq!(streams.active_tasks().len(), 4);
+    close(streams);
 }
 
 /// Word count with the default cache: the final counts are exact.

@@ -44,6 +44,7 @@ pub(crate) struct RuntimeConfig {
     pub(crate) poll: Duration,
     pub(crate) cleanup_delay: Duration,
     pub(crate) api_timeout: Duration,
+    pub(crate) task_timeout: Duration,
     pub(crate) client_id: String,
     pub(crate) process_id: String,
     pub(crate) source: StreamsConfig,
@@ -81,6 +82,7 @@ impl RuntimeConfig {
             poll: Duration::from_millis(cfg(config.poll_ms())?),
             cleanup_delay: Duration::from_millis(cfg(config.state_cleanup_delay_ms())?),
             api_timeout: Duration::from_millis(cfg(config.default_api_timeout_ms())?),
+            task_timeout: Duration::from_millis(cfg(config.task_timeout_ms())?),
             client_id,
             process_id,
             application_id,
@@ -104,6 +106,11 @@ impl RuntimeConfig {
                     "a producer setting is rejected by the Kafka client: {e}: fix or remove it"
                 ))
             })?;
+        runtime.admin_config().create_native_config().map_err(|e| {
+            RuntimeError::Config(format!(
+                "an admin client setting is rejected by the Kafka client: {e}: fix or remove it"
+            ))
+        })?;
         Ok(runtime)
     }
 
@@ -203,6 +210,10 @@ impl RuntimeConfig {
         // Java's default partitioning: murmur2 of the key bytes, so keys land
         // on the partitions Java clients put them on.
         set_default(&mut c, "partitioner", "murmur2_random");
+        // The Java producer is idempotent by default (and so Kafka Streams'
+        // at-least-once producer): a retried send is neither duplicated nor
+        // reordered.
+        set_default(&mut c, "enable.idempotence", "true");
         if self.exactly_once() {
             c.set(
                 "transactional.id",
@@ -263,4 +274,150 @@ pub(crate) fn new_process_id() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn props(c: &ClientConfig) -> BTreeMap<String, String> {
+        c.config_map()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Unprefixed unknown keys go to every client; `consumer.`,
+    /// `producer.` and `admin.` keys to that client only, overriding the
+    /// unprefixed value; `main.consumer.` / `restore.consumer.` to that
+    /// consumer; Kafka Streams' own keys to none; and the settings the
+    /// runtime forces win over the user's.
+    #[test]
+    fn client_configs_pass_librdkafka_keys_through_by_prefix() {
+        let config = StreamsConfig::new()
+            .set("application.id", "app")
+            .set("bootstrap.servers", "b:9092")
+            .set("client.id", "cid")
+            .set("num.stream.threads", "2")
+            .set("socket.keepalive.enable", "true")
+            .set("session.timeout.ms", "10000")
+            .set("consumer.session.timeout.ms", "7000")
+            .set("consumer.enable.auto.commit", "true")
+            .set("main.consumer.fetch.wait.max.ms", "50")
+            .set("restore.consumer.fetch.wait.max.ms", "20")
+            .set("producer.linger.ms", "7")
+            .set("admin.request.timeout.ms", "9000")
+            .set("consumer.group.instance.id", "node-a");
+        let cfg = RuntimeConfig::new(&config).unwrap();
+        assert_eq!(
+            props(&cfg.consumer_config(2, ConsumerRole::Main)),
+            owned(&[
+                ("auto.offset.reset", "earliest"),
+                ("bootstrap.servers", "b:9092"),
+                ("client.id", "cid-StreamThread-2-consumer"),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.partition.eof", "false"),
+                ("fetch.wait.max.ms", "50"),
+                ("group.id", "app"),
+                ("group.instance.id", "node-a-2"),
+                ("isolation.level", "read_uncommitted"),
+                ("partition.assignment.strategy", "range"),
+                ("session.timeout.ms", "7000"),
+                ("socket.keepalive.enable", "true"),
+            ])
+        );
+        assert_eq!(
+            props(&cfg.consumer_config(1, ConsumerRole::Restore)),
+            owned(&[
+                ("auto.offset.reset", "earliest"),
+                ("bootstrap.servers", "b:9092"),
+                ("client.id", "cid-StreamThread-1-restore-consumer"),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.partition.eof", "false"),
+                ("fetch.wait.max.ms", "20"),
+                ("group.id", "app-restore-consumer"),
+                ("isolation.level", "read_uncommitted"),
+                ("session.timeout.ms", "7000"),
+                ("socket.keepalive.enable", "true"),
+            ])
+        );
+        assert_eq!(
+            props(&cfg.producer_config(1)),
+            owned(&[
+                ("bootstrap.servers", "b:9092"),
+                ("client.id", "cid-StreamThread-1-producer"),
+                ("enable.idempotence", "true"),
+                ("linger.ms", "7"),
+                ("partitioner", "murmur2_random"),
+                ("session.timeout.ms", "10000"),
+                ("socket.keepalive.enable", "true"),
+            ])
+        );
+        assert_eq!(
+            props(&cfg.admin_config()),
+            owned(&[
+                ("bootstrap.servers", "b:9092"),
+                ("client.id", "cid-admin"),
+                ("request.timeout.ms", "9000"),
+                ("session.timeout.ms", "10000"),
+                ("socket.keepalive.enable", "true"),
+            ])
+        );
+    }
+
+    /// Exactly-once: a transactional producer per thread, named after the
+    /// application, this process and the thread, and read_committed inputs.
+    #[test]
+    fn exactly_once_makes_producers_transactional() {
+        let config = StreamsConfig::new()
+            .set("application.id", "app")
+            .set("bootstrap.servers", "b:9092")
+            .set("processing.guarantee", "exactly_once_v2");
+        let cfg = RuntimeConfig::new(&config).unwrap();
+        assert_eq!(cfg.commit_interval, Duration::from_millis(100));
+        let producer = props(&cfg.producer_config(3));
+        assert_eq!(
+            producer.get("transactional.id"),
+            Some(&format!("app-{}-3", cfg.process_id))
+        );
+        assert_eq!(producer["enable.idempotence"], "true");
+        assert_eq!(producer["transaction.timeout.ms"], "10000");
+        assert_eq!(
+            props(&cfg.consumer_config(1, ConsumerRole::Main))["isolation.level"],
+            "read_committed"
+        );
+        assert_eq!(
+            props(&cfg.consumer_config(1, ConsumerRole::Restore))["isolation.level"],
+            "read_committed"
+        );
+    }
+
+    #[test]
+    fn a_rejected_client_setting_fails_naming_it() {
+        for (key, expected) in [
+            ("producer.linger.ms", "linger.ms"),
+            ("admin.no.such.setting", "no.such.setting"),
+            ("consumer.no.such.setting", "no.such.setting"),
+            ("no.such.setting", "no.such.setting"),
+        ] {
+            let config = StreamsConfig::new()
+                .set("application.id", "app")
+                .set("bootstrap.servers", "b:9092")
+                .set(key, "soon");
+            let err = RuntimeConfig::new(&config).unwrap_err().to_string();
+            assert!(err.contains(expected), "{key}: {err}");
+            assert!(err.contains("fix or remove it"), "{key}: {err}");
+        }
+    }
 }

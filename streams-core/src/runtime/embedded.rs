@@ -90,6 +90,14 @@ fn send_create(sender: &Sender<Command>, name: &str, partitions: i32) -> Runtime
 ///   transactions and `send_offsets_to_transaction` stores no offsets. An
 ///   exactly-once application runs on it, but exactly-once is only proven on
 ///   a real broker.
+/// * **Slow group joins**: the first member of a group waits 3 s before
+///   its assignment (the mock's `group.initial.rebalance.delay.ms`), and
+///   after a member leaves, the next join waits `session.timeout.ms` less
+///   one second (the mock's stand-in for the rebalance timeout): keep
+///   `consumer.session.timeout.ms` short (6 s, say) on it.
+/// * **No static membership**: a member with a `group.instance.id` that
+///   leaves and comes back makes the group rebalance, as a dynamic member
+///   does.
 /// * Topics a producer writes to that do not exist are created with 4
 ///   partitions (the mock's default).
 ///
@@ -195,6 +203,7 @@ impl Drop for EmbeddedKafka {
         if let Ok(mut r) = registry().lock() {
             r.remove(&self.bootstrap);
         }
+        super::tools::forget_producer(&self.bootstrap);
         let _ = self.commands.send(Command::Stop);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -87,6 +87,30 @@ impl RuntimeError {
             source,
         }
     }
+
+    /// Whether the same call may succeed when made again: a broker was
+    /// busy, moving its coordinator, or briefly unreachable (Kafka Streams
+    /// retries these until `task.timeout.ms`).
+    pub(crate) fn is_retriable(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let RuntimeError::Client { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.rdkafka_error_code(),
+            Some(
+                C::RequestTimedOut
+                    | C::OperationTimedOut
+                    | C::NetworkException
+                    | C::CoordinatorLoadInProgress
+                    | C::CoordinatorNotAvailable
+                    | C::NotCoordinator
+                    | C::WaitingForCoordinator
+                    | C::BrokerTransportFailure
+                    | C::AllBrokersDown
+            )
+        )
+    }
 }
 
 impl From<RuntimeError> for StreamsError {

@@ -35,6 +35,11 @@ use super::embedded;
 use super::errors::{RuntimeError, RuntimeResult};
 use crate::topology::{NodeKind, Topology};
 
+/// Set on every internal topic, as Kafka Streams does: records keep the
+/// timestamps the application gave them (stream time depends on them),
+/// whatever the broker's default.
+const TIMESTAMP_TYPE: (&str, &str) = ("message.timestamp.type", "CreateTime");
+
 /// What kind of internal topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InternalKind {
@@ -259,6 +264,7 @@ pub(crate) fn plan(
             partitions: counts[t],
             configs: vec![
                 ("cleanup.policy".into(), "delete".into()),
+                (TIMESTAMP_TYPE.0.into(), TIMESTAMP_TYPE.1.into()),
                 ("segment.bytes".into(), "52428800".into()),
             ],
             kind: InternalKind::Repartition,
@@ -311,8 +317,11 @@ pub(crate) fn plan(
                 }
                 let changelog = def.factory.changelog_topic(application_id);
                 if let Some(c) = &changelog {
+                    // Compacted; a window or session store's factory adds
+                    // `cleanup.policy=compact,delete` and its retention.
                     let mut configs: BTreeMap<String, String> = BTreeMap::new();
                     configs.insert("cleanup.policy".into(), "compact".into());
+                    configs.insert(TIMESTAMP_TYPE.0.into(), TIMESTAMP_TYPE.1.into());
                     if let Some(extra) = def.factory.logging_config() {
                         for (k, v) in extra {
                             configs.insert(k.clone(), v.clone());
@@ -590,6 +599,7 @@ mod tests {
                     partitions: 3,
                     configs: vec![
                         ("cleanup.policy".into(), "delete".into()),
+                        ("message.timestamp.type".into(), "CreateTime".into()),
                         ("segment.bytes".into(), "52428800".into()),
                     ],
                     kind: InternalKind::Repartition,
@@ -597,7 +607,10 @@ mod tests {
                 InternalTopic {
                     name: "app-counts-changelog".into(),
                     partitions: 3,
-                    configs: vec![("cleanup.policy".into(), "compact".into())],
+                    configs: vec![
+                        ("cleanup.policy".into(), "compact".into()),
+                        ("message.timestamp.type".into(), "CreateTime".into()),
+                    ],
                     kind: InternalKind::Changelog,
                 },
             ]
@@ -650,6 +663,44 @@ mod tests {
                 ("app-second-counts-changelog", 5),
                 ("app-second-repartition", 5),
             ])
+        );
+    }
+
+    #[test]
+    fn a_window_store_changelog_is_compacted_and_deleted_after_its_retention() {
+        let b = StreamsBuilder::new();
+        let windows = crate::window::TimeWindows::of_size_and_grace(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(300),
+        )
+        .unwrap();
+        b.stream("views", Consumed::with(Serdes::string(), Serdes::string()))
+            .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+            .windowed_by_time(windows)
+            .count(Materialized::as_("per-minute"))
+            .to_stream()
+            .to(
+                "out",
+                Produced::with(
+                    Serdes::time_windowed(Serdes::string(), 60_000),
+                    Serdes::i64(),
+                ),
+            );
+        let plan = plan(&b.build().unwrap(), "app", &counts(&[("views", 2)])).unwrap();
+        assert_eq!(
+            plan.internal_topics,
+            vec![InternalTopic {
+                name: "app-per-minute-changelog".into(),
+                partitions: 2,
+                // The store keeps size + grace (360 s); the changelog one
+                // day more (windowstore.changelog.additional.retention.ms).
+                configs: vec![
+                    ("cleanup.policy".into(), "compact,delete".into()),
+                    ("message.timestamp.type".into(), "CreateTime".into()),
+                    ("retention.ms".into(), "86760000".into()),
+                ],
+                kind: InternalKind::Changelog,
+            }]
         );
     }
 

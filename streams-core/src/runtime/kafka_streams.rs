@@ -15,15 +15,21 @@ use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::topology::Topology;
 
-/// The state of a [`KafkaStreams`] instance (Kafka Streams' `State`).
+/// The state of a [`KafkaStreams`] instance (Kafka Streams' `State`, with
+/// its transitions).
 ///
 /// ```text
-/// CREATED -> REBALANCING <-> RUNNING
-///    |            |             |
-///    +------------+-------------+--> PENDING_SHUTDOWN -> NOT_RUNNING
-///                 |             |          ^
-///                 +-------------+--> ERROR-+
+/// from               to
+/// Created            Rebalancing, PendingShutdown
+/// Rebalancing        Running, PendingShutdown, PendingError
+/// Running            Rebalancing, PendingShutdown, PendingError
+/// PendingShutdown    NotRunning
+/// PendingError       Error
+/// NotRunning, Error  (final)
 /// ```
+///
+/// `Error` is final, as in Kafka Streams: the threads have stopped and
+/// released everything, and `close` leaves the state as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Built, not started.
@@ -37,8 +43,10 @@ pub enum State {
     PendingShutdown,
     /// Closed.
     NotRunning,
-    /// Stopped after an error (the uncaught-error handler chose to shut the
-    /// client or the application down); `close` still has to be called.
+    /// The uncaught-error handler chose to shut the client (or the
+    /// application) down; the threads are stopping.
+    PendingError,
+    /// Stopped after an error; every thread has stopped.
     Error,
 }
 
@@ -48,15 +56,24 @@ impl State {
         matches!(self, State::Running | State::Rebalancing)
     }
 
-    fn can_move_to(self, to: State) -> bool {
+    /// Whether a state change from `self` to `to` is allowed (Kafka
+    /// Streams' `State.isValidTransition`).
+    ///
+    /// ```
+    /// use streams_core::runtime::State;
+    /// assert!(State::Created.is_valid_transition(State::Rebalancing));
+    /// assert!(State::Running.is_valid_transition(State::PendingError));
+    /// assert!(!State::Error.is_valid_transition(State::PendingShutdown));
+    /// ```
+    pub fn is_valid_transition(self, to: State) -> bool {
         use State::*;
         matches!(
             (self, to),
-            (Created, Rebalancing | PendingShutdown | Error)
-                | (Rebalancing, Running | PendingShutdown | Error)
-                | (Running, Rebalancing | PendingShutdown | Error)
+            (Created, Rebalancing | PendingShutdown)
+                | (Rebalancing, Running | PendingShutdown | PendingError)
+                | (Running, Rebalancing | PendingShutdown | PendingError)
                 | (PendingShutdown, NotRunning)
-                | (Error, PendingShutdown)
+                | (PendingError, Error)
         )
     }
 }
@@ -174,7 +191,7 @@ impl Shared {
                 return false;
             };
             let from = inner.state;
-            if from == to || !from.can_move_to(to) {
+            if from == to || !from.is_valid_transition(to) {
                 return false;
             }
             inner.state = to;
@@ -230,22 +247,40 @@ impl Shared {
     }
 
     fn thread_exited(&self, index: usize) {
-        if let Ok(mut inner) = self.inner.lock() {
-            if let Some(slot) = inner.threads.get_mut(index - 1) {
-                *slot = ThreadState::Dead;
+        let last = match self.inner.lock() {
+            Ok(mut inner) => {
+                if let Some(slot) = inner.threads.get_mut(index - 1) {
+                    *slot = ThreadState::Dead;
+                }
+                if let Some(slot) = inner.tasks.get_mut(index - 1) {
+                    slot.clear();
+                }
+                inner.live_threads = inner.live_threads.saturating_sub(1);
+                inner.live_threads == 0
             }
-            if let Some(slot) = inner.tasks.get_mut(index - 1) {
-                slot.clear();
-            }
-            inner.live_threads = inner.live_threads.saturating_sub(1);
+            Err(_) => false,
+        };
+        // After an error the client is in ERROR once every thread is done
+        // (a no-op in any other state).
+        if last {
+            self.transition(State::Error);
         }
         self.changed.notify_all();
     }
 
-    /// Stops every thread after an error; the state becomes `ERROR`.
+    /// Stops every thread after an error: `PENDING_ERROR` now, `ERROR` once
+    /// the last thread has stopped.
     fn shutdown_on_error(&self) {
         self.stop.store(true, Ordering::SeqCst);
-        self.transition(State::Error);
+        let stopped = self.transition(State::PendingError)
+            && self
+                .inner
+                .lock()
+                .map(|i| i.live_threads == 0)
+                .unwrap_or(false);
+        if stopped {
+            self.transition(State::Error);
+        }
     }
 }
 
@@ -302,8 +337,12 @@ fn run_thread(shared: Arc<Shared>, index: usize) {
             }
             Err(e) => {
                 log::error!("thread {index} failed: {e}");
+                // The handler decides before this thread's consumer leaves
+                // the group, so that under ShutdownApplication the other
+                // instances stop rather than first take over its tasks.
+                let replace = handle_error(&shared, index, e.into());
                 thread.shutdown(false);
-                if handle_error(&shared, index, e.into()) {
+                if replace {
                     continue;
                 }
                 break;
@@ -604,11 +643,19 @@ impl KafkaStreams {
 
     /// Stops: every thread commits, closes its tasks (writing their
     /// checkpoints) and leaves the group. Waits up to `timeout`; returns
-    /// whether every thread stopped in time. The state ends `NOT_RUNNING`.
+    /// whether every thread stopped in time. The state ends `NOT_RUNNING`,
+    /// or stays `ERROR` when the instance stopped after an error.
     pub fn close(&mut self, timeout: Duration) -> bool {
         let Some(shared) = self.shared.clone() else {
-            self.closed = true;
-            self.topology = None;
+            if !self.closed {
+                self.closed = true;
+                self.topology = None;
+                // Never started: CREATED -> PENDING_SHUTDOWN -> NOT_RUNNING.
+                if let Some(l) = &self.listener {
+                    l(State::PendingShutdown, State::Created);
+                    l(State::NotRunning, State::PendingShutdown);
+                }
+            }
             return true;
         };
         shared.stop.store(true, Ordering::SeqCst);

@@ -43,7 +43,7 @@ impl Log for StderrLogger {
 /// streams_core::runtime::init_logging();
 /// ```
 pub fn init_logging() {
-    let level = match std::env::var("STREAMS_LOG")
+    let level = match std::env::var(crate::config::LOG_ENV)
         .unwrap_or_default()
         .to_ascii_lowercase()
         .as_str()

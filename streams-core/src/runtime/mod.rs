@@ -63,4 +63,4 @@ pub use kafka_streams::{KafkaStreams, State, StreamsMetrics};
 pub use logging::init_logging;
 pub use restore::StateRestoreListener;
 pub use signals::ShutdownSignal;
-pub use tools::{KafkaRecord, produce, read_topic, wait_until_processed};
+pub use tools::{KafkaRecord, produce, read_topic, topic_configs, wait_until_processed};

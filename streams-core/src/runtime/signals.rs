@@ -22,32 +22,41 @@ pub struct ShutdownSignal {
 }
 
 impl ShutdownSignal {
-    /// Installs the handlers (a small background thread waits for the
-    /// signals).
+    /// Installs the handlers. They are in place when this returns (a small
+    /// background thread then waits for the signals), so a signal that
+    /// arrives afterwards is never lost to the default action (killing the
+    /// process).
     pub fn install() -> Result<Self, StreamsError> {
         let inner = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = inner.clone();
+        let error = |e: std::io::Error| {
+            StreamsError::Config(format!("cannot install signal handlers: {e}"))
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| StreamsError::Config(format!("cannot install signal handlers: {e}")))?;
+            .map_err(error)?;
+        // Creating the signal streams registers the handlers; it needs the
+        // runtime's context but no running task.
+        #[cfg(unix)]
+        let signals = {
+            use tokio::signal::unix::{SignalKind, signal};
+            let _context = runtime.enter();
+            (
+                signal(SignalKind::interrupt()).map_err(error)?,
+                signal(SignalKind::terminate()).map_err(error)?,
+            )
+        };
         std::thread::Builder::new()
             .name("shutdown-signal".into())
             .spawn(move || {
                 runtime.block_on(async move {
                     #[cfg(unix)]
                     {
-                        use tokio::signal::unix::{SignalKind, signal};
-                        match signal(SignalKind::terminate()) {
-                            Ok(mut term) => {
-                                tokio::select! {
-                                    _ = tokio::signal::ctrl_c() => {}
-                                    _ = term.recv() => {}
-                                }
-                            }
-                            Err(_) => {
-                                let _ = tokio::signal::ctrl_c().await;
-                            }
+                        let (mut interrupt, mut terminate) = signals;
+                        tokio::select! {
+                            _ = interrupt.recv() => {}
+                            _ = terminate.recv() => {}
                         }
                     }
                     #[cfg(not(unix))]
@@ -61,7 +70,7 @@ impl ShutdownSignal {
                 }
                 cond.notify_all();
             })
-            .map_err(|e| StreamsError::Config(format!("cannot install signal handlers: {e}")))?;
+            .map_err(error)?;
         Ok(ShutdownSignal { inner })
     }
 

@@ -190,6 +190,7 @@ impl StreamThread {
         let cfg = self.shared.cfg.clone();
         let mut last_commit = Instant::now();
         let mut last_cleanup = Instant::now();
+        let mut commit_failing_since = None;
         while !self.shared.stopping() {
             let buffered = self.tasks.has_buffered();
             let restoring = !self.tasks.all_running();
@@ -222,7 +223,7 @@ impl StreamThread {
                 return Err(e);
             }
             if last_commit.elapsed() >= cfg.commit_interval {
-                self.commit()?;
+                self.periodic_commit(&mut commit_failing_since)?;
                 last_commit = Instant::now();
             }
             if self.index == 1
@@ -386,6 +387,38 @@ impl StreamThread {
                 .map_err(|e| RuntimeError::client("resuming partitions", e))?;
         }
         Ok(())
+    }
+
+    /// The commit of every `commit.interval.ms`. Under at-least-once a
+    /// commit that fails with a retriable error (the group coordinator
+    /// moving, a broker briefly unreachable) is logged and made again at the
+    /// next interval, as Kafka Streams does, until `task.timeout.ms` passes
+    /// without one succeeding: nothing is lost meanwhile, as the offsets are
+    /// committed (and the checkpoints written) only once it succeeds.
+    fn periodic_commit(&mut self, failing_since: &mut Option<Instant>) -> RuntimeResult<()> {
+        match self.commit() {
+            Ok(()) => {
+                *failing_since = None;
+                Ok(())
+            }
+            Err(e) if !self.shared.cfg.exactly_once() && e.is_retriable() => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.shared.cfg.task_timeout {
+                    log::error!(
+                        "thread {}: commits have failed for {:?} (task.timeout.ms): {e}",
+                        self.index,
+                        since.elapsed()
+                    );
+                    return Err(e);
+                }
+                log::warn!(
+                    "thread {}: commit failed, retrying at the next commit interval: {e}",
+                    self.index
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Commits: tasks flush their caches and stores, then under
