@@ -201,7 +201,9 @@ impl StreamThread {
             } else {
                 cfg.poll
             };
-            self.poll(timeout)?;
+            if !self.tasks.buffers_full() {
+                self.poll(timeout)?;
+            }
             if restoring {
                 self.tasks.create_pending(&mut self.restorer)?;
                 self.tasks.restore(

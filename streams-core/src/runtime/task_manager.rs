@@ -133,6 +133,25 @@ impl TaskManager {
         self.pending.is_empty() && self.tasks.values().all(|t| t.status == TaskStatus::Running)
     }
 
+    /// Whether the running tasks' queues hold as many records as the thread
+    /// may buffer: `buffered.records.per.partition` times the number of
+    /// their partitions. The thread then stops polling until processing
+    /// drains them, and librdkafka stops fetching once its own queue
+    /// (`queued.max.messages.kbytes`) is full.
+    pub(crate) fn buffers_full(&self) -> bool {
+        let limit = self.cfg.buffered_records;
+        let (mut buffered, mut partitions) = (0usize, 0usize);
+        for t in self.tasks.values() {
+            if t.status == TaskStatus::Running {
+                for q in &t.queues {
+                    buffered += q.records.len();
+                    partitions += 1;
+                }
+            }
+        }
+        partitions > 0 && buffered >= limit.saturating_mul(partitions)
+    }
+
     pub(crate) fn has_buffered(&self) -> bool {
         self.tasks.values().any(|t| {
             t.status == TaskStatus::Running && t.queues.iter().any(|q| !q.records.is_empty())
@@ -405,16 +424,20 @@ impl TaskManager {
     }
 
     /// Which partitions to pause and to resume: those of tasks that are not
-    /// running, and those whose queue holds `buffered.records.per.partition`
-    /// records or more, stay paused.
+    /// running stay paused.
     pub(crate) fn pause_changes(&mut self) -> (Partitions, Partitions) {
-        let limit = self.cfg.buffered_records;
         let mut pause = Vec::new();
         let mut resume = Vec::new();
         for t in self.tasks.values_mut() {
             let running = t.status == TaskStatus::Running;
             for q in &mut t.queues {
-                let want_paused = !running || q.records.len() >= limit;
+                // Only a task that cannot take records yet (restoring) is
+                // paused. Full buffers are not: librdkafka's pause throws
+                // away what it has already fetched for the partition and
+                // refetches it on resume, which cost a fetch round trip per
+                // `buffered.records.per.partition` records. The thread stops
+                // polling instead (`buffers_full`).
+                let want_paused = !running;
                 if want_paused != q.paused {
                     q.paused = want_paused;
                     if want_paused {
