@@ -274,10 +274,7 @@ impl StreamThread {
                         value: m.payload().map(<[u8]>::to_vec),
                         headers,
                     };
-                    let topic = m.topic().to_string();
-                    let partition = m.partition();
-                    drop(m);
-                    self.tasks.enqueue(&topic, partition, record);
+                    self.tasks.enqueue(m.topic(), m.partition(), record);
                 }
                 Some(Err(e)) => {
                     match e.rdkafka_error_code() {

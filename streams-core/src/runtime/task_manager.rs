@@ -100,7 +100,9 @@ pub(crate) struct TaskManager {
     pending: BTreeMap<TaskId, Vec<(String, i32)>>,
     /// Records fetched for partitions whose task is not created yet.
     early: HashMap<(String, i32), VecDeque<RawRecord>>,
-    partition_task: HashMap<(String, i32), TaskId>,
+    /// topic -> partition -> task. Nested so that the per-record lookup
+    /// borrows the topic name instead of allocating a key.
+    partition_task: HashMap<String, HashMap<i32, TaskId>>,
     metrics: Arc<SharedMetrics>,
     next_task: usize,
 }
@@ -187,7 +189,10 @@ impl TaskManager {
                 subtopology: sub.id,
                 partition: *partition,
             };
-            self.partition_task.insert((topic.clone(), *partition), id);
+            self.partition_task
+                .entry(topic.clone())
+                .or_default()
+                .insert(*partition, id);
             if !self.tasks.contains_key(&id) {
                 self.pending
                     .entry(id)
@@ -404,8 +409,11 @@ impl TaskManager {
 
     /// Buffers a fetched record in its partition's queue.
     pub(crate) fn enqueue(&mut self, topic: &str, partition: i32, record: RawRecord) {
-        let key = (topic.to_string(), partition);
-        let Some(id) = self.partition_task.get(&key) else {
+        let Some(id) = self
+            .partition_task
+            .get(topic)
+            .and_then(|parts| parts.get(&partition))
+        else {
             // Not (or no longer) ours: the next owner fetches it again.
             return;
         };
@@ -419,7 +427,11 @@ impl TaskManager {
                     q.records.push_back(record);
                 }
             }
-            None => self.early.entry(key).or_default().push_back(record),
+            None => self
+                .early
+                .entry((topic.to_string(), partition))
+                .or_default()
+                .push_back(record),
         }
     }
 
