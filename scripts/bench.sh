@@ -38,7 +38,10 @@
 #
 # Environment: CARGO_TARGET_DIR, ROCKSDB_LIB_DIR (as for any build),
 #   E2E_BIN (a prebuilt e2e binary: skips the cargo build),
-#   E2E_JAVA_OPTS (extra JVM options for the Java side).
+#   E2E_JAVA_OPTS (extra JVM options for the Java side),
+#   E2E_RUST_ARGS (extra arguments of the Rust runs, for experiments only,
+#   e.g. "--set consumer.fetch.queue.backoff.ms=1": the two sides then no
+#   longer run with the same settings).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -137,6 +140,7 @@ fi
 # ---------------------------------------------------------------- load
 
 prefix=e2e-$stamp
+[[ -z ${E2E_RUST_ARGS:-} ]] || say "warning: E2E_RUST_ARGS='$E2E_RUST_ARGS': the Rust runs do not use the Java side's settings"
 say "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "loading $records records x 2 topics, $records yahoo events and $restore_keys restore keys, $partitions partitions, prefix $prefix, broker $bootstrap..."
 manifest=$("$bin" load --bootstrap "$bootstrap" --prefix "$prefix" --records "$records" \
@@ -154,7 +158,13 @@ run_one() { # impl workload guarantee
     local args=(run --bootstrap "$bootstrap" --prefix "$prefix" --workload "$w" --guarantee "$g"
                 --records "$records" --restore-keys "$restore_keys" --state-dir "$work/state"
                 --timeout-s "$timeout")
-    local cmd=("$bin" "${args[@]}")
+    # The runtime's warnings (e.g. one per record dropped as late by a
+    # windowed count) would cost the Rust side a write(2) each, while the
+    # Java side logs nowhere (slf4j-nop): errors only, unless STREAMS_LOG says.
+    local extra=()
+    # shellcheck disable=SC2206  # a word list on purpose
+    [[ -n ${E2E_RUST_ARGS:-} ]] && extra=(${E2E_RUST_ARGS})
+    local cmd=(env "STREAMS_LOG=${STREAMS_LOG:-error}" "$bin" "${args[@]}" "${extra[@]}")
     [[ $impl == java ]] && cmd=("$JAVA_RUN" "${args[@]}")
     say "$w $g $impl..."
     if line=$("${cmd[@]}" 2>"$log" | tail -n 1) && jq -e . >/dev/null 2>&1 <<<"$line"; then

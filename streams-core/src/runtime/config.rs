@@ -153,6 +153,13 @@ impl RuntimeConfig {
         c.set("client.id", client_id);
         // Kafka Streams' own defaults, which the user may override...
         set_default(&mut c, "auto.offset.reset", "earliest");
+        // librdkafka (2.4+) stops fetching a partition for
+        // fetch.queue.backoff.ms (1 s by default) whenever its prefetch
+        // queue is over its limits; a stream thread drains that queue in
+        // bursts, so with the default it sat idle in most polls (measured:
+        // streamprocess 138k -> 510k records/s with 1 ms, memory unchanged).
+        // The Java consumer has no such pause.
+        set_default(&mut c, "fetch.queue.backoff.ms", "1");
         // ...and the settings it forces: offsets are committed by the
         // runtime after the output is flushed, never automatically.
         c.set("enable.auto.commit", "false");
@@ -327,6 +334,7 @@ mod tests {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
+                ("fetch.queue.backoff.ms", "1"),
                 ("fetch.wait.max.ms", "50"),
                 ("group.id", "app"),
                 ("group.instance.id", "node-a-2"),
@@ -345,6 +353,7 @@ mod tests {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
+                ("fetch.queue.backoff.ms", "1"),
                 ("fetch.wait.max.ms", "20"),
                 ("group.id", "app-restore-consumer"),
                 ("isolation.level", "read_uncommitted"),
