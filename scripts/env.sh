@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts that run cargo: the shared target dir and the
 # prebuilt RocksDB (see scripts/rocksdb.sh for why cargo does not compile it).
 #
