@@ -354,7 +354,11 @@ impl StreamsConfig {
         Ok(v)
     }
 
-    /// `max.task.idle.ms` (default 0; -1 never waits for empty inputs).
+    /// `max.task.idle.ms` (default 0, at least -1): how long a task with
+    /// several input partitions waits for records on an empty one before it
+    /// processes the others. -1 never waits; 0 waits only while records
+    /// are known to be on the broker and not fetched yet; a positive value
+    /// waits that many more milliseconds for new records.
     pub fn max_task_idle_ms(&self) -> Result<i64, StreamsError> {
         self.parse_min(MAX_TASK_IDLE_MS, 0, -1)
     }

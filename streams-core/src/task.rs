@@ -145,7 +145,7 @@ impl StreamTask {
         timestamp: i64,
         headers: Headers,
     ) -> Result<(), StreamsError> {
-        let Some(source) = self.built.sources.get(topic).cloned() else {
+        let Some((topic_name, source)) = self.built.sources.get(topic).cloned() else {
             return Err(StreamsError::Processing {
                 node: String::new(),
                 reason: format!("no source node reads topic '{topic}'"),
@@ -165,7 +165,7 @@ impl StreamTask {
             .record_lateness(self.ctx.stream_time.saturating_sub(timestamp));
         self.ctx.stream_time = self.ctx.stream_time.max(timestamp);
         self.ctx.metadata = Some(RecordMetadata {
-            topic: topic.to_string(),
+            topic: topic_name,
             partition,
             offset,
         });
@@ -252,6 +252,25 @@ impl StreamTask {
         for (_, control) in &self.built.controls {
             control.flush(&mut self.ctx)?;
         }
+        for store in self.ctx.stores.values() {
+            store.managed.borrow_mut().flush()?;
+        }
+        Ok(())
+    }
+
+    /// Commit without a checkpoint (the runtime's commit): as
+    /// [`commit`](Self::commit), but RocksDB stores keep their memtables,
+    /// which only a checkpoint needs on disk.
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+    pub(crate) fn commit_without_checkpoint(&mut self) -> Result<(), StreamsError> {
+        crate::state::rocksdb::without_memtable_flush(|| self.commit())
+    }
+
+    /// Flushes every store to disk, before a checkpoint records the
+    /// changelog offsets the stores hold. Call after a commit: caches are
+    /// empty then, and this only writes RocksDB memtables out.
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+    pub(crate) fn flush_stores(&mut self) -> Result<(), StreamsError> {
         for store in self.ctx.stores.values() {
             store.managed.borrow_mut().flush()?;
         }

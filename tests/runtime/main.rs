@@ -13,9 +13,12 @@ mod examples;
 mod global;
 mod real_broker;
 mod rebalance;
+mod recovery;
 mod restore;
+mod shutdown_application;
 mod state_dir;
 mod states;
+mod task_idle;
 mod word_count;
 
 use std::collections::BTreeMap;
@@ -67,6 +70,11 @@ impl Cluster {
                 None
             }
         }
+    }
+
+    /// The embedded broker, when the cluster is one.
+    pub fn embedded_broker(&self) -> Option<&EmbeddedKafka> {
+        self._embedded.as_ref()
     }
 
     pub fn create(&self, topics: &[(&str, i32)]) {

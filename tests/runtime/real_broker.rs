@@ -113,6 +113,24 @@ fn real_internal_topic_configs() {
             ("retention.ms", "86760000"),
         ])
     );
+    // The shutdown-request topic is created in the background at the first
+    // start, not waited for.
+    eventually(
+        "the shutdown-request topic",
+        Duration::from_secs(30),
+        || {
+            streams::runtime::topic_configs(&cluster.bootstrap, &format!("{app}-shutdown-requests"))
+                .is_ok_and(|c| !c.is_empty())
+        },
+    );
+    assert_eq!(
+        configs("shutdown-requests"),
+        map(&[
+            ("cleanup.policy", "delete"),
+            ("message.timestamp.type", "CreateTime"),
+            ("retention.ms", "86400000"),
+        ])
+    );
     close(s);
 }
 
@@ -122,6 +140,14 @@ fn real_static_membership() {
         return;
     };
     super::rebalance::static_member_restarts_without_rebalance(&cluster);
+}
+
+#[test]
+fn real_shutdown_application_across_processes() {
+    let Some(cluster) = Cluster::real("real_shutdown_application_across_processes") else {
+        return;
+    };
+    super::shutdown_application::across_processes(&cluster);
 }
 
 #[test]

@@ -112,7 +112,12 @@ fn embedded_state_of_unowned_tasks_is_cleaned_up() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(names, ["0_0", "1_0", "notes"]);
+    // The process id Kafka Streams keeps for apps with persistent stores
+    // stays too.
+    assert_eq!(
+        names,
+        ["0_0", "1_0", "kafka-streams-process-metadata", "notes"]
+    );
     assert_eq!(
         std::fs::read_to_string(app_dir.join("notes/data")).unwrap(),
         "x"

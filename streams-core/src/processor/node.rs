@@ -147,11 +147,7 @@ impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
         headers: Headers,
         task: &mut TaskContext,
     ) -> Result<(), StreamsError> {
-        let topic = task
-            .metadata
-            .as_ref()
-            .map(|m| m.topic.as_str())
-            .unwrap_or("");
+        let topic = task.metadata.as_ref().map(|m| &*m.topic).unwrap_or("");
         let deser_err = |source| StreamsError::Deserialization {
             topic: topic.to_string(),
             partition: task.metadata.as_ref().map_or(-1, |m| m.partition),

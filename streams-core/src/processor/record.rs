@@ -127,7 +127,7 @@ impl<K, V> Record<K, V> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
     /// The source topic.
-    pub topic: String,
+    pub topic: std::sync::Arc<str>,
     /// The source partition.
     pub partition: i32,
     /// The source offset.

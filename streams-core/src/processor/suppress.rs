@@ -588,7 +588,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
             return Ok(());
         };
         let (topic, partition, offset) = match ctx.record_metadata() {
-            Some(m) => (m.topic.clone(), m.partition, m.offset),
+            Some(m) => (m.topic.to_string(), m.partition, m.offset),
             None => (String::new(), -1, -1),
         };
         let context = BufferContext {

@@ -253,6 +253,18 @@ fn set_default(c: &mut ClientConfig, key: &str, value: &str) {
     }
 }
 
+impl RuntimeConfig {
+    /// Adopts `id` as the process id (one kept in the state directory); a
+    /// `client.id` derived from the old one follows.
+    pub(crate) fn set_process_id(&mut self, id: String) {
+        let derived = format!("{}-{}", self.application_id, self.process_id);
+        if self.client_id == derived {
+            self.client_id = format!("{}-{id}", self.application_id);
+        }
+        self.process_id = id;
+    }
+}
+
 /// A random id for this instance (Kafka Streams' process id), formatted as
 /// a UUID.
 pub(crate) fn new_process_id() -> String {

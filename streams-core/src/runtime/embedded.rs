@@ -20,6 +20,12 @@ enum Command {
         partitions: i32,
         reply: Sender<RuntimeResult<()>>,
     },
+    #[cfg(feature = "fault-injection")]
+    SetTopicAvailable {
+        topic: String,
+        available: bool,
+        reply: Sender<RuntimeResult<()>>,
+    },
     Stop,
 }
 
@@ -157,6 +163,26 @@ impl EmbeddedKafka {
                             });
                             let _ = reply.send(result);
                         }
+                        #[cfg(feature = "fault-injection")]
+                        Command::SetTopicAvailable {
+                            topic,
+                            available,
+                            reply,
+                        } => {
+                            use rdkafka::types::RDKafkaRespErr as E;
+                            let error = if available {
+                                E::RD_KAFKA_RESP_ERR_NO_ERROR
+                            } else {
+                                E::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
+                            };
+                            let result = cluster.topic_error(&topic, error).map_err(|e| {
+                                RuntimeError::client(
+                                    format!("setting the availability of '{topic}'"),
+                                    e,
+                                )
+                            });
+                            let _ = reply.send(result);
+                        }
                         Command::Stop => break,
                     }
                 }
@@ -195,6 +221,39 @@ impl EmbeddedKafka {
             )));
         }
         Ok(send_create(&self.commands, name, partitions)?)
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+impl EmbeddedKafka {
+    /// Makes `topic` unavailable (its metadata answers
+    /// `LEADER_NOT_AVAILABLE`) or available again, for tests of what
+    /// clients do meanwhile: a producer that has not written to the topic
+    /// yet holds its records until `delivery.timeout.ms` expires. (Taking a
+    /// partition's leader away instead crashes librdkafka 2.12's mock on
+    /// the next produce request.) Feature `fault-injection`.
+    ///
+    /// ```
+    /// use streams_core::runtime::EmbeddedKafka;
+    /// let kafka = EmbeddedKafka::start().unwrap();
+    /// kafka.create_topic("out", 1).unwrap();
+    /// kafka.set_topic_available("out", false).unwrap();
+    /// kafka.set_topic_available("out", true).unwrap();
+    /// ```
+    pub fn set_topic_available(&self, topic: &str, available: bool) -> Result<(), StreamsError> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .send(Command::SetTopicAvailable {
+                topic: topic.to_string(),
+                available,
+                reply,
+            })
+            .map_err(|_| {
+                RuntimeError::IllegalState("the embedded Kafka broker has stopped".into())
+            })?;
+        Ok(answer.recv_timeout(Duration::from_secs(30)).map_err(|_| {
+            RuntimeError::IllegalState("the embedded Kafka broker did not answer".into())
+        })??)
     }
 }
 

@@ -66,6 +66,15 @@ pub enum RuntimeError {
     /// closed dirty and the thread rejoins the group.
     #[error("tasks migrated: {0}")]
     TaskMigrated(String),
+    /// A send or a transaction failed with an error that retrying may fix
+    /// (a timeout, a broker briefly away), so what the tasks wrote since
+    /// the last commit is in doubt: the thread aborts the transaction
+    /// (exactly-once), closes its tasks dirty, wipes their state, restores
+    /// it from the changelogs and goes back to the last committed input
+    /// offsets (Kafka Streams' `TaskCorruptedException`, never shown to the
+    /// uncaught-error handler).
+    #[error("tasks corrupted: {0}")]
+    TaskCorrupted(String),
     /// Processing failed in a task.
     #[error("task {task}: {source}")]
     Task {
@@ -108,6 +117,7 @@ impl RuntimeError {
                     | C::WaitingForCoordinator
                     | C::BrokerTransportFailure
                     | C::AllBrokersDown
+                    | C::RebalanceInProgress
             )
         )
     }
@@ -136,9 +146,33 @@ pub enum StreamsUncaughtExceptionResponse {
     ReplaceThread,
     /// Stop every thread of this instance; the state becomes `ERROR`.
     ShutdownClient,
-    /// Stop every thread of every instance of the application in this
-    /// process (librdkafka offers no way to tell the instances in other
-    /// processes, which Kafka Streams does through the group assignment);
-    /// the state becomes `ERROR`.
+    /// Stop every thread of every instance of the application (every
+    /// `KafkaStreams` with the same `application.id`, in any process): each
+    /// instance's state becomes `ERROR`, as in Kafka Streams.
+    ///
+    /// What each instance's state listener hears, as in Kafka Streams: the
+    /// failing instance goes `PENDING_ERROR` then `ERROR` (through
+    /// `REBALANCING` first when another of its threads owns tasks); every
+    /// other instance goes `REBALANCING` (when it owns tasks), then
+    /// `PENDING_ERROR`, then `ERROR` once its threads have committed,
+    /// closed their tasks and left the group. `ERROR` is final and
+    /// everything is released by then: `close` is not needed (it returns
+    /// `true` and leaves the state `ERROR`).
+    ///
+    /// **How the other instances hear of it differs from Kafka Streams.**
+    /// There the failing thread sets an error code in its subscription
+    /// userdata and forces a rebalance, and the group leader's assignor
+    /// sends the code to every member. librdkafka lets an application write
+    /// neither subscription userdata nor its own assignor, so here the
+    /// failing instance writes a request (its process id, `client.id`,
+    /// thread and the error) to the internal topic
+    /// `<application.id>-shutdown-requests` (one partition, created at
+    /// start with the other internal topics), and every instance reads that
+    /// topic with a consumer of its own that joins no group, starting at
+    /// the end the topic had when the instance started: it stops within a
+    /// fraction of a second of the request, and a request written before it
+    /// started (by an earlier run of the application) never stops it. The
+    /// instances of the failing instance's own process stop at once,
+    /// whether or not the request could be written.
     ShutdownApplication,
 }

@@ -203,13 +203,17 @@ impl GlobalState {
         Ok(n)
     }
 
-    /// Flushes the global stores.
+    /// Flushes the global stores' caches. Their memtables stay: global
+    /// stores are never checkpointed (they are rebuilt on every start), so
+    /// nothing needs them on disk.
     pub(crate) fn flush(&mut self) -> RuntimeResult<()> {
         if self.dirty {
-            self.task.commit().map_err(|source| RuntimeError::Task {
-                task: "global".into(),
-                source: Box::new(source),
-            })?;
+            self.task
+                .commit_without_checkpoint()
+                .map_err(|source| RuntimeError::Task {
+                    task: "global".into(),
+                    source: Box::new(source),
+                })?;
             self.dirty = false;
         }
         Ok(())

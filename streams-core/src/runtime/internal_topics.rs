@@ -18,6 +18,12 @@
 //!   error (Kafka Streams' "Existing internal topic ... has invalid
 //!   partitions"), never silently used.
 //!
+//! One internal topic has no counterpart in Kafka Streams:
+//! `<application.id>-shutdown-requests` (one partition), through which an
+//! instance asks every other to shut down (see `shutdown.rs`: Kafka Streams
+//! does this through the group assignment, which librdkafka does not let an
+//! application extend).
+//!
 //! On a real broker topics are created with the admin API; on an
 //! [`EmbeddedKafka`](super::EmbeddedKafka) of this process, whose admin API
 //! does not answer, through the mock cluster's own API.
@@ -45,6 +51,8 @@ const TIMESTAMP_TYPE: (&str, &str) = ("message.timestamp.type", "CreateTime");
 pub(crate) enum InternalKind {
     Repartition,
     Changelog,
+    /// `<application.id>-shutdown-requests`.
+    ShutdownRequests,
 }
 
 /// An internal topic the application needs.
@@ -348,6 +356,7 @@ pub(crate) fn plan(
             stores,
         });
     }
+    internal.push(shutdown_requests_topic(application_id));
     Ok(TaskPlan {
         subtopologies,
         internal_topics: internal,
@@ -355,38 +364,76 @@ pub(crate) fn plan(
     })
 }
 
+/// The topic of the application's shutdown requests: one partition, so
+/// that every instance reads every request in order; requests matter for
+/// seconds, so a day of retention is plenty.
+pub(crate) fn shutdown_requests_topic(application_id: &str) -> InternalTopic {
+    InternalTopic {
+        name: super::shutdown::topic(application_id),
+        partitions: 1,
+        configs: vec![
+            ("cleanup.policy".into(), "delete".into()),
+            (TIMESTAMP_TYPE.0.into(), TIMESTAMP_TYPE.1.into()),
+            ("retention.ms".into(), "86400000".into()),
+        ],
+        kind: InternalKind::ShutdownRequests,
+    }
+}
+
 /// Partition counts of every topic of the cluster, within the API timeout;
 /// an unreachable cluster is a clear error.
-pub(crate) fn fetch_partition_counts(cfg: &RuntimeConfig) -> RuntimeResult<HashMap<String, i32>> {
-    let consumer: BaseConsumer = cfg
-        .consumer_config(0, ConsumerRole::Restore)
-        .create()
-        .map_err(|e| {
-            RuntimeError::Config(format!(
-                "cannot create a Kafka client: {e}: check the client settings"
-            ))
-        })?;
-    let metadata = consumer
-        .fetch_metadata(None, cfg.api_timeout)
-        .map_err(|e| RuntimeError::Unreachable {
-            bootstrap: cfg.bootstrap.clone(),
-            timeout_ms: cfg.api_timeout.as_millis() as u64,
-            reason: e.to_string(),
-        })?;
-    let mut out = HashMap::new();
-    for t in metadata.topics() {
-        if t.error().is_none() && !t.partitions().is_empty() {
-            out.insert(t.name().to_string(), t.partitions().len() as i32);
-        }
+/// A client for the cluster's metadata, created once for all the
+/// questions `start` asks (creating a client costs a connection and a
+/// handshake; `start` asks several times, and more while topics appear).
+pub(crate) struct MetadataClient {
+    consumer: BaseConsumer,
+}
+
+impl MetadataClient {
+    pub(crate) fn new(cfg: &RuntimeConfig) -> RuntimeResult<Self> {
+        let consumer: BaseConsumer = cfg
+            .consumer_config(0, ConsumerRole::Restore)
+            .create()
+            .map_err(|e| {
+                RuntimeError::Config(format!(
+                    "cannot create a Kafka client: {e}: check the client settings"
+                ))
+            })?;
+        Ok(MetadataClient { consumer })
     }
-    Ok(out)
+
+    /// The partition count of every topic of the cluster.
+    pub(crate) fn partition_counts(
+        &self,
+        cfg: &RuntimeConfig,
+    ) -> RuntimeResult<HashMap<String, i32>> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(None, cfg.api_timeout)
+            .map_err(|e| RuntimeError::Unreachable {
+                bootstrap: cfg.bootstrap.clone(),
+                timeout_ms: cfg.api_timeout.as_millis() as u64,
+                reason: e.to_string(),
+            })?;
+        let mut out = HashMap::new();
+        for t in metadata.topics() {
+            if t.error().is_none() && !t.partitions().is_empty() {
+                out.insert(t.name().to_string(), t.partitions().len() as i32);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Creates `topics` where missing (through the mock API on an embedded
 /// broker), checks the partition counts of those that exist, and waits
 /// until the cluster's metadata shows them all.
-pub(crate) fn ensure_topics(cfg: &RuntimeConfig, topics: &[InternalTopic]) -> RuntimeResult<()> {
-    let existing = fetch_partition_counts(cfg)?;
+pub(crate) fn ensure_topics(
+    cfg: &RuntimeConfig,
+    client: &MetadataClient,
+    topics: &[InternalTopic],
+) -> RuntimeResult<()> {
+    let existing = client.partition_counts(cfg)?;
     let mut missing = Vec::new();
     for t in topics {
         match existing.get(&t.name) {
@@ -423,7 +470,7 @@ pub(crate) fn ensure_topics(cfg: &RuntimeConfig, topics: &[InternalTopic]) -> Ru
     // Topic creation is asynchronous on the brokers: wait until every topic
     // shows up with its partitions.
     loop {
-        let now = fetch_partition_counts(cfg)?;
+        let now = client.partition_counts(cfg)?;
         let pending: Vec<&str> = missing
             .iter()
             .filter(|t| now.get(&t.name) != Some(&t.partitions))
@@ -438,7 +485,7 @@ pub(crate) fn ensure_topics(cfg: &RuntimeConfig, topics: &[InternalTopic]) -> Ru
                 cfg.api_timeout.as_millis()
             )));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -562,7 +609,8 @@ pub fn create_topics(
             kind: InternalKind::Repartition,
         })
         .collect();
-    Ok(ensure_topics(&cfg, &internal)?)
+    let client = MetadataClient::new(&cfg)?;
+    Ok(ensure_topics(&cfg, &client, &internal)?)
 }
 
 #[cfg(test)]
@@ -570,6 +618,20 @@ mod tests {
     use super::*;
     use crate::dsl::{Consumed, Grouped, Materialized, Produced, StreamsBuilder};
     use crate::serde::Serdes;
+
+    /// Every application has one, whatever its topology.
+    fn shutdown_requests() -> InternalTopic {
+        InternalTopic {
+            name: "app-shutdown-requests".into(),
+            partitions: 1,
+            configs: vec![
+                ("cleanup.policy".into(), "delete".into()),
+                ("message.timestamp.type".into(), "CreateTime".into()),
+                ("retention.ms".into(), "86400000".into()),
+            ],
+            kind: InternalKind::ShutdownRequests,
+        }
+    }
 
     fn counts(pairs: &[(&str, i32)]) -> HashMap<String, i32> {
         pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect()
@@ -613,6 +675,7 @@ mod tests {
                     ],
                     kind: InternalKind::Changelog,
                 },
+                shutdown_requests(),
             ]
         );
         assert_eq!(plan.subtopologies.len(), 2);
@@ -662,6 +725,7 @@ mod tests {
                 ("app-first-repartition", 5),
                 ("app-second-counts-changelog", 5),
                 ("app-second-repartition", 5),
+                ("app-shutdown-requests", 1),
             ])
         );
     }
@@ -689,18 +753,21 @@ mod tests {
         let plan = plan(&b.build().unwrap(), "app", &counts(&[("views", 2)])).unwrap();
         assert_eq!(
             plan.internal_topics,
-            vec![InternalTopic {
-                name: "app-per-minute-changelog".into(),
-                partitions: 2,
-                // The store keeps size + grace (360 s); the changelog one
-                // day more (windowstore.changelog.additional.retention.ms).
-                configs: vec![
-                    ("cleanup.policy".into(), "compact,delete".into()),
-                    ("message.timestamp.type".into(), "CreateTime".into()),
-                    ("retention.ms".into(), "86760000".into()),
-                ],
-                kind: InternalKind::Changelog,
-            }]
+            vec![
+                InternalTopic {
+                    name: "app-per-minute-changelog".into(),
+                    partitions: 2,
+                    // The store keeps size + grace (360 s); the changelog one
+                    // day more (windowstore.changelog.additional.retention.ms).
+                    configs: vec![
+                        ("cleanup.policy".into(), "compact,delete".into()),
+                        ("message.timestamp.type".into(), "CreateTime".into()),
+                        ("retention.ms".into(), "86760000".into()),
+                    ],
+                    kind: InternalKind::Changelog,
+                },
+                shutdown_requests(),
+            ]
         );
     }
 

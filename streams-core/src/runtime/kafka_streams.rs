@@ -10,6 +10,7 @@ use super::config::RuntimeConfig;
 use super::errors::{RuntimeError, StreamsUncaughtExceptionResponse};
 use super::internal_topics::{self, TaskPlan};
 use super::restore::StateRestoreListener;
+use super::shutdown::{self, ShutdownRequest, Watcher};
 use super::stream_thread::StreamThread;
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
@@ -107,6 +108,11 @@ pub struct StreamsMetrics {
     pub commits: u64,
     /// Stream threads replaced after an error.
     pub replaced_threads: u64,
+    /// Times a thread recovered its tasks after a send or a transaction
+    /// failed with an error retrying may fix (Kafka Streams'
+    /// `TaskCorruptedException`): tasks closed, state wiped and restored,
+    /// input read again from the last committed offsets.
+    pub task_corruptions: u64,
 }
 
 /// The counters threads update.
@@ -119,6 +125,7 @@ pub(crate) struct SharedMetrics {
     restored: AtomicU64,
     commits: AtomicU64,
     replaced: AtomicU64,
+    corruptions: AtomicU64,
 }
 
 impl SharedMetrics {
@@ -140,6 +147,9 @@ impl SharedMetrics {
     pub(crate) fn add_commit(&self) {
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn add_corruption(&self) {
+        self.corruptions.fetch_add(1, Ordering::Relaxed);
+    }
     fn snapshot(&self) -> StreamsMetrics {
         StreamsMetrics {
             processed_records: self.processed.load(Ordering::Relaxed),
@@ -149,6 +159,7 @@ impl SharedMetrics {
             restored_records: self.restored.load(Ordering::Relaxed),
             commits: self.commits.load(Ordering::Relaxed),
             replaced_threads: self.replaced.load(Ordering::Relaxed),
+            task_corruptions: self.corruptions.load(Ordering::Relaxed),
         }
     }
 }
@@ -282,6 +293,56 @@ impl Shared {
             self.transition(State::Error);
         }
     }
+
+    /// Stops every thread because the application shuts down (this
+    /// instance's thread `failing` asked for it, or another instance did):
+    /// `PENDING_ERROR` now, `ERROR` once the last thread has stopped.
+    ///
+    /// In Kafka Streams the request reaches each instance in a rebalance
+    /// whose assignment takes every partition away, so an instance with a
+    /// thread that owns partitions (the failing thread aside: its
+    /// replacement owns none) first goes to `REBALANCING`, as its threads
+    /// have their partitions revoked; the client states are the same here.
+    /// The steps are taken under one lock, so that no thread's state change
+    /// comes between them.
+    fn shutdown_application(&self, failing: Option<usize>) {
+        self.stop.store(true, Ordering::SeqCst);
+        let steps = {
+            let Ok(mut inner) = self.inner.lock() else {
+                return;
+            };
+            let mut steps = Vec::new();
+            let owns_partitions = inner.tasks.iter().enumerate().any(|(i, tasks)| {
+                Some(i + 1) != failing
+                    && !tasks.is_empty()
+                    && inner.threads.get(i) != Some(&ThreadState::Dead)
+            });
+            let mut path = Vec::new();
+            if owns_partitions && inner.state == State::Running {
+                path.push(State::Rebalancing);
+            }
+            path.push(State::PendingError);
+            if inner.live_threads == 0 {
+                path.push(State::Error);
+            }
+            for to in path {
+                let from = inner.state;
+                if !from.is_valid_transition(to) {
+                    break;
+                }
+                inner.state = to;
+                steps.push((to, from));
+            }
+            steps
+        };
+        self.changed.notify_all();
+        for (to, from) in steps {
+            log::info!("state transition from {from:?} to {to:?}");
+            if let Some(l) = &self.listener {
+                l(to, from);
+            }
+        }
+    }
 }
 
 /// The instances of this process, by application id, for
@@ -372,6 +433,8 @@ fn handle_error(shared: &Arc<Shared>, index: usize, error: StreamsError) -> bool
         }
         StreamsUncaughtExceptionResponse::ShutdownApplication => {
             log::error!("shutting down the application after: {error}");
+            shared.shutdown_application(Some(index));
+            // The instances of this process stop at once...
             let peers: Vec<Arc<Shared>> = instances()
                 .lock()
                 .ok()
@@ -379,13 +442,55 @@ fn handle_error(shared: &Arc<Shared>, index: usize, error: StreamsError) -> bool
                 .unwrap_or_default()
                 .iter()
                 .filter_map(Weak::upgrade)
+                .filter(|p| !Arc::ptr_eq(p, shared))
                 .collect();
             for p in peers {
-                p.shutdown_on_error();
+                p.shutdown_application(None);
             }
-            shared.shutdown_on_error();
+            // ...and every instance, in any process, once it reads the
+            // request (sent before this thread's consumer leaves the group).
+            let cfg = &shared.cfg;
+            let request = ShutdownRequest {
+                process_id: cfg.process_id.clone(),
+                client_id: cfg.client_id.clone(),
+                thread: format!("{}-StreamThread-{index}", cfg.client_id),
+                reason: error.to_string(),
+            };
+            match shutdown::send(cfg, &request) {
+                Ok(()) => log::error!(
+                    "sent a shutdown request to every instance of application {}",
+                    cfg.application_id
+                ),
+                Err(e) => log::error!(
+                    "could not send the shutdown request to the other instances of application {} ({e}): only the instances of this process stop",
+                    cfg.application_id
+                ),
+            }
             false
         }
+    }
+}
+
+/// Reads the application's shutdown requests until the instance stops, and
+/// stops it when another instance asks (see [`shutdown`]).
+fn watch_shutdown_requests(shared: Arc<Shared>, mut watcher: Watcher) {
+    while !shared.stopping() {
+        let Some(request) = watcher.poll() else {
+            continue;
+        };
+        // Its own request: the instance is stopping already.
+        if request.process_id == shared.cfg.process_id {
+            continue;
+        }
+        log::error!(
+            "a Kafka Streams client of application {} is requesting to shut down the application (client {}, process {}, thread {}): {}",
+            shared.cfg.application_id,
+            request.client_id,
+            request.process_id,
+            request.thread,
+            request.reason
+        );
+        shared.shutdown_application(None);
     }
 }
 
@@ -426,6 +531,8 @@ pub struct KafkaStreams {
     restore_listener: Option<Arc<dyn StateRestoreListener>>,
     shared: Option<Arc<Shared>>,
     threads: Vec<JoinHandle<()>>,
+    /// The thread reading the application's shutdown requests.
+    watcher: Option<JoinHandle<()>>,
     closed: bool,
 }
 
@@ -449,6 +556,7 @@ impl KafkaStreams {
             restore_listener: None,
             shared: None,
             threads: Vec::new(),
+            watcher: None,
             closed: false,
         }
     }
@@ -575,14 +683,46 @@ impl KafkaStreams {
             ))
             .into());
         }
-        let cfg = Arc::new(RuntimeConfig::new(&self.config)?);
+        let mut cfg = RuntimeConfig::new(&self.config)?;
         let topology = self
             .topology
             .take()
             .ok_or_else(|| RuntimeError::IllegalState("the topology is gone".into()))?;
-        let result = self.prepare(&cfg, &topology);
-        let plan = match result {
-            Ok(plan) => plan,
+        // With persistent stores the process id is kept in the state
+        // directory (see `persistent_process_id`), unless an instance of
+        // this process already runs with it (two instances sharing a state
+        // directory must not fence each other).
+        if topology.stores.iter().any(|s| s.factory.is_persistent()) {
+            let id = super::state_dir::persistent_process_id(&cfg.app_state_dir, &cfg.process_id);
+            let taken = instances()
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&*cfg.application_id).cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .any(|p| p.cfg.process_id == id && !p.stopping());
+            if !taken {
+                cfg.set_process_id(id);
+            }
+        }
+        let cfg = Arc::new(cfg);
+        // The watcher starts reading shutdown requests here: those written
+        // before this instance started never stop it. When the topic does
+        // not exist yet, the watcher's thread creates it (in the background:
+        // creating a topic takes a quarter of a second, which every first
+        // start would wait for) and reads it from its start, as any request
+        // in it is newer than this instance.
+        let result = self.prepare(&cfg, &topology).and_then(|(plan, exists)| {
+            let watcher = if exists {
+                Some(Watcher::new(&cfg)?)
+            } else {
+                None
+            };
+            Ok((plan, watcher))
+        });
+        let (plan, watcher) = match result {
+            Ok(prepared) => prepared,
             Err(e) => {
                 self.topology = Some(topology);
                 return Err(e.into());
@@ -625,20 +765,63 @@ impl KafkaStreams {
                 })?;
             self.threads.push(handle);
         }
+        let s = shared.clone();
+        match std::thread::Builder::new()
+            .name(format!("{}-ShutdownRequestWatcher", cfg.client_id))
+            .spawn(move || {
+                let watcher = match watcher {
+                    Some(w) => w,
+                    None => match shutdown::create_and_watch(&s.cfg) {
+                        Ok(w) => w,
+                        Err(e) => {
+                            log::error!(
+                                "cannot watch for shutdown requests ({e}): this instance will not stop when another instance of the application asks"
+                            );
+                            return;
+                        }
+                    },
+                };
+                watch_shutdown_requests(s, watcher)
+            })
+        {
+            Ok(handle) => self.watcher = Some(handle),
+            Err(e) => log::error!(
+                "cannot start the thread that reads shutdown requests ({e}): this instance will not stop when another instance of the application asks"
+            ),
+        }
         self.shared = Some(shared);
         Ok(())
     }
 
-    fn prepare(&self, cfg: &RuntimeConfig, topology: &Topology) -> Result<TaskPlan, RuntimeError> {
+    /// Plans the tasks and creates the internal topics; also says whether
+    /// the shutdown-request topic exists (it is not waited for).
+    fn prepare(
+        &self,
+        cfg: &RuntimeConfig,
+        topology: &Topology,
+    ) -> Result<(TaskPlan, bool), RuntimeError> {
         if topology.nodes.is_empty() {
             return Err(RuntimeError::Config(
                 "the topology is empty: add a source (StreamsBuilder::stream/table) before starting".into(),
             ));
         }
-        let existing = internal_topics::fetch_partition_counts(cfg)?;
+        let client = internal_topics::MetadataClient::new(cfg)?;
+        let existing = client.partition_counts(cfg)?;
         let plan = internal_topics::plan(topology, &cfg.application_id, &existing)?;
-        internal_topics::ensure_topics(cfg, &plan.internal_topics)?;
-        Ok(plan)
+        let (shutdown_topic, needed): (Vec<_>, Vec<_>) = plan
+            .internal_topics
+            .iter()
+            .cloned()
+            .partition(|t| t.kind == internal_topics::InternalKind::ShutdownRequests);
+        internal_topics::ensure_topics(cfg, &client, &needed)?;
+        let exists = shutdown_topic
+            .iter()
+            .all(|t| existing.contains_key(&t.name));
+        if exists {
+            // Checked like the others (partition count), not created.
+            internal_topics::ensure_topics(cfg, &client, &shutdown_topic)?;
+        }
+        Ok((plan, exists))
     }
 
     /// Stops: every thread commits, closes its tasks (writing their
@@ -682,6 +865,10 @@ impl KafkaStreams {
         if done {
             for t in self.threads.drain(..) {
                 let _ = t.join();
+            }
+            // It sees the stop flag within its poll interval.
+            if let Some(w) = self.watcher.take() {
+                let _ = w.join();
             }
             shared.transition(State::NotRunning);
         } else {

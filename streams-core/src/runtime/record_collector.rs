@@ -75,16 +75,44 @@ impl ProducerContext for CollectorContext {
                     }
                 }
             }
+            // Records purged by an abort: nothing to report.
+            Err((e, _))
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+                ) => {}
             Err((e, m)) => {
+                // Only the first failure until the next commit is reported;
+                // the others are its echo (the same broker, the same cause).
+                if state.first_error.is_some() {
+                    log::debug!(
+                        "could not send a record to {}-{}: {e}",
+                        m.topic(),
+                        m.partition()
+                    );
+                    return;
+                }
                 log::error!(
                     "could not send a record to {}-{}: {e}",
                     m.topic(),
                     m.partition()
                 );
-                if state.first_error.is_none() {
-                    state.first_error = Some(RuntimeError::Send {
-                        topic: m.topic().to_string(),
-                        reason: e.to_string(),
+                {
+                    // Kafka Streams' default production-exception handler:
+                    // an error that retrying may fix (RETRY) marks the tasks
+                    // corrupted, so they are recovered and the records sent
+                    // again; any other (FAIL) stops the thread.
+                    state.first_error = Some(if is_retriable_send_error(e) {
+                        RuntimeError::TaskCorrupted(format!(
+                            "sending to {}-{} failed: {e}; the broker is slow or was unreachable (consider a larger producer.delivery.timeout.ms)",
+                            m.topic(),
+                            m.partition()
+                        ))
+                    } else {
+                        RuntimeError::Send {
+                            topic: m.topic().to_string(),
+                            reason: e.to_string(),
+                        }
                     });
                 }
             }
@@ -92,11 +120,41 @@ impl ProducerContext for CollectorContext {
     }
 }
 
+/// Whether a delivery failure is one Kafka's Java client calls retriable
+/// (the record may go through when sent again).
+fn is_retriable_send_error(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::MessageTimedOut
+                | C::RequestTimedOut
+                | C::OperationTimedOut
+                | C::NetworkException
+                | C::BrokerTransportFailure
+                | C::AllBrokersDown
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::NotEnoughReplicas
+                | C::NotEnoughReplicasAfterAppend
+                | C::KafkaStorageError
+                | C::UnknownTopicOrPartition
+        )
+    )
+}
+
 /// Sends what a thread's tasks produce.
 pub(crate) struct KafkaCollector {
     producer: BaseProducer<CollectorContext>,
+    /// For faults armed by tests (`runtime::faults`).
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+    application_id: std::sync::Arc<str>,
     exactly_once: bool,
     in_transaction: bool,
+    /// A send that failed in a way the thread handles itself (fenced,
+    /// corrupted), kept for [`take_send_failure`](Self::take_send_failure):
+    /// processors see only an opaque error.
+    send_failure: Option<RuntimeError>,
     partitions: RefCell<HashMap<String, i32>>,
     timeout: Duration,
 }
@@ -107,6 +165,7 @@ impl KafkaCollector {
     /// transactional id).
     pub(crate) fn new(
         producer: BaseProducer<CollectorContext>,
+        application_id: std::sync::Arc<str>,
         exactly_once: bool,
         timeout: Duration,
     ) -> RuntimeResult<Self> {
@@ -117,8 +176,10 @@ impl KafkaCollector {
         }
         Ok(KafkaCollector {
             producer,
+            application_id,
             exactly_once,
             in_transaction: false,
+            send_failure: None,
             partitions: RefCell::new(HashMap::new()),
             timeout,
         })
@@ -158,13 +219,58 @@ impl KafkaCollector {
     /// Waits until every record sent so far is acknowledged (at-least-once
     /// commit), then reports any failure.
     pub(crate) fn flush(&self) -> RuntimeResult<()> {
-        self.producer
-            .flush(self.timeout)
-            .map_err(|e| RuntimeError::client("flushing the producer", e))?;
+        self.send_now()?;
         match self.take_error() {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Sends every queued record at once, `linger.ms` notwithstanding, and
+    /// waits for their acknowledgements, serving the delivery reports.
+    ///
+    /// Not rdkafka's `BaseProducer::flush`, for two reasons that made every
+    /// commit last 100 ms or more:
+    /// * it polls in slices of up to 100 ms, and a poll serves events until
+    ///   its slice is over, however early the last report arrives;
+    /// * librdkafka skips the linger only while a call to `rd_kafka_flush`
+    ///   is in progress, and rdkafka calls it with a zero timeout between
+    ///   its polls, too briefly for the broker threads to notice, so the
+    ///   records waited out `linger.ms` (100 ms by default, as in Kafka
+    ///   Streams, whose flush does skip it). This producer's delivery
+    ///   reports are events only this thread serves, so a blocking
+    ///   `rd_kafka_flush` here would wait for itself: a helper thread holds
+    ///   one open instead, while this thread serves the reports.
+    fn send_now(&self) -> RuntimeResult<()> {
+        if self.producer.in_flight_count() == 0 {
+            return Ok(());
+        }
+        let native = self.producer.client().native_ptr() as usize;
+        let timeout_ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
+        let deadline = std::time::Instant::now() + self.timeout;
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                // SAFETY: the producer outlives the scope, which joins this
+                // thread before `send_now` returns; `rd_kafka_flush` is
+                // thread-safe and, with delivery reports as events, only
+                // waits for the count of outstanding records to reach zero.
+                unsafe {
+                    rdkafka::bindings::rd_kafka_flush(native as *mut _, timeout_ms);
+                }
+            });
+            loop {
+                self.producer.poll(Duration::from_millis(1));
+                if self.producer.in_flight_count() == 0 {
+                    return Ok(());
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(RuntimeError::client(
+                        "flushing the producer",
+                        KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
+                    ));
+                }
+            }
+        })
     }
 
     /// Offset of the last record acknowledged on `topic`-`partition`.
@@ -182,14 +288,29 @@ impl KafkaCollector {
         group: &ConsumerGroupMetadata,
     ) -> RuntimeResult<()> {
         self.ensure_transaction()?;
+        // rdkafka's commit flushes first too, but waits out `linger.ms`.
+        self.send_now()?;
+        #[cfg(feature = "fault-injection")]
+        if super::faults::take_commit_failure(&self.application_id) {
+            return Err(RuntimeError::TaskCorrupted(
+                "committing the transaction: injected abortable error".into(),
+            ));
+        }
         if offsets.count() > 0 {
             self.producer
                 .send_offsets_to_transaction(offsets, group, self.timeout)
                 .map_err(classify_txn("sending offsets to the transaction"))?;
         }
-        self.producer
-            .commit_transaction(self.timeout)
-            .map_err(classify_txn("committing the transaction"))?;
+        if let Err(e) = self.producer.commit_transaction(self.timeout) {
+            // A failed send fails the commit too; the send's own error
+            // decides (Kafka Streams' production-exception handling): a
+            // record that cannot be written stops the thread, a timeout
+            // corrupts the tasks.
+            return Err(match self.take_error() {
+                Some(send @ RuntimeError::Send { .. }) => send,
+                _ => classify_txn("committing the transaction")(e),
+            });
+        }
         self.in_transaction = false;
         match self.take_error() {
             Some(e) => Err(e),
@@ -197,15 +318,34 @@ impl KafkaCollector {
         }
     }
 
+    /// The failure kept by the last failed send, if the thread handles it
+    /// itself (see [`RuntimeError::TaskCorrupted`] and
+    /// [`RuntimeError::Fenced`]).
+    pub(crate) fn take_send_failure(&mut self) -> Option<RuntimeError> {
+        self.send_failure.take()
+    }
+
     /// Aborts the open transaction, if any (exactly-once error path).
     pub(crate) fn abort_transaction(&mut self) {
         if self.in_transaction {
+            // librdkafka's abort waits until no record is outstanding, and
+            // with a polled producer only this thread can serve the
+            // delivery reports that end them: drop what is still queued,
+            // serve the reports (in-flight requests complete on their own;
+            // purging them too leaves gaps in the idempotent sequence that
+            // librdkafka reports as an error of its own), then abort.
+            self.producer
+                .purge(rdkafka::producer::PurgeConfig::default().queue());
+            if let Err(e) = self.producer.flush(self.timeout) {
+                log::warn!("serving the purged records before the abort failed: {e}");
+            }
             if let Err(e) = self.producer.abort_transaction(self.timeout) {
                 log::warn!("aborting the transaction failed: {e}");
             }
             self.in_transaction = false;
         }
         let _ = self.take_error();
+        self.send_failure = None;
     }
 
     /// Sends raw bytes (also used for dead-letter records).
@@ -245,8 +385,10 @@ impl KafkaCollector {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     // The local queue is full: serve deliveries, then retry.
+                    // In short slices: rdkafka's poll serves events until its
+                    // timeout is over, however early the room comes.
                     record = back;
-                    self.producer.poll(Duration::from_millis(50));
+                    self.producer.poll(Duration::from_millis(1));
                 }
                 Err((e, _)) => {
                     return Err(RuntimeError::Send {
@@ -273,8 +415,17 @@ fn classify_txn(operation: &'static str) -> impl Fn(KafkaError) -> RuntimeError 
             }
             _ => false,
         };
+        // An abortable error (a send of the transaction failed, the
+        // coordinator timed out) or a retriable one leaves the transaction
+        // in doubt: abort it and recover the tasks.
+        let corrupted = match &e {
+            KafkaError::Transaction(t) => t.txn_requires_abort() || t.is_retriable(),
+            _ => false,
+        };
         if fenced {
             RuntimeError::Fenced(format!("{operation}: {e}"))
+        } else if corrupted {
+            RuntimeError::TaskCorrupted(format!("{operation}: {e}"))
         } else {
             RuntimeError::client(operation, e)
         }
@@ -291,7 +442,15 @@ impl RecordCollector for KafkaCollector {
         timestamp: i64,
         partition: Option<i32>,
     ) -> Result<(), StreamsError> {
-        Ok(self.send_raw(topic, key, value, headers, timestamp, partition)?)
+        match self.send_raw(topic, key, value, headers, timestamp, partition) {
+            Ok(()) => Ok(()),
+            Err(e @ (RuntimeError::TaskCorrupted(_) | RuntimeError::Fenced(_))) => {
+                let opaque = StreamsError::Kafka(e.to_string());
+                self.send_failure = Some(e);
+                Err(opaque)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn partitions_for(&self, topic: &str) -> Option<i32> {

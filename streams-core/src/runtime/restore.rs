@@ -240,7 +240,10 @@ impl Restorer {
         if self.assignment_changed {
             self.reassign()?;
         }
-        let mut batches: BTreeMap<(String, i32), RestoredBatch> = BTreeMap::new();
+        let mut batches: Vec<RestoredBatch> = Vec::new();
+        // The next offset expected per batch (`Restoring::next`), written
+        // back after the poll.
+        let mut next: Vec<Option<i64>> = Vec::new();
         let mut count = 0;
         let mut timeout = wait;
         while count < max_records {
@@ -250,22 +253,37 @@ impl Restorer {
             timeout = Duration::ZERO;
             match item {
                 Ok(m) => {
-                    let key = (m.topic().to_string(), m.partition());
-                    let Some(r) = self.active.get_mut(&key) else {
-                        continue;
+                    // Records come in runs of one partition: look the batch
+                    // up by comparing names, allocating a key only for a
+                    // partition not seen in this poll.
+                    let (topic, partition) = (m.topic(), m.partition());
+                    let i = match batches
+                        .iter()
+                        .rposition(|b| b.partition == partition && b.topic == topic)
+                    {
+                        Some(i) => i,
+                        None => {
+                            let key = (topic.to_string(), partition);
+                            let Some(r) = self.active.get(&key) else {
+                                continue;
+                            };
+                            next.push(r.next);
+                            batches.push(RestoredBatch {
+                                task: r.task,
+                                store: r.store.clone(),
+                                topic: key.0,
+                                partition,
+                                records: Vec::new(),
+                                last_offset: -1,
+                            });
+                            batches.len() - 1
+                        }
                     };
-                    if r.next.is_some_and(|n| m.offset() < n) {
+                    if next[i].is_some_and(|n| m.offset() < n) {
                         continue;
                     }
-                    r.next = Some(m.offset() + 1);
-                    let batch = batches.entry(key.clone()).or_insert_with(|| RestoredBatch {
-                        task: r.task,
-                        store: r.store.clone(),
-                        topic: key.0.clone(),
-                        partition: key.1,
-                        records: Vec::new(),
-                        last_offset: m.offset(),
-                    });
+                    next[i] = Some(m.offset() + 1);
+                    let batch = &mut batches[i];
                     batch.last_offset = m.offset();
                     if let Some(k) = m.key() {
                         let ts = m.timestamp().to_millis().unwrap_or(0);
@@ -282,7 +300,19 @@ impl Restorer {
                 }
             }
         }
-        for b in batches.values() {
+        // A batch whose records were all skipped (already restored) was
+        // created all the same; it carries no offset.
+        let mut kept = Vec::with_capacity(batches.len());
+        for (b, n) in batches.into_iter().zip(next) {
+            if let Some(r) = self.active.get_mut(&(b.topic.clone(), b.partition)) {
+                r.next = n;
+            }
+            if b.last_offset >= 0 {
+                kept.push(b);
+            }
+        }
+        let batches = kept;
+        for b in &batches {
             if let Some(r) = self.active.get_mut(&(b.topic.clone(), b.partition)) {
                 r.restored += b.records.len() as u64;
                 self.total_restored += b.records.len() as u64;
@@ -349,6 +379,6 @@ impl Restorer {
                 finished.push(RestoreDone { task: r.task });
             }
         }
-        Ok((batches.into_values().collect(), finished))
+        Ok((batches, finished))
     }
 }

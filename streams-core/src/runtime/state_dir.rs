@@ -269,9 +269,59 @@ pub(crate) fn parse_checkpoint(text: &str) -> Option<Checkpoint> {
     (out.len() == count).then_some(out)
 }
 
+/// The file under `<state.dir>/<application.id>` that keeps the instance's
+/// process id across restarts (Kafka Streams' name and JSON layout).
+pub(crate) const PROCESS_FILE: &str = "kafka-streams-process-metadata";
+
+/// The process id kept in `app_state_dir`, or `fresh` (then written there)
+/// when there is none, as Kafka Streams does for applications with
+/// persistent stores.
+///
+/// The id names the instance's transactional producers, so a restarted
+/// instance fences its predecessor and aborts the transaction the
+/// predecessor left open: otherwise that transaction would hold back
+/// `read_committed` readers, restoring changelogs included, until it timed
+/// out.
+pub(crate) fn persistent_process_id(app_state_dir: &Path, fresh: &str) -> String {
+    let file = app_state_dir.join(PROCESS_FILE);
+    if let Ok(text) = fs::read_to_string(&file)
+        && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(id) = json.get("processId").and_then(|v| v.as_str())
+        && !id.is_empty()
+    {
+        return id.to_string();
+    }
+    let written = fs::create_dir_all(app_state_dir)
+        .and_then(|()| fs::write(&file, serde_json::json!({ "processId": fresh }).to_string()));
+    if let Err(e) = written {
+        log::warn!(
+            "cannot keep the process id in {}: {e}; a restart will not fence this instance's transactions",
+            file.display()
+        );
+    }
+    fresh.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The process id survives a restart, in Kafka Streams' file and JSON
+    /// layout; a file without one is replaced.
+    #[test]
+    fn the_process_id_is_kept_in_the_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        assert_eq!(persistent_process_id(&app, "first"), "first");
+        assert_eq!(
+            std::fs::read_to_string(app.join(PROCESS_FILE)).unwrap(),
+            r#"{"processId":"first"}"#
+        );
+        assert_eq!(persistent_process_id(&app, "second"), "first");
+        std::fs::write(app.join(PROCESS_FILE), "{}").unwrap();
+        assert_eq!(persistent_process_id(&app, "third"), "third");
+        assert_eq!(persistent_process_id(&app, "fourth"), "third");
+    }
 
     #[test]
     fn checkpoint_round_trips_in_kafka_layout() {

@@ -139,6 +139,7 @@ impl StreamThread {
             })?;
         let collector = Rc::new(RefCell::new(KafkaCollector::new(
             producer,
+            cfg.application_id.clone(),
             cfg.exactly_once(),
             cfg.api_timeout,
         )?));
@@ -187,17 +188,33 @@ impl StreamThread {
                 .subscribe(&refs)
                 .map_err(|e| RuntimeError::client("subscribing to the source topics", e))?;
         }
+        loop {
+            match self.run_loop() {
+                Err(RuntimeError::TaskCorrupted(reason)) => self.recover_corrupted(&reason)?,
+                other => return other,
+            }
+        }
+    }
+
+    /// The processing loop of [`run`](Self::run).
+    fn run_loop(&mut self) -> RuntimeResult<()> {
         let cfg = self.shared.cfg.clone();
         let mut last_commit = Instant::now();
         let mut last_cleanup = Instant::now();
         let mut commit_failing_since = None;
+        // Whether the last loop processed nothing.
+        let mut idle = false;
         while !self.shared.stopping() {
             let buffered = self.tasks.has_buffered();
             let restoring = !self.tasks.all_running();
-            let timeout = if buffered {
+            // While restoring, the restore consumer's poll below does the
+            // waiting: the main consumer's partitions are paused then. When
+            // records are buffered but no task could take one (they wait
+            // for another input), a short wait keeps the loop from spinning.
+            let timeout = if restoring || (buffered && !idle) {
                 Duration::ZERO
-            } else if restoring {
-                Duration::from_millis(5)
+            } else if buffered {
+                Duration::from_millis(1)
             } else {
                 cfg.poll
             };
@@ -216,7 +233,8 @@ impl StreamThread {
             if let Some(global) = &mut self.global {
                 global.poll(PROCESS_BUDGET, Duration::ZERO)?;
             }
-            self.tasks.process(PROCESS_BUDGET)?;
+            self.refresh_lags();
+            idle = self.tasks.process(PROCESS_BUDGET)? == 0;
             self.tasks.punctuate_wall_clock()?;
             self.collector.borrow().poll();
             if !cfg.exactly_once()
@@ -246,6 +264,98 @@ impl StreamThread {
         Ok(())
     }
 
+    /// Gives the task manager the lags of the empty input partitions that
+    /// `max.task.idle.ms` decides on: the high watermark of the partition's
+    /// last fetch response less the consumer's position, both as librdkafka
+    /// knows them (no request is sent, except once per partition for the
+    /// committed offset, which is the position until the consumer has
+    /// handed over a record: librdkafka reports none before). Unknown until
+    /// the partition has been fetched from.
+    fn refresh_lags(&mut self) {
+        let parts = self.tasks.partitions_needing_lag();
+        if parts.is_empty() {
+            return;
+        }
+        let positions = self.consumer.position().ok();
+        let native = self.consumer.client().native_ptr();
+        let watermarks = |topic: &str, partition: i32| -> Option<(i64, i64)> {
+            let name = std::ffi::CString::new(topic).ok()?;
+            let (mut low, mut high) = (-1i64, -1i64);
+            // SAFETY: `native` is the live handle of `self.consumer`, `name`
+            // a NUL-terminated string that outlives the call, and
+            // `low`/`high` valid out-pointers; the call only reads
+            // librdkafka's cached partition state under its own lock.
+            let err = unsafe {
+                rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                    native,
+                    name.as_ptr(),
+                    partition,
+                    &mut low,
+                    &mut high,
+                )
+            };
+            (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                && low >= 0
+                && high >= 0)
+                .then_some((low, high))
+        };
+        let mut missing_start = TopicPartitionList::new();
+        let lags: Vec<Option<i64>> = parts
+            .iter()
+            .map(|(topic, partition, start)| {
+                let (_, high) = watermarks(topic, *partition)?;
+                let consumed = positions
+                    .as_ref()
+                    .and_then(|p| p.find_partition(topic, *partition))
+                    .and_then(|e| match e.offset() {
+                        rdkafka::Offset::Offset(o) if o >= 0 => Some(o),
+                        _ => None,
+                    });
+                let position = consumed.or(*start);
+                if position.is_none() {
+                    missing_start.add_partition(topic, *partition);
+                }
+                Some((high - position?).max(0))
+            })
+            .collect();
+        self.tasks.set_lags(|topic, partition| {
+            parts
+                .iter()
+                .position(|(t, p, _)| t == topic && *p == partition)
+                .and_then(|i| lags[i])
+        });
+        if missing_start.count() == 0 {
+            return;
+        }
+        // Fetched once per partition and assignment: the committed offset,
+        // or, with none, where `auto.offset.reset` starts (Kafka Streams'
+        // default: the log start).
+        let latest = self
+            .shared
+            .cfg
+            .consumer_config(self.index, ConsumerRole::Main)
+            .get("auto.offset.reset")
+            .is_some_and(|r| matches!(r, "latest" | "largest" | "end"));
+        match self
+            .consumer
+            .committed_offsets(missing_start, self.shared.cfg.api_timeout)
+        {
+            Ok(committed) => {
+                for e in committed.elements() {
+                    let start = match e.offset() {
+                        rdkafka::Offset::Offset(o) if o >= 0 => Some(o),
+                        _ => watermarks(e.topic(), e.partition())
+                            .map(|(low, high)| if latest { high } else { low }),
+                    };
+                    if let Some(o) = start {
+                        self.tasks.set_start_position(e.topic(), e.partition(), o);
+                    }
+                }
+            }
+            Err(e) => log::warn!("thread {}: reading committed offsets: {e}", self.index),
+        }
+    }
+
     fn poll(&mut self, timeout: Duration) -> RuntimeResult<()> {
         let mut wait = timeout;
         for _ in 0..MAX_POLL_RECORDS {
@@ -267,13 +377,13 @@ impl StreamThread {
                         }
                         None => Headers::new(),
                     };
-                    let record = RawRecord {
-                        offset: m.offset(),
-                        timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec),
+                    let record = RawRecord::new(
+                        m.offset(),
+                        m.timestamp().to_millis().unwrap_or(-1),
+                        m.key(),
+                        m.payload(),
                         headers,
-                    };
+                    );
                     self.tasks.enqueue(m.topic(), m.partition(), record);
                 }
                 Some(Err(e)) => {
@@ -420,15 +530,17 @@ impl StreamThread {
         }
     }
 
-    /// Commits: tasks flush their caches and stores, then under
-    /// at-least-once the producer is flushed, the offsets committed and the
-    /// checkpoints written; under exactly-once the offsets go into the
-    /// transaction, which commits.
+    /// Commits: tasks flush their caches, then under at-least-once the
+    /// producer is flushed, the offsets committed and, every 10,000
+    /// changelog records, the checkpoints written; under exactly-once the
+    /// offsets go into the transaction, which commits.
     pub(crate) fn commit(&mut self) -> RuntimeResult<()> {
+        let started = Instant::now();
         if let Some(global) = &mut self.global {
             global.flush()?;
         }
         self.tasks.commit_tasks()?;
+        let caches_flushed = started.elapsed();
         let offsets = self.tasks.offsets_to_commit()?;
         if self.shared.cfg.exactly_once() {
             if self.collector.borrow().in_transaction() || offsets.count() > 0 {
@@ -445,19 +557,77 @@ impl StreamThread {
                 self.consumer
                     .commit(&offsets, CommitMode::Sync)
                     .map_err(|e| match e.rdkafka_error_code() {
+                        // A rebalance in progress is not a lost
+                        // membership: the tasks stay, and the commit is made
+                        // again on revocation or at the next interval (a
+                        // retriable error). Closing them dirty would process
+                        // their uncommitted records twice.
                         Some(
-                            RDKafkaErrorCode::RebalanceInProgress
-                            | RDKafkaErrorCode::IllegalGeneration
+                            RDKafkaErrorCode::IllegalGeneration
                             | RDKafkaErrorCode::UnknownMemberId
                             | RDKafkaErrorCode::FencedInstanceId,
                         ) => RuntimeError::TaskMigrated(format!("committing offsets: {e}")),
                         _ => RuntimeError::client("committing offsets", e),
                     })?;
             }
-            self.tasks.write_checkpoints()?;
+            self.tasks.maybe_checkpoint()?;
         }
         self.tasks.mark_committed();
         self.shared.metrics.add_commit();
+        log::debug!(
+            "thread {}: committed in {:?} (caches {:?})",
+            self.index,
+            started.elapsed(),
+            caches_flushed
+        );
+        Ok(())
+    }
+
+    /// Recovers from [`RuntimeError::TaskCorrupted`] as Kafka Streams
+    /// does: the open transaction is aborted (exactly-once), every task is
+    /// closed dirty and its state wiped (its stores may hold writes whose
+    /// changelog records were lost or aborted), and the tasks are created
+    /// again for the same partitions: they restore from their changelogs
+    /// and read their inputs again from the last committed offsets. The
+    /// thread stays in the group.
+    fn recover_corrupted(&mut self, reason: &str) -> RuntimeResult<()> {
+        log::warn!(
+            "thread {}: {reason}; closing the tasks dirty, wiping their state and restoring it, then reprocessing from the last committed offsets",
+            self.index
+        );
+        self.shared.metrics.add_corruption();
+        if self.shared.cfg.exactly_once() {
+            self.collector.borrow_mut().abort_transaction();
+        }
+        // Errors of sends made before the abort belong to the recovered
+        // tasks: drop them.
+        let _ = self.collector.borrow().take_error();
+        self.tasks.close_all_corrupted(&mut self.restorer);
+        let assignment = self
+            .consumer
+            .assignment()
+            .map_err(|e| RuntimeError::client("reading the assignment", e))?;
+        let parts = partitions(&assignment);
+        if parts.is_empty() {
+            return Ok(());
+        }
+        // Assigning the same partitions at their committed offsets drops
+        // what was fetched beyond them and fetches it again.
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in &parts {
+            tpl.add_partition_offset(t, *p, rdkafka::Offset::Stored)
+                .map_err(|e| RuntimeError::client("rewinding to the committed offsets", e))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| RuntimeError::client("rewinding to the committed offsets", e))?;
+        self.consumer
+            .pause(&tpl)
+            .map_err(|e| RuntimeError::client("pausing partitions", e))?;
+        self.tasks.assign(&parts, &mut self.restorer)?;
+        self.tasks.mark_all_paused();
+        self.shared
+            .set_thread_tasks(self.index, self.tasks.task_ids());
         Ok(())
     }
 

@@ -5,16 +5,29 @@
 //! source topic of its sub-topology. Its records wait in one queue per
 //! input partition; the next record processed is the one with the lowest
 //! timestamp at the head of a queue (Kafka Streams' `PartitionGroup`), so
-//! stream time advances as evenly as the inputs allow. A queue that runs
-//! empty holds the task back for up to `max.task.idle.ms` (0, the default,
-//! does not wait; -1 never waits either) so that a join does not run ahead
-//! of a slower input.
+//! stream time advances as evenly as the inputs allow.
+//!
+//! A task with several input partitions processes only while every one of
+//! them has a record buffered, unless `max.task.idle.ms` says otherwise
+//! (Kafka Streams' `PartitionGroup.readyToProcess`): with -1 it never
+//! waits; otherwise, for each empty partition, it waits while the
+//! partition's lag is unknown (nothing fetched yet) or positive (records
+//! are on the broker but not here yet), and once the lag is known to be 0
+//! it waits `max.task.idle.ms` more (0, the default: not at all) for new
+//! records before it processes the others anyway. So a join does not run
+//! ahead of an input that is merely slower to fetch.
+//!
+//! The lag is the partition's high watermark, as of the last fetch
+//! response, less the consumer's position. Under `read_committed` the
+//! Java client subtracts from the last stable offset instead, which
+//! librdkafka does not expose: while another producer's transaction on an
+//! input is open, the lag counts its records and the task waits for the
+//! transaction to end.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -46,9 +59,50 @@ pub(crate) type Partitions = Vec<(String, i32)>;
 pub(crate) struct RawRecord {
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
-    pub(crate) key: Option<Vec<u8>>,
-    pub(crate) value: Option<Vec<u8>>,
+    /// The key's bytes followed by the value's: one allocation per record
+    /// instead of two.
+    data: Vec<u8>,
+    /// The key's length; `None` for a null key.
+    key_len: Option<usize>,
+    /// Whether the value is present (not null).
+    has_value: bool,
     pub(crate) headers: Headers,
+}
+
+impl RawRecord {
+    pub(crate) fn new(
+        offset: i64,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Headers,
+    ) -> Self {
+        let len = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+        let mut data = Vec::with_capacity(len);
+        if let Some(k) = key {
+            data.extend_from_slice(k);
+        }
+        if let Some(v) = value {
+            data.extend_from_slice(v);
+        }
+        RawRecord {
+            offset,
+            timestamp,
+            data,
+            key_len: key.map(<[u8]>::len),
+            has_value: value.is_some(),
+            headers,
+        }
+    }
+
+    pub(crate) fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|n| &self.data[..n])
+    }
+
+    pub(crate) fn value(&self) -> Option<&[u8]> {
+        self.has_value
+            .then(|| &self.data[self.key_len.unwrap_or(0)..])
+    }
 }
 
 #[derive(Debug)]
@@ -60,7 +114,15 @@ struct PartitionQueue {
     processed: Option<i64>,
     /// Offset of the last record whose offset was committed.
     committed: Option<i64>,
-    empty_since: Option<Instant>,
+    /// Records on the broker not fetched yet (`None`: unknown), refreshed
+    /// by the thread while the queue is empty.
+    lag: Option<i64>,
+    /// Where fetching started after the assignment (the committed offset),
+    /// the consumer's position until it hands over a record.
+    start_position: Option<i64>,
+    /// Wall-clock time (ms) until which an empty queue with no lag holds
+    /// its task back (`max.task.idle.ms` after its lag was first seen 0).
+    idle_deadline: Option<i64>,
     paused: bool,
 }
 
@@ -85,7 +147,17 @@ struct ActiveTask {
     /// Offset of the last changelog record the stores hold, per changelog
     /// partition (from the checkpoint, restoration and what was written).
     changelog_offsets: Checkpoint,
+    /// `changelog_offsets` as of the last checkpoint (or as loaded), to
+    /// decide when the next one is due.
+    checkpointed: Checkpoint,
 }
+
+/// Changelog records written since the last checkpoint after which an
+/// at-least-once commit also checkpoints (Kafka Streams'
+/// `OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT`). A checkpoint flushes RocksDB's
+/// memtables to disk, which costs far more than the commit itself, so it is
+/// taken only when a restart would otherwise replay this much.
+const CHECKPOINT_OFFSET_DELTA: i64 = 10_000;
 
 /// The tasks of one stream thread.
 pub(crate) struct TaskManager {
@@ -102,7 +174,7 @@ pub(crate) struct TaskManager {
     early: HashMap<(String, i32), VecDeque<RawRecord>>,
     /// topic -> partition -> task. Nested so that the per-record lookup
     /// borrows the topic name instead of allocating a key.
-    partition_task: HashMap<String, HashMap<i32, TaskId>>,
+    partition_task: rustc_hash::FxHashMap<String, rustc_hash::FxHashMap<i32, TaskId>>,
     metrics: Arc<SharedMetrics>,
     next_task: usize,
 }
@@ -124,7 +196,7 @@ impl TaskManager {
             tasks: BTreeMap::new(),
             pending: BTreeMap::new(),
             early: HashMap::new(),
-            partition_task: HashMap::new(),
+            partition_task: rustc_hash::FxHashMap::default(),
             metrics,
             next_task: 0,
         })
@@ -140,7 +212,23 @@ impl TaskManager {
     /// their partitions. The thread then stops polling until processing
     /// drains them, and librdkafka stops fetching once its own queue
     /// (`queued.max.messages.kbytes`) is full.
+    ///
+    /// Never while a task waits for records of one of its inputs
+    /// (`max.task.idle.ms`): the records it waits for come only by polling,
+    /// and with the buffers full of its other inputs' records, it would
+    /// wait forever. (Kafka Streams pauses only the partitions whose own
+    /// buffer is full; pausing a partition in librdkafka drops what it has
+    /// fetched for it.)
     pub(crate) fn buffers_full(&self) -> bool {
+        if self.cfg.max_task_idle_ms >= 0
+            && self.tasks.values().any(|t| {
+                t.status == TaskStatus::Running
+                    && t.queues.len() > 1
+                    && t.queues.iter().any(|q| q.records.is_empty())
+            })
+        {
+            return false;
+        }
         let limit = self.cfg.buffered_records;
         let (mut buffered, mut partitions) = (0usize, 0usize);
         for t in self.tasks.values() {
@@ -324,7 +412,9 @@ impl TaskManager {
                 records,
                 processed: None,
                 committed: None,
-                empty_since: None,
+                lag: None,
+                start_position: None,
+                idle_deadline: None,
                 paused: true,
             });
         }
@@ -354,6 +444,7 @@ impl TaskManager {
                 },
                 queues,
                 changelogs,
+                checkpointed: changelog_offsets.clone(),
                 changelog_offsets,
             },
         );
@@ -424,6 +515,8 @@ impl TaskManager {
                     .iter_mut()
                     .find(|q| q.partition == partition && q.topic == topic)
                 {
+                    // The lag known while the queue was empty is stale now.
+                    q.lag = None;
                     q.records.push_back(record);
                 }
             }
@@ -486,14 +579,13 @@ impl TaskManager {
         }
         let per_task = (budget / ids.len()).max(1);
         let mut processed = 0;
-        let now = Instant::now();
         let wall = now_ms();
         let start = self.next_task % ids.len();
         self.next_task = self.next_task.wrapping_add(1);
         for k in 0..ids.len() {
             let id = ids[(start + k) % ids.len()];
             for _ in 0..per_task {
-                if !self.process_one(id, now, wall)? {
+                if !self.process_one(id, wall)? {
                     break;
                 }
                 processed += 1;
@@ -503,56 +595,116 @@ impl TaskManager {
         Ok(processed)
     }
 
+    /// The empty input partitions of running tasks with several inputs,
+    /// whose lag decides whether the task may process
+    /// ([`set_lags`](Self::set_lags)), with the position fetching started
+    /// from when known; none when `max.task.idle.ms` is -1.
+    pub(crate) fn partitions_needing_lag(&self) -> Vec<(String, i32, Option<i64>)> {
+        if self.cfg.max_task_idle_ms < 0 {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for t in self.tasks.values() {
+            if t.status != TaskStatus::Running || t.queues.len() < 2 {
+                continue;
+            }
+            for q in &t.queues {
+                if q.records.is_empty() {
+                    out.push((q.topic.clone(), q.partition, q.start_position));
+                }
+            }
+        }
+        out
+    }
+
+    /// Records where fetching of `topic`-`partition` started.
+    pub(crate) fn set_start_position(&mut self, topic: &str, partition: i32, offset: i64) {
+        for t in self.tasks.values_mut() {
+            for q in &mut t.queues {
+                if q.partition == partition && q.topic == topic {
+                    q.start_position = Some(offset);
+                }
+            }
+        }
+    }
+
+    /// Records the lags of empty input partitions (see
+    /// [`partitions_needing_lag`](Self::partitions_needing_lag)).
+    pub(crate) fn set_lags(&mut self, lag_of: impl Fn(&str, i32) -> Option<i64>) {
+        for t in self.tasks.values_mut() {
+            if t.status != TaskStatus::Running || t.queues.len() < 2 {
+                continue;
+            }
+            for q in &mut t.queues {
+                if q.records.is_empty() {
+                    q.lag = lag_of(&q.topic, q.partition);
+                }
+            }
+        }
+    }
+
     /// Processes the next record of task `id`; `false` when it has none it
     /// may process now.
-    fn process_one(&mut self, id: TaskId, now: Instant, wall: i64) -> RuntimeResult<bool> {
+    fn process_one(&mut self, id: TaskId, wall: i64) -> RuntimeResult<bool> {
         let idle_ms = self.cfg.max_task_idle_ms;
-        let dlq = self.cfg.dead_letter_topic.clone();
+        let dlq = self.cfg.dead_letter_topic.as_deref();
         let handler = self.cfg.deserialization_handler;
         let Some(t) = self.tasks.get_mut(&id) else {
             return Ok(false);
         };
-        // Queues that ran empty hold the task back for max.task.idle.ms.
         let mut best: Option<(i64, usize)> = None;
-        let several = t.queues.len() > 1;
+        let mut enforced = false;
         for (i, q) in t.queues.iter_mut().enumerate() {
             match q.records.front() {
                 Some(r) => {
-                    q.empty_since = None;
+                    q.idle_deadline = None;
                     if best.is_none_or(|(ts, _)| r.timestamp < ts) {
                         best = Some((r.timestamp, i));
                     }
                 }
-                None => {
-                    let since = *q.empty_since.get_or_insert(now);
-                    if idle_ms > 0
-                        && several
-                        && now.duration_since(since).as_millis() < idle_ms as u128
-                    {
+                // Kafka Streams' PartitionGroup.readyToProcess, for each
+                // empty partition (see the module documentation).
+                None if idle_ms >= 0 => match q.lag {
+                    None | Some(1..) => {
+                        q.idle_deadline = None;
                         return Ok(false);
                     }
-                }
+                    Some(_) => {
+                        let deadline = *q.idle_deadline.get_or_insert(wall.saturating_add(idle_ms));
+                        if wall < deadline {
+                            return Ok(false);
+                        }
+                        enforced = true;
+                    }
+                },
+                None => {}
             }
+        }
+        if enforced && best.is_some() {
+            log::debug!(
+                "task {id}: processing although some input partitions have no records buffered (max.task.idle.ms={idle_ms} passed); records may be processed out of timestamp order"
+            );
         }
         let Some((_, i)) = best else { return Ok(false) };
         let q = &mut t.queues[i];
-        let Some(record) = q.records.pop_front() else {
+        let Some(mut record) = q.records.pop_front() else {
             return Ok(false);
         };
-        let topic = q.topic.clone();
-        let partition = q.partition;
         q.processed = Some(record.offset);
+        let topic: &str = &q.topic;
+        let partition = q.partition;
         let dlq_headers = dlq.as_ref().map(|_| record.headers.clone());
+        let headers = std::mem::take(&mut record.headers);
         t.task.set_wall_clock(wall);
         let dropped_before = t.task.ctx.metrics.dropped_records;
         let result = t.task.process(
-            &topic,
+            topic,
             partition,
             record.offset,
-            record.key.as_deref(),
-            record.value.as_deref(),
+            record.key(),
+            record.value(),
             record.timestamp,
-            record.headers,
+            headers,
         );
         let dropped = t.task.ctx.metrics.dropped_records - dropped_before;
         if dropped > 0 {
@@ -584,8 +736,8 @@ impl TaskManager {
                     );
                     self.collector.borrow_mut().send_raw(
                         dlq_topic,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
+                        record.key(),
+                        record.value(),
                         &headers,
                         record.timestamp.max(0),
                         None,
@@ -606,19 +758,11 @@ impl TaskManager {
                     }
                 }
             }
-            Err(source) => {
-                return Err(RuntimeError::Task {
-                    task: id.to_string(),
-                    source: Box::new(source),
-                });
-            }
+            Err(source) => return Err(task_failure(&self.collector, id, source)),
         }
         t.task
             .maybe_punctuate_stream_time()
-            .map_err(|source| RuntimeError::Task {
-                task: id.to_string(),
-                source: Box::new(source),
-            })?;
+            .map_err(|source| task_failure(&self.collector, id, source))?;
         Ok(true)
     }
 
@@ -631,10 +775,7 @@ impl TaskManager {
             }
             t.task
                 .maybe_punctuate_wall_clock(now)
-                .map_err(|source| RuntimeError::Task {
-                    task: id.to_string(),
-                    source: Box::new(source),
-                })?;
+                .map_err(|source| task_failure(&self.collector, *id, source))?;
         }
         Ok(())
     }
@@ -646,10 +787,9 @@ impl TaskManager {
             if t.status != TaskStatus::Running {
                 continue;
             }
-            t.task.commit().map_err(|source| RuntimeError::Task {
-                task: id.to_string(),
-                source: Box::new(source),
-            })?;
+            t.task
+                .commit_without_checkpoint()
+                .map_err(|source| task_failure(&self.collector, *id, source))?;
         }
         Ok(())
     }
@@ -704,19 +844,33 @@ impl TaskManager {
             .collect()
     }
 
-    /// Writes the `.checkpoint` of every running task with persistent
-    /// logged stores (at-least-once, after the producer was flushed).
-    pub(crate) fn write_checkpoints(&mut self) -> RuntimeResult<()> {
+    /// Writes the `.checkpoint` of the running tasks with persistent logged
+    /// stores whose changelogs moved more than [`CHECKPOINT_OFFSET_DELTA`]
+    /// records since their last one, flushing their stores to disk first
+    /// (at-least-once, after the producer was flushed and the offsets
+    /// committed). Exactly-once never checkpoints a running task: its
+    /// stores may hold writes of a transaction that is later aborted.
+    pub(crate) fn maybe_checkpoint(&mut self) -> RuntimeResult<()> {
         let collector = self.collector.borrow();
         for (id, t) in &mut self.tasks {
-            if t.status != TaskStatus::Running {
+            if t.status != TaskStatus::Running || !t.changelogs.iter().any(|c| c.persistent) {
                 continue;
             }
             Self::update_changelog_offsets(&collector, *id, t);
-            if t.changelogs.iter().any(|c| c.persistent) {
-                t.lock
-                    .write_checkpoint(&Self::checkpoint_of(t, id.partition))?;
+            let checkpoint = Self::checkpoint_of(t, id.partition);
+            let delta: i64 = checkpoint
+                .iter()
+                .map(|(tp, &o)| o - t.checkpointed.get(tp).copied().unwrap_or(0))
+                .sum();
+            if delta <= CHECKPOINT_OFFSET_DELTA {
+                continue;
             }
+            t.task.flush_stores().map_err(|source| RuntimeError::Task {
+                task: id.to_string(),
+                source: Box::new(source),
+            })?;
+            t.lock.write_checkpoint(&checkpoint)?;
+            t.checkpointed = checkpoint;
         }
         Ok(())
     }
@@ -753,9 +907,44 @@ impl TaskManager {
         self.partition_task.clear();
     }
 
+    /// Closes every task dirty and wipes its state, whatever the
+    /// guarantee: after a corruption the stores may hold writes the
+    /// changelog lacks.
+    pub(crate) fn close_all_corrupted(&mut self, restorer: &mut Restorer) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for (id, mut t) in tasks {
+            restorer.remove_task(id);
+            if let Err(e) = t.task.close() {
+                log::warn!("task {id}: closing failed: {e}");
+            }
+            t.lock.wipe();
+            log::info!("task {id} closed (corrupted), its state wiped");
+        }
+        self.pending.clear();
+        self.early.clear();
+        self.partition_task.clear();
+    }
+
     /// Deletes the state of tasks nobody owns (after `state.cleanup.delay.ms`).
     pub(crate) fn clean_unowned(&self) {
         self.state_dir.clean_unowned(self.cfg.cleanup_delay);
+    }
+}
+
+/// The error of a task that failed: a send that failed for a reason the
+/// thread itself handles (a fenced producer, corrupted tasks) reaches the
+/// processor as an opaque error; it is given back its kind here.
+fn task_failure(
+    collector: &Rc<RefCell<KafkaCollector>>,
+    id: TaskId,
+    source: StreamsError,
+) -> RuntimeError {
+    match collector.borrow_mut().take_send_failure() {
+        Some(failure) => failure,
+        None => RuntimeError::Task {
+            task: id.to_string(),
+            source: Box::new(source),
+        },
     }
 }
 

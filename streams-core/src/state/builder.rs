@@ -38,7 +38,6 @@ use super::caching::{CachingKeyValueStore, FlushedEntry};
 use super::logging::ChangeLoggingKeyValueBytesStore;
 use super::memory::InMemoryKeyValueStore;
 use super::rocksdb::{RocksDbConfig, RocksDbKeyValueStore};
-use super::timestamped::timestamped_bytes;
 use super::typed::{KeyValueStore, LayeredStore, TimestampedKeyValueStore};
 use super::{ChangelogWriter, KeyValueBytesStore, StoreResult, TimestampedBytesWrite};
 use crate::serde::SerdeRef;
@@ -580,16 +579,7 @@ impl ManagedStore for KeyValueManagedStore {
     fn restore_batch(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
         let mut stack = self.stack_mut()?;
         if self.timestamped {
-            let prefixed: Vec<TimestampedBytesWrite> = records
-                .iter()
-                .map(|(key, value, timestamp)| {
-                    let value = value
-                        .as_deref()
-                        .map(|raw| timestamped_bytes(*timestamp, raw));
-                    (key.clone(), value, *timestamp)
-                })
-                .collect();
-            stack.bytes_mut().restore_all(&prefixed)
+            stack.bytes_mut().restore_all_timestamped(records)
         } else {
             stack.bytes_mut().restore_all(records)
         }

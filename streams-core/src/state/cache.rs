@@ -36,8 +36,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn size(&self) -> usize {
-        self.key.len() + self.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD
+    fn size(&self, uncharged: usize) -> usize {
+        self.key.len().saturating_sub(uncharged)
+            + self.value.as_ref().map_or(0, Vec::len)
+            + ENTRY_OVERHEAD
     }
 }
 
@@ -62,8 +64,12 @@ pub(crate) struct Evicted {
     pub dirty: bool,
 }
 
+/// `UNCHARGED` leading bytes of every key are left out of the entries'
+/// sizes: a window cache prefixes its keys with a segment id to order them,
+/// and its budget should still buy as many entries as before. (A type
+/// parameter rather than a field, since stores embed the cache by value.)
 #[derive(Debug, Default)]
-pub(crate) struct NamedCache {
+pub(crate) struct NamedCache<const UNCHARGED: usize = 0> {
     index: BTreeMap<Rc<[u8]>, usize>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
@@ -74,7 +80,7 @@ pub(crate) struct NamedCache {
     size_bytes: usize,
 }
 
-impl NamedCache {
+impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     pub fn new() -> Self {
         NamedCache {
             index: BTreeMap::new(),
@@ -138,7 +144,7 @@ impl NamedCache {
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64, dirty: bool) {
         if let Some(&idx) = self.index.get(key) {
             let slot = self.slot_mut(idx);
-            let old_size = slot.size();
+            let old_size = slot.size(UNCHARGED);
             match (&mut slot.value, value) {
                 (Some(buf), Some(value)) => {
                     buf.clear();
@@ -151,7 +157,7 @@ impl NamedCache {
             // A clean write (a read-through fill) never lands on a dirty key:
             // the caller only fills keys it did not find.
             slot.dirty = was_dirty || dirty;
-            let new_size = slot.size();
+            let new_size = slot.size(UNCHARGED);
             self.size_bytes = self.size_bytes - old_size + new_size;
             self.touch(idx);
             if dirty {
@@ -172,7 +178,7 @@ impl NamedCache {
                 dirty_prev: NIL,
                 dirty_next: NIL,
             };
-            self.size_bytes += slot.size();
+            self.size_bytes += slot.size(UNCHARGED);
             let idx = match self.free.pop() {
                 Some(idx) => {
                     self.slots[idx] = Some(slot);
@@ -256,21 +262,60 @@ impl NamedCache {
         upper: Bound<&[u8]>,
         forward: bool,
     ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let indices: Vec<usize> = {
+        let mut out = Vec::new();
+        self.visit_range(lower, upper, forward, |key, value| {
+            out.push((key.to_vec(), value.map(<[u8]>::to_vec)));
+        });
+        out
+    }
+
+    /// Calls `visit` with every cached entry whose key lies between `lower`
+    /// and `upper`, in key order or reverse key order, touching each one as
+    /// it is read (see [`range`](Self::range)); returns how many it visited.
+    /// Costs a lookup plus the entries in the range, whatever the cache
+    /// holds elsewhere.
+    pub fn visit_range(
+        &mut self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        forward: bool,
+        mut visit: impl FnMut(&[u8], Option<&[u8]>),
+    ) -> usize {
+        if bounds_are_empty(lower, upper) {
+            return 0;
+        }
+        // The slots are touched (relinked) while the index is walked; the
+        // index itself does not change, so its range can be read first.
+        let mut indices = Vec::new();
+        {
             let range = self.index.range::<[u8], _>((lower, upper));
             if forward {
-                range.map(|(_, &idx)| idx).collect()
+                indices.extend(range.map(|(_, &idx)| idx));
             } else {
-                range.rev().map(|(_, &idx)| idx).collect()
+                indices.extend(range.rev().map(|(_, &idx)| idx));
             }
-        };
-        let mut out = Vec::with_capacity(indices.len());
-        for idx in indices {
+        }
+        for &idx in &indices {
             self.touch(idx);
             let slot = self.slot(idx);
-            out.push((slot.key.to_vec(), slot.value.clone()));
+            visit(&slot.key, slot.value.as_deref());
         }
-        out
+        indices.len()
+    }
+
+    /// The smallest cached key at or after `lower` (`forward`), or the
+    /// largest one at or before `upper` (backward), without touching it.
+    pub fn seek(&self, bound: Bound<&[u8]>, forward: bool) -> Option<&[u8]> {
+        let entry = if forward {
+            self.index
+                .range::<[u8], _>((bound, Bound::Unbounded))
+                .next()
+        } else {
+            self.index
+                .range::<[u8], _>((Bound::Unbounded, bound))
+                .next_back()
+        };
+        entry.map(|(key, _)| &**key)
     }
 
     /// Empties the cache.
@@ -289,7 +334,7 @@ impl NamedCache {
         };
         self.index.remove(&*slot.key);
         self.free.push(idx);
-        self.size_bytes -= slot.size();
+        self.size_bytes -= slot.size(UNCHARGED);
         slot
     }
 
@@ -371,6 +416,17 @@ impl NamedCache {
     }
 }
 
+/// Whether no key can lie between `lower` and `upper` (`BTreeMap::range`
+/// panics on such bounds).
+fn bounds_are_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+    match (lower, upper) {
+        (Bound::Included(l), Bound::Included(u)) => l > u,
+        (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
+        | (Bound::Excluded(l), Bound::Included(u)) => l >= u,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,7 +437,7 @@ mod tests {
 
     #[test]
     fn dirty_order_is_latest_write_order() {
-        let mut cache = NamedCache::new();
+        let mut cache: NamedCache = NamedCache::new();
         cache.put(b"a", Some(b"1"), 1, true);
         cache.put(b"b", Some(b"2"), 2, true);
         cache.put(b"c", Some(b"3"), 3, true);
@@ -396,7 +452,7 @@ mod tests {
 
     #[test]
     fn tombstones_leave_the_cache_when_taken() {
-        let mut cache = NamedCache::new();
+        let mut cache: NamedCache = NamedCache::new();
         cache.put(b"a", Some(b"1"), 1, true);
         cache.put(b"b", None, 2, true);
         let dirty = cache.take_dirty();
@@ -409,7 +465,7 @@ mod tests {
 
     #[test]
     fn eviction_takes_least_recently_used() {
-        let mut cache = NamedCache::new();
+        let mut cache: NamedCache = NamedCache::new();
         cache.put(b"a", Some(b"1"), 1, false);
         cache.put(b"b", Some(b"2"), 2, true);
         cache.put(b"c", Some(b"3"), 3, false);
@@ -428,7 +484,7 @@ mod tests {
 
     #[test]
     fn sizes_track_updates() {
-        let mut cache = NamedCache::new();
+        let mut cache: NamedCache = NamedCache::new();
         cache.put(b"key", Some(b"v"), 1, true);
         assert_eq!(cache.size_bytes(), 3 + 1 + ENTRY_OVERHEAD);
         cache.put(b"key", Some(b"value"), 2, true);
@@ -442,7 +498,7 @@ mod tests {
 
     #[test]
     fn slots_are_reused() {
-        let mut cache = NamedCache::new();
+        let mut cache: NamedCache = NamedCache::new();
         for round in 0..10u8 {
             cache.put(&[round], Some(b"v"), 0, true);
             cache.remove(&[round]);
@@ -452,7 +508,7 @@ mod tests {
 
     #[test]
     fn range_in_both_directions() {
-        let mut cache = NamedCache::new();
+        let mut cache: NamedCache = NamedCache::new();
         for k in [b"a", b"b", b"c", b"d"] {
             cache.put(k, Some(k), 0, false);
         }

@@ -436,4 +436,12 @@ impl KeyValueBytesStore for CachingKeyValueStore {
         }
         inner.wrapped.restore_all(records)
     }
+
+    fn restore_all_timestamped(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        let inner = self.inner.get_mut();
+        for (key, _, _) in records {
+            inner.cache.remove(key);
+        }
+        inner.wrapped.restore_all_timestamped(records)
+    }
 }

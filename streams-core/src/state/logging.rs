@@ -193,6 +193,10 @@ impl KeyValueBytesStore for ChangeLoggingKeyValueBytesStore {
         // Restored records came from the changelog: never log them again.
         self.inner.restore_all(records)
     }
+
+    fn restore_all_timestamped(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.inner.restore_all_timestamped(records)
+    }
 }
 
 /// One record sent to a changelog.

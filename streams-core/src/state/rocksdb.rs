@@ -18,6 +18,7 @@
 //!
 //! `put_all` and restores go through one `WriteBatch` each.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,6 +36,38 @@ use super::{
 /// The directory under a task's state directory that holds its RocksDB
 /// stores (Kafka Streams' `rocksdb`).
 pub const ROCKSDB_DIR: &str = "rocksdb";
+
+thread_local! {
+    /// Set while a task commits without taking a checkpoint: see
+    /// [`without_memtable_flush`].
+    static DEFER_MEMTABLE_FLUSH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the memtable flush of every RocksDB store on this thread
+/// left out of [`flush`](StateStore::flush).
+///
+/// A store's flush does two jobs: the layers above RocksDB write their
+/// caches down (which every commit needs, so that what the changelog holds
+/// matches the offsets committed), and RocksDB writes its memtables to SST
+/// files (which only a checkpoint needs: the write-ahead log is off, so the
+/// checkpointed changelog offset must not run ahead of what is on disk).
+/// Kafka Streams flushes RocksDB only when it checkpoints: at-least-once
+/// after 10,000 changelog records, exactly-once only on a clean close. A
+/// task commits under this guard and flushes again, without it, when it
+/// checkpoints. A thread-local rather than a flag on each store because the
+/// segments of window and session stores are opened deep inside their
+/// stores, and a task's commit runs on one thread from start to end.
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+pub(crate) fn without_memtable_flush<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DEFER_MEMTABLE_FLUSH.with(|d| d.set(self.0));
+        }
+    }
+    let _reset = Reset(DEFER_MEMTABLE_FLUSH.with(|d| d.replace(true)));
+    f()
+}
 
 /// Tunables of a RocksDB store; the defaults are Kafka Streams' defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,6 +265,24 @@ impl RocksDbKeyValueStore {
         }
     }
 
+    /// Writes `entries` (a `None` value deletes) as one `WriteBatch`: the
+    /// byte-level batch of stores built on this one (the segments of window
+    /// stores), which hold borrowed keys and values.
+    pub(crate) fn write_all<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    ) -> StoreResult<()> {
+        self.db()?;
+        let mut batch = WriteBatch::default();
+        for (key, value) in entries {
+            match value {
+                Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            }
+        }
+        self.write(batch)
+    }
+
     fn write(&self, batch: WriteBatch) -> StoreResult<()> {
         self.db()?
             .write_opt(batch, &self.write_options)
@@ -366,7 +417,7 @@ impl StateStore for RocksDbKeyValueStore {
         // durable, and writing an SST file at every commit (the test driver
         // commits after every record) would only cost time. Reads see the
         // memtable either way.
-        if self.owned_root.is_some() {
+        if self.owned_root.is_some() || DEFER_MEMTABLE_FLUSH.with(Cell::get) {
             return Ok(());
         }
         let mut options = FlushOptions::default();
@@ -451,6 +502,24 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
         for (key, value, _) in entries {
             match value {
                 Some(value) => batch.put(key, value),
+                None => batch.delete(key),
+            }
+        }
+        self.write(batch)
+    }
+
+    fn restore_all_timestamped(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.db()?;
+        let mut batch = WriteBatch::default();
+        let mut value_buf = Vec::new();
+        for (key, value, timestamp) in records {
+            match value {
+                Some(raw) => {
+                    value_buf.clear();
+                    super::timestamped::write_timestamp_prefix(*timestamp, &mut value_buf);
+                    value_buf.extend_from_slice(raw);
+                    batch.put(key, &value_buf);
+                }
                 None => batch.delete(key),
             }
         }

@@ -721,9 +721,72 @@ pub struct SessionFlushedEntry {
 }
 
 struct CacheInner {
-    cache: NamedCache,
+    cache: NamedCache<SEGMENT_PREFIX>,
     wrapped: Box<dyn SessionBytesStore>,
     pending: Vec<SessionFlushedEntry>,
+}
+
+/// Bytes of the segment id in front of every session cache key.
+const SEGMENT_PREFIX: usize = 8;
+
+/// The segments of a session cache over a store without segments (the
+/// in-memory store): Kafka Streams' smallest segment interval.
+const UNSEGMENTED_CACHE_INTERVAL: i64 = 60_000;
+
+/// How a session cache lays its keys out: the id of the segment of the
+/// session's end (with its sign bit flipped, so negative ids sort first),
+/// then the [`session_store_key`] (Kafka Streams' `SegmentedCacheFunction`
+/// over `SessionKeySchema`). A read visits only the segments its end times
+/// cover, and within each one key's run (a single-key read) or the keys
+/// from the lower one on; the prefix is not charged to the cache budget.
+#[derive(Debug, Clone, Copy)]
+struct SessionCacheLayout {
+    interval: i64,
+}
+
+impl SessionCacheLayout {
+    fn for_order(order: SessionOrder) -> Self {
+        let interval = match order {
+            SessionOrder::Segmented { segment_interval } => segment_interval,
+            SessionOrder::EndFirst => UNSEGMENTED_CACHE_INTERVAL,
+        };
+        SessionCacheLayout {
+            interval: interval.max(1),
+        }
+    }
+
+    fn prefix(id: i64) -> Vec<u8> {
+        (id ^ i64::MIN).to_be_bytes().to_vec()
+    }
+
+    fn read_prefix(cache_key: &[u8]) -> Option<i64> {
+        let prefix = cache_key.get(..SEGMENT_PREFIX)?;
+        Some(i64::from_be_bytes(prefix.try_into().ok()?) ^ i64::MIN)
+    }
+
+    fn key(self, key: &[u8], start: i64, end: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SEGMENT_PREFIX + key.len() + 2 * TS);
+        out.extend_from_slice(&((end / self.interval) ^ i64::MIN).to_be_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&end.to_be_bytes());
+        out.extend_from_slice(&start.to_be_bytes());
+        out
+    }
+
+    fn split(cache_key: &[u8]) -> Option<(&[u8], i64, i64)> {
+        split_session_store_key(cache_key.get(SEGMENT_PREFIX..)?)
+    }
+
+    /// The smallest end of segment `id` (the division truncates, so
+    /// segment 0 also holds negative ends).
+    fn first_end(self, id: i64) -> i64 {
+        let base = id.saturating_mul(self.interval);
+        if id > 0 {
+            base
+        } else {
+            base.saturating_sub(self.interval - 1)
+        }
+    }
 }
 
 /// A record cache in front of a session byte store (Kafka Streams'
@@ -734,6 +797,7 @@ pub struct CachingSessionStore {
     max_bytes: usize,
     timestamp: Rc<Cell<i64>>,
     retain_reports: bool,
+    layout: SessionCacheLayout,
     inner: RefCell<CacheInner>,
 }
 
@@ -758,6 +822,7 @@ impl CachingSessionStore {
             max_bytes,
             timestamp,
             retain_reports: true,
+            layout: SessionCacheLayout::for_order(wrapped.order()),
             inner: RefCell::new(CacheInner {
                 cache: NamedCache::new(),
                 wrapped,
@@ -808,19 +873,22 @@ impl CachingSessionStore {
         Ok(())
     }
 
+    /// Merges the cached sessions of keys in `[key_from, key_to]` (open
+    /// where `None`) ending in `[earliest_end, latest_end]` that pass `keep`
+    /// over the stored ones, in the store's order.
+    #[allow(clippy::too_many_arguments)]
     fn merged(
         &self,
         stored: Vec<SessionEntry>,
         keep: impl Fn(&[u8], i64, i64) -> bool,
-        (lower, upper): (Option<Vec<u8>>, Option<Vec<u8>>),
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_end: i64,
         forward: bool,
     ) -> StoreResult<Vec<SessionEntry>> {
         let mut inner = self.borrow_mut()?;
-        let cached = inner.cache.range(
-            lower.as_deref().map_or(Bound::Unbounded, Bound::Included),
-            upper.as_deref().map_or(Bound::Unbounded, Bound::Included),
-            true,
-        );
+        let cached = inner.cached_sessions(self.layout, key_from, key_to, earliest_end, latest_end);
         if cached.is_empty() {
             return Ok(stored);
         }
@@ -831,7 +899,7 @@ impl CachingSessionStore {
             .map(|e| ((e.key.clone(), e.start, e.end), e))
             .collect();
         for (cache_key, value) in cached {
-            let Some((key, start, end)) = split_session_store_key(&cache_key) else {
+            let Some((key, start, end)) = SessionCacheLayout::split(&cache_key) else {
                 continue;
             };
             if !keep(key, start, end) {
@@ -862,6 +930,69 @@ impl CachingSessionStore {
 }
 
 impl CacheInner {
+    /// The cache entries (touched, in cache-key order) that can hold a
+    /// session of a key in `[key_from, key_to]` ending in `[earliest_end,
+    /// latest_end]`: a superset the caller filters, read segment by segment
+    /// (skipping segments the cache holds nothing of).
+    fn cached_sessions(
+        &mut self,
+        layout: SessionCacheLayout,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_end: i64,
+        latest_end: i64,
+    ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        if latest_end < earliest_end {
+            return out;
+        }
+        let (first, last) = (earliest_end / layout.interval, latest_end / layout.interval);
+        let mut next = first;
+        while let Some(id) = self
+            .cache
+            .seek(Bound::Included(&SessionCacheLayout::prefix(next)), true)
+            .and_then(SessionCacheLayout::read_prefix)
+        {
+            if id > last {
+                break;
+            }
+            let with_prefix = |rest: &[u8]| {
+                let mut key = SessionCacheLayout::prefix(id);
+                key.extend_from_slice(rest);
+                key
+            };
+            let (lower, upper) = match (key_from, key_to) {
+                (Some(f), Some(t)) if f == t => {
+                    let mut upper = with_prefix(t);
+                    upper.extend_from_slice(&[0xFF; 2 * TS]);
+                    let end_from = earliest_end.max(layout.first_end(id)).max(0);
+                    (
+                        Bound::Included(with_prefix(&session_store_key(f, 0, end_from))),
+                        Bound::Included(upper),
+                    )
+                }
+                _ => (
+                    Bound::Included(with_prefix(key_from.unwrap_or_default())),
+                    match id.checked_add(1) {
+                        Some(after) => Bound::Excluded(SessionCacheLayout::prefix(after)),
+                        None => Bound::Unbounded,
+                    },
+                ),
+            };
+            self.cache.visit_range(
+                lower.as_ref().map(Vec::as_slice),
+                upper.as_ref().map(Vec::as_slice),
+                true,
+                |key, value| out.push((key.to_vec(), value.map(<[u8]>::to_vec))),
+            );
+            match id.checked_add(1) {
+                Some(after) if id < last => next = after,
+                _ => break,
+            }
+        }
+        out
+    }
+
     fn write_down(
         &mut self,
         evicted: Option<DirtyEntry>,
@@ -877,7 +1008,7 @@ impl CacheInner {
         let mut out = Vec::with_capacity(dirty.len());
         let result = (|| {
             for entry in dirty {
-                let Some((key, start, end)) = split_session_store_key(&entry.key) else {
+                let Some((key, start, end)) = SessionCacheLayout::split(&entry.key) else {
                     continue;
                 };
                 let old = self.wrapped.fetch_session(key, start, end)?;
@@ -937,13 +1068,13 @@ impl SessionBytesStore for CachingSessionStore {
     }
     fn put(&mut self, key: &[u8], start: i64, end: i64, value: Option<&[u8]>) -> StoreResult<()> {
         let ts = self.timestamp.get();
-        let cache_key = session_store_key(key, start, end);
+        let cache_key = self.layout.key(key, start, end);
         let mut inner = self.borrow_mut()?;
         inner.cache.put(&cache_key, value, ts, true);
         self.maybe_evict(&mut inner)
     }
     fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> StoreResult<Option<Vec<u8>>> {
-        let cache_key = session_store_key(key, start, end);
+        let cache_key = self.layout.key(key, start, end);
         let mut inner = self.borrow_mut()?;
         if let Some(cached) = inner.cache.get(&cache_key) {
             return Ok(cached.value.map(<[u8]>::to_vec));
@@ -970,25 +1101,15 @@ impl SessionBytesStore for CachingSessionStore {
             latest_start,
             forward,
         )?;
-        // The cache is keyed by session store key: one key's sessions
-        // lie between its key with the smallest and the largest suffix.
-        let bounds = match (key_from, key_to) {
-            (Some(f), Some(t)) if f == t => {
-                let mut upper = f.to_vec();
-                upper.extend_from_slice(&[0xFF; 2 * TS]);
-                (
-                    Some(session_store_key(f, 0, earliest_end.max(0))),
-                    Some(upper),
-                )
-            }
-            _ => (key_from.map(<[u8]>::to_vec), None),
-        };
         self.merged(
             stored,
             |k, start, end| {
                 key_in_range(k, key_from, key_to) && end >= earliest_end && start <= latest_start
             },
-            bounds,
+            key_from,
+            key_to,
+            earliest_end,
+            i64::MAX,
             forward,
         )
     }
@@ -1005,16 +1126,22 @@ impl SessionBytesStore for CachingSessionStore {
         let mut out = self.merged(
             stored,
             |_, _, end| end >= earliest_end && end <= latest_end,
-            (None, None),
+            None,
+            None,
+            earliest_end,
+            latest_end,
             true,
         )?;
         SessionOrder::EndFirst.sort(&mut out, true);
         Ok(out)
     }
     fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        let layout = self.layout;
         let inner = self.inner.get_mut();
         for (key, _, _) in records {
-            inner.cache.remove(key);
+            if let Some((k, start, end)) = split_session_store_key(key) {
+                inner.cache.remove(&layout.key(k, start, end));
+            }
         }
         inner.wrapped.restore_all(records)
     }
@@ -1766,6 +1893,78 @@ mod tests {
 
     fn kind(s: &dyn SessionBytesStore) -> &'static str {
         if s.persistent() { "rocksdb" } else { "memory" }
+    }
+
+    /// Every read of a cached store equals the read of the same store
+    /// written directly, whatever the cache holds, flushes or evicts: keys
+    /// of several lengths, sessions over several segments.
+    #[test]
+    fn cached_reads_equal_uncached_reads() {
+        let keys: [&[u8]; 7] = [b"", b"a", b"a\0", b"ab", b"b", &[0, 0, 0, 5], &[0, 0, 1]];
+        let mut seed = 7u64;
+        let mut rng = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for budget in [1 << 20, 500] {
+            let plain = stores_with(1 << 40, 50_000);
+            let cached = stores_with(1 << 40, 50_000);
+            for (mut plain, store) in plain.into_iter().zip(cached) {
+                let name = kind(&*plain);
+                let ts = Rc::new(Cell::new(0));
+                let mut cache = CachingSessionStore::new(store, budget, ts.clone());
+                for step in 0..500 {
+                    let key = keys[rng(keys.len() as u64) as usize];
+                    let end = rng(300_000) as i64;
+                    let start = end - rng(20_000) as i64;
+                    let value = (rng(5) != 0).then(|| vec![b'v'; 1 + rng(4) as usize]);
+                    ts.set(step);
+                    plain.put(key, start, end, value.as_deref()).unwrap();
+                    cache.put(key, start, end, value.as_deref()).unwrap();
+                    if rng(50) == 0 {
+                        cache.flush_entries().unwrap();
+                    }
+                    let earliest_end = rng(320_000) as i64 - 10_000;
+                    let latest_start = earliest_end + rng(100_000) as i64;
+                    let forward = rng(2) == 0;
+                    let (kf, kt) = match rng(4) {
+                        0 => (Some(key), Some(key)),
+                        1 => (None, Some(keys[rng(keys.len() as u64) as usize])),
+                        2 => (Some(keys[rng(keys.len() as u64) as usize]), None),
+                        _ => {
+                            let a = keys[rng(keys.len() as u64) as usize];
+                            let b = keys[rng(keys.len() as u64) as usize];
+                            (Some(a.min(b)), Some(a.max(b)))
+                        }
+                    };
+                    assert_eq!(
+                        cache
+                            .find_sessions(kf, kt, earliest_end, latest_start, forward)
+                            .unwrap(),
+                        plain
+                            .find_sessions(kf, kt, earliest_end, latest_start, forward)
+                            .unwrap(),
+                        "{name} step {step}: {kf:?}..{kt:?} {earliest_end}..{latest_start}"
+                    );
+                    assert_eq!(
+                        cache
+                            .find_sessions_by_end(earliest_end, latest_start)
+                            .unwrap(),
+                        plain
+                            .find_sessions_by_end(earliest_end, latest_start)
+                            .unwrap(),
+                        "{name} step {step}: by end {earliest_end}..{latest_start}"
+                    );
+                    assert_eq!(
+                        cache.fetch_session(key, start, end).unwrap(),
+                        plain.fetch_session(key, start, end).unwrap(),
+                        "{name} step {step}: fetch"
+                    );
+                }
+            }
+        }
     }
 
     /// `key@start/end=value` of each entry.

@@ -207,6 +207,24 @@ pub trait WindowBytesStore: StateStore {
     }
     /// Every live window.
     fn all(&self, forward: bool) -> StoreResult<Vec<WindowEntry>>;
+    /// Puts every record (keys are [`window_store_key`]s with seqnum 0, a
+    /// `None` value deletes), in order, as one batch where the store
+    /// supports batches: what a cache write-down does.
+    ///
+    /// The result is that of [`put`](Self::put) called for each record in
+    /// turn (a window that has expired by the time its turn comes is
+    /// skipped). Byte stores ignore the timestamps; a logging layer stamps
+    /// each changelog record with its record's timestamp, so a wrapping
+    /// layer must forward this call rather than rely on the default, which
+    /// puts one record at a time.
+    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        for (store_key, value, _) in records {
+            let (key, start, _) = split_window_store_key(store_key)
+                .ok_or_else(|| bad_key(self.name(), "window store key", store_key.len()))?;
+            self.put(key, value.as_deref(), start)?;
+        }
+        Ok(())
+    }
     /// Writes changelog records (keys are [`window_store_key`]s, a `None`
     /// value deletes) straight into the bottom store, bypassing caching and
     /// logging.

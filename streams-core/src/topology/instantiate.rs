@@ -7,7 +7,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,8 +30,9 @@ pub(crate) type NodeFactory =
 
 /// The live nodes of one task.
 pub(crate) struct BuiltTask {
-    /// Source nodes by the (resolved) topic they read.
-    pub(crate) sources: HashMap<String, Rc<dyn RawSource>>,
+    /// Source nodes by the (resolved) topic they read, with the topic's
+    /// name shared by every record's metadata (no copy per record).
+    pub(crate) sources: rustc_hash::FxHashMap<String, (std::sync::Arc<str>, Rc<dyn RawSource>)>,
     /// Every node's control side, in topological (creation) order.
     pub(crate) controls: Vec<(usize, Rc<dyn NodeControl>)>,
     /// The stores this task's nodes use.
@@ -145,7 +145,7 @@ impl Topology {
                 inst.ensure(i)?;
             }
         }
-        let mut sources = HashMap::new();
+        let mut sources = rustc_hash::FxHashMap::default();
         let mut controls = Vec::new();
         let mut stores = Vec::new();
         for (i, built) in inst.built.into_iter().enumerate() {
@@ -154,7 +154,8 @@ impl Topology {
                 (&built.raw_source, &self.nodes[i].kind)
             {
                 for t in topics {
-                    sources.insert(resolve_topic(self, application_id, t), raw.clone());
+                    let name = resolve_topic(self, application_id, t);
+                    sources.insert(name.clone(), (name.into(), raw.clone()));
                 }
             }
             for s in &self.nodes[i].stores {

@@ -3,7 +3,6 @@
 //! and `CachingWindowStore`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
 
@@ -70,13 +69,15 @@ impl ChangeLoggingWindowBytesStore {
         &self.topic
     }
 
-    fn log(&self, key: &[u8], value: Option<&[u8]>) -> StoreResult<()> {
+    /// Logs one write; `timestamp` stamps it unless the store is
+    /// timestamped (then the value's own timestamp does).
+    fn log(&self, key: &[u8], value: Option<&[u8]>, timestamp: i64) -> StoreResult<()> {
         let (value, timestamp) = match value {
             Some(v) if self.timestamped => {
                 let (ts, raw) = split_timestamped(self.inner.name(), v)?;
                 (Some(raw), ts)
             }
-            other => (other, self.timestamp.get()),
+            other => (other, timestamp),
         };
         let mut writer = self
             .writer
@@ -124,7 +125,28 @@ impl WindowBytesStore for ChangeLoggingWindowBytesStore {
             self.seqnum = (self.seqnum + 1) & 0x7FFF_FFFF;
         }
         let store_key = window_store_key(key, window_start, self.seqnum);
-        self.log(&store_key, value)
+        self.log(&store_key, value, self.timestamp.get())
+    }
+
+    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        if self.inner.retain_duplicates() {
+            // Every put gets its own seqnum: one at a time.
+            for (store_key, value, timestamp) in records {
+                let (key, start, _) = split_window_store_key(store_key).ok_or_else(|| {
+                    super::bad_key(self.inner.name(), "window store key", store_key.len())
+                })?;
+                self.inner.put(key, value.as_deref(), start)?;
+                self.seqnum = (self.seqnum + 1) & 0x7FFF_FFFF;
+                let logged = window_store_key(key, start, self.seqnum);
+                self.log(&logged, value.as_deref(), *timestamp)?;
+            }
+            return Ok(());
+        }
+        self.inner.put_all_with_timestamps(records)?;
+        for (store_key, value, timestamp) in records {
+            self.log(store_key, value.as_deref(), *timestamp)?;
+        }
+        Ok(())
     }
 
     fn fetch(&self, key: &[u8], window_start: i64) -> StoreResult<Option<Vec<u8>>> {
@@ -176,12 +198,270 @@ pub struct WindowFlushedEntry {
     pub timestamp: i64,
 }
 
+/// Bytes of the segment id in front of every window cache key.
+const SEGMENT_PREFIX: usize = 8;
+
+/// How a window cache lays its keys out (Kafka Streams'
+/// `SegmentedCacheFunction`): an 8-byte segment id first, so that cache
+/// keys sort in the order of the store below and one key's windows over a
+/// time range are one contiguous run per segment. A range read then costs a
+/// lookup per segment plus the entries of the run, whatever else the cache
+/// holds.
+///
+/// - `Segmented` stores: segment = `start / interval`, then the store key
+///   `[key][start][seqnum 0]`: the store's own order.
+/// - `TimeFirst` stores: the "segment" is the window start itself (Kafka's
+///   in-memory store reports a segment interval of 1 for this), then the
+///   key and four zero bytes. Appending the same bytes to every key keeps
+///   their order, and makes the key as long as a store key, so an entry is
+///   charged what it was before.
+///
+/// The segment id is stored with its sign bit flipped, so that negative ids
+/// sort first, and is not charged to the cache budget.
+#[derive(Debug, Clone, Copy)]
+struct CacheLayout {
+    order: WindowOrder,
+}
+
+impl CacheLayout {
+    fn segment(self, start: i64) -> i64 {
+        match self.order {
+            WindowOrder::TimeFirst => start,
+            WindowOrder::Segmented { segment_interval } => start / segment_interval.max(1),
+        }
+    }
+
+    /// The smallest and largest window start of segment `id` (the division
+    /// truncates, so segment 0 also holds negative starts).
+    fn segment_times(self, id: i64) -> (i64, i64) {
+        match self.order {
+            WindowOrder::TimeFirst => (id, id),
+            WindowOrder::Segmented { segment_interval } => {
+                let interval = segment_interval.max(1);
+                let base = id.saturating_mul(interval);
+                let span = interval - 1;
+                match id.cmp(&0) {
+                    std::cmp::Ordering::Greater => (base, base.saturating_add(span)),
+                    std::cmp::Ordering::Equal => (-span, span),
+                    std::cmp::Ordering::Less => (base.saturating_sub(span), base),
+                }
+            }
+        }
+    }
+
+    fn write_prefix(id: i64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(id ^ i64::MIN).to_be_bytes());
+    }
+
+    fn read_prefix(cache_key: &[u8]) -> Option<i64> {
+        let prefix = cache_key.get(..SEGMENT_PREFIX)?;
+        Some(i64::from_be_bytes(prefix.try_into().ok()?) ^ i64::MIN)
+    }
+
+    fn write_key(self, key: &[u8], start: i64, out: &mut Vec<u8>) {
+        out.clear();
+        Self::write_prefix(self.segment(start), out);
+        match self.order {
+            WindowOrder::Segmented { .. } => super::write_window_store_key(key, start, 0, out),
+            WindowOrder::TimeFirst => {
+                out.extend_from_slice(key);
+                out.extend_from_slice(&[0; super::WINDOW_SEQNUM_SIZE]);
+            }
+        }
+    }
+
+    fn key(self, key: &[u8], start: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            SEGMENT_PREFIX + key.len() + super::WINDOW_TIMESTAMP_SIZE + super::WINDOW_SEQNUM_SIZE,
+        );
+        self.write_key(key, start, &mut out);
+        out
+    }
+
+    /// `(record key, window start)` of a cache key.
+    fn split(self, cache_key: &[u8]) -> Option<(&[u8], i64)> {
+        let rest = cache_key.get(SEGMENT_PREFIX..)?;
+        match self.order {
+            WindowOrder::Segmented { .. } => {
+                split_window_store_key(rest).map(|(key, start, _)| (key, start))
+            }
+            WindowOrder::TimeFirst => {
+                let key_len = rest.len().checked_sub(super::WINDOW_SEQNUM_SIZE)?;
+                Some((&rest[..key_len], Self::read_prefix(cache_key)?))
+            }
+        }
+    }
+
+    /// The cache keys of segment `id` that can hold a window of a key in
+    /// `[key_from, key_to]` starting in `[time_from, time_to]`: a superset
+    /// (keys of other lengths can interleave), which the caller filters.
+    fn bounds(
+        self,
+        id: i64,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+    ) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        let prefixed = |rest: &[u8]| {
+            let mut out = Vec::with_capacity(SEGMENT_PREFIX + rest.len());
+            Self::write_prefix(id, &mut out);
+            out.extend_from_slice(rest);
+            out
+        };
+        let segment_end = || match id.checked_add(1) {
+            Some(next) => Bound::Excluded(prefixed_id(next)),
+            None => Bound::Unbounded,
+        };
+        match self.order {
+            WindowOrder::TimeFirst => {
+                // One window start per segment: the keys alone bound it.
+                let lower = Bound::Included(prefixed(key_from.unwrap_or_default()));
+                let upper = match key_to {
+                    Some(to) => {
+                        let mut upper = prefixed(to);
+                        upper.extend_from_slice(&[0; super::WINDOW_SEQNUM_SIZE]);
+                        Bound::Included(upper)
+                    }
+                    None => segment_end(),
+                };
+                (lower, upper)
+            }
+            WindowOrder::Segmented { .. } => {
+                let (first, last) = self.segment_times(id);
+                let (t_lo, t_hi) = (time_from.max(first), time_to.min(last));
+                match (key_from, key_to) {
+                    (Some(from), Some(to)) if from == to => {
+                        if t_lo >= 0 {
+                            (
+                                Bound::Included(prefixed(&window_store_key(from, t_lo, 0))),
+                                Bound::Included(prefixed(&window_store_key(to, t_hi, u32::MAX))),
+                            )
+                        } else {
+                            // Negative starts sort after positive ones: take
+                            // every window of the key.
+                            let mut upper = prefixed(to);
+                            upper.extend_from_slice(&[0xFF; 12]);
+                            (Bound::Included(prefixed(from)), Bound::Included(upper))
+                        }
+                    }
+                    _ => {
+                        let lower = Bound::Included(prefixed(key_from.unwrap_or_default()));
+                        let upper = match key_to {
+                            Some(to) if t_lo >= 0 => Bound::Included(prefixed(
+                                &super::segmented::key_range_upper(to, t_hi),
+                            )),
+                            _ => segment_end(),
+                        };
+                        (lower, upper)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn prefixed_id(id: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SEGMENT_PREFIX);
+    CacheLayout::write_prefix(id, &mut out);
+    out
+}
+
+/// A cached window a range read found (`None`: a cached delete).
+struct CachedWindow {
+    key: Vec<u8>,
+    start: i64,
+    value: Option<Vec<u8>>,
+}
+
+/// Compares two windows in the order of `order` (what
+/// [`WindowOrder::sort`] sorts by), without building their store keys.
+fn cmp_windows(
+    order: WindowOrder,
+    (a_key, a_start, a_seq): (&[u8], i64, u32),
+    (b_key, b_start, b_seq): (&[u8], i64, u32),
+) -> std::cmp::Ordering {
+    match order {
+        WindowOrder::TimeFirst => (a_start, a_key, a_seq).cmp(&(b_start, b_key, b_seq)),
+        WindowOrder::Segmented { segment_interval } => {
+            let interval = segment_interval.max(1);
+            (a_start / interval)
+                .cmp(&(b_start / interval))
+                .then_with(|| {
+                    let (a_ts, a_sq) = (a_start.to_be_bytes(), a_seq.to_be_bytes());
+                    let (b_ts, b_sq) = (b_start.to_be_bytes(), b_seq.to_be_bytes());
+                    a_key
+                        .iter()
+                        .chain(&a_ts)
+                        .chain(&a_sq)
+                        .cmp(b_key.iter().chain(&b_ts).chain(&b_sq))
+                })
+        }
+    }
+}
+
+/// Merges cached windows over stored ones, both in `order` (`forward`) or
+/// its reverse: the cache's entry for a window replaces the store's, a
+/// cached delete hides it.
+fn merge_windows(
+    order: WindowOrder,
+    mut stored: Vec<WindowEntry>,
+    cached: Vec<CachedWindow>,
+    forward: bool,
+) -> Vec<WindowEntry> {
+    let cmp = |a: (&[u8], i64, u32), b: (&[u8], i64, u32)| {
+        let ord = cmp_windows(order, a, b);
+        if forward { ord } else { ord.reverse() }
+    };
+    // Stores list in their order except the time-ordered RocksDB store's
+    // key reads, which come segment by segment.
+    let sorted = stored.windows(2).all(|w| {
+        cmp(
+            (&w[0].key, w[0].start, w[0].seqnum),
+            (&w[1].key, w[1].start, w[1].seqnum),
+        )
+        .is_le()
+    });
+    if !sorted {
+        order.sort(&mut stored, forward);
+    }
+    let mut out = Vec::with_capacity(stored.len() + cached.len());
+    let mut stored = stored.into_iter().peekable();
+    for window in cached {
+        while let Some(next) = stored.peek() {
+            match cmp(
+                (&next.key, next.start, next.seqnum),
+                (&window.key, window.start, 0),
+            ) {
+                std::cmp::Ordering::Less => out.extend(stored.next()),
+                std::cmp::Ordering::Equal => {
+                    stored.next();
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        if let Some(value) = window.value {
+            out.push(WindowEntry {
+                key: window.key,
+                start: window.start,
+                seqnum: 0,
+                value,
+            });
+        }
+    }
+    out.extend(stored);
+    out
+}
+
 struct Inner {
-    cache: NamedCache,
+    cache: NamedCache<SEGMENT_PREFIX>,
     wrapped: Box<dyn WindowBytesStore>,
     pending: Vec<WindowFlushedEntry>,
     /// See [`CachingWindowStore::set_read_old_values`].
     read_old_values: bool,
+    /// Reused for the cache key of point reads and writes.
+    key_buf: Vec<u8>,
 }
 
 /// A record cache in front of a window byte store (Kafka Streams'
@@ -191,14 +471,20 @@ struct Inner {
 /// its budget and evicts a dirty entry (which writes every dirty entry,
 /// the evicted one first).
 ///
-/// A write-down skips a delete of a window the store below does not hold.
-/// Each write-down runs with the task's current timestamp set to the
-/// entry's own, so the changelog below stamps it as Kafka Streams does.
+/// A write-down skips a delete of a window the store below does not hold,
+/// and reaches the store below as one batch
+/// ([`WindowBytesStore::put_all_with_timestamps`]), each entry stamped with
+/// the timestamp of the record that last wrote it, so the changelog below
+/// stamps it as Kafka Streams does.
+///
+/// Cache keys lead with a segment id (see `CacheLayout`), so range reads
+/// walk only the cached entries of the segments they cover.
 pub struct CachingWindowStore {
     name: String,
     max_bytes: usize,
     timestamp: Rc<Cell<i64>>,
     retain_reports: bool,
+    layout: CacheLayout,
     inner: RefCell<Inner>,
 }
 
@@ -224,11 +510,15 @@ impl CachingWindowStore {
             max_bytes,
             timestamp,
             retain_reports: true,
+            layout: CacheLayout {
+                order: wrapped.order(),
+            },
             inner: RefCell::new(Inner {
                 cache: NamedCache::new(),
                 wrapped,
                 pending: Vec::new(),
                 read_old_values: true,
+                key_buf: Vec::new(),
             }),
         }
     }
@@ -253,8 +543,8 @@ impl CachingWindowStore {
 
     /// Writes every dirty entry down and returns them in write-down order.
     pub fn flush_entries(&mut self) -> StoreResult<Vec<WindowFlushedEntry>> {
-        let timestamp = Rc::clone(&self.timestamp);
-        self.inner.get_mut().write_down(None, &timestamp)
+        let layout = self.layout;
+        self.inner.get_mut().write_down(layout, None)
     }
 
     /// The entries evictions (and [`StateStore::flush`]) wrote down since the
@@ -290,59 +580,24 @@ impl CachingWindowStore {
         forward: bool,
     ) -> StoreResult<Vec<WindowEntry>> {
         if time_to < time_from {
-            // An empty time range (the single-key cache bounds below would
-            // be inverted).
             return Ok(Vec::new());
         }
         let mut inner = self.borrow_mut()?;
-        let (lower, upper) = match (key_from, key_to) {
-            (Some(f), Some(t)) if f == t => (
-                Some(window_store_key(f, time_from.max(0), 0)),
-                Some(window_store_key(t, time_to, u32::MAX)),
-            ),
-            _ => (key_from.map(<[u8]>::to_vec), None),
-        };
-        let cached = inner.cache.range(
-            lower.as_deref().map_or(Bound::Unbounded, Bound::Included),
-            upper.as_deref().map_or(Bound::Unbounded, Bound::Included),
-            true,
+        let mut cached = Vec::new();
+        let visited = inner.cached_windows(
+            self.layout,
+            key_from,
+            key_to,
+            time_from,
+            time_to,
+            forward,
+            &mut cached,
         );
-        if cached.is_empty() {
+        drop(inner);
+        if visited == 0 {
             return Ok(stored);
         }
-        let order = inner.wrapped.order();
-        drop(inner);
-        let mut by_window: BTreeMap<(Vec<u8>, i64), WindowEntry> = stored
-            .into_iter()
-            .map(|e| ((e.key.clone(), e.start), e))
-            .collect();
-        for (cache_key, value) in cached {
-            let Some((key, start, _)) = split_window_store_key(&cache_key) else {
-                continue;
-            };
-            if start < time_from || start > time_to || !key_in_range(key, key_from, key_to) {
-                continue;
-            }
-            match value {
-                Some(value) => {
-                    by_window.insert(
-                        (key.to_vec(), start),
-                        WindowEntry {
-                            key: key.to_vec(),
-                            start,
-                            seqnum: 0,
-                            value,
-                        },
-                    );
-                }
-                None => {
-                    by_window.remove(&(key.to_vec(), start));
-                }
-            }
-        }
-        let mut out: Vec<WindowEntry> = by_window.into_values().collect();
-        order.sort(&mut out, forward);
-        Ok(out)
+        Ok(merge_windows(self.layout.order, stored, cached, forward))
     }
 
     fn maybe_evict(&self, inner: &mut Inner) -> StoreResult<()> {
@@ -351,7 +606,7 @@ impl CachingWindowStore {
                 break;
             };
             if evicted.dirty {
-                let written = inner.write_down(Some(evicted.entry), &self.timestamp)?;
+                let written = inner.write_down(self.layout, Some(evicted.entry))?;
                 if self.retain_reports {
                     inner.pending.extend(written);
                 }
@@ -362,10 +617,83 @@ impl CachingWindowStore {
 }
 
 impl Inner {
+    /// Collects the cached windows of keys in `[key_from, key_to]` starting
+    /// in `[time_from, time_to]` into `out`, in the store's order
+    /// (`forward`) or its reverse, segment by segment (skipping segments the
+    /// cache holds nothing of); returns how many cache entries it read
+    /// (each read touches the entry, as Kafka's cache iterators do).
+    #[allow(clippy::too_many_arguments)]
+    fn cached_windows(
+        &mut self,
+        layout: CacheLayout,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+        out: &mut Vec<CachedWindow>,
+    ) -> usize {
+        let (first, last) = (layout.segment(time_from), layout.segment(time_to));
+        let mut visited = 0;
+        let mut next = if forward { first } else { last };
+        loop {
+            // The nearest segment, from `next` on, that the cache holds
+            // anything of.
+            let found = if forward {
+                self.cache
+                    .seek(Bound::Included(&prefixed_id(next)), true)
+                    .and_then(CacheLayout::read_prefix)
+            } else {
+                match next.checked_add(1) {
+                    Some(after) => self
+                        .cache
+                        .seek(Bound::Excluded(&prefixed_id(after)), false)
+                        .and_then(CacheLayout::read_prefix),
+                    None => self
+                        .cache
+                        .seek(Bound::Unbounded, false)
+                        .and_then(CacheLayout::read_prefix),
+                }
+            };
+            let Some(id) = found else {
+                break;
+            };
+            if (forward && id > last) || (!forward && id < first) {
+                break;
+            }
+            let (lower, upper) = layout.bounds(id, key_from, key_to, time_from, time_to);
+            visited += self.cache.visit_range(
+                lower.as_ref().map(Vec::as_slice),
+                upper.as_ref().map(Vec::as_slice),
+                forward,
+                |cache_key, value| {
+                    let Some((key, start)) = layout.split(cache_key) else {
+                        return;
+                    };
+                    if start < time_from || start > time_to || !key_in_range(key, key_from, key_to)
+                    {
+                        return;
+                    }
+                    out.push(CachedWindow {
+                        key: key.to_vec(),
+                        start,
+                        value: value.map(<[u8]>::to_vec),
+                    });
+                },
+            );
+            next = match (forward, id.checked_add(1), id.checked_sub(1)) {
+                (true, Some(after), _) if id < last => after,
+                (false, _, Some(before)) if id > first => before,
+                _ => break,
+            };
+        }
+        visited
+    }
+
     fn write_down(
         &mut self,
+        layout: CacheLayout,
         evicted: Option<DirtyEntry>,
-        timestamp: &Cell<i64>,
     ) -> StoreResult<Vec<WindowFlushedEntry>> {
         if evicted.is_none() && !self.cache.has_dirty() {
             return Ok(Vec::new());
@@ -373,35 +701,75 @@ impl Inner {
         let mut dirty = Vec::new();
         dirty.extend(evicted);
         dirty.extend(self.cache.take_dirty());
-        let previous = timestamp.get();
+        let retention = self.wrapped.retention_ms();
         let mut out = Vec::with_capacity(dirty.len());
-        let result = (|| {
-            for entry in dirty {
-                let Some((key, start, _)) = split_window_store_key(&entry.key) else {
-                    continue;
-                };
-                let old = if entry.value.is_none() || self.read_old_values {
-                    self.wrapped.fetch(key, start)?
-                } else {
-                    None
-                };
-                if entry.value.is_none() && old.is_none() {
-                    continue;
-                }
-                timestamp.set(entry.timestamp);
-                self.wrapped.put(key, entry.value.as_deref(), start)?;
-                out.push(WindowFlushedEntry {
-                    key: key.to_vec(),
-                    start,
-                    new_value: entry.value,
-                    old_value: old,
-                    timestamp: entry.timestamp,
-                });
+        let mut batch: Vec<TimestampedBytesWrite> = Vec::with_capacity(dirty.len());
+        let mut old_values = Vec::with_capacity(dirty.len());
+        // The latest window start of the batch so far.
+        let mut batch_latest: Option<i64> = None;
+        for entry in dirty {
+            let Some((key, start)) = layout.split(&entry.key) else {
+                continue;
+            };
+            let read_old = entry.value.is_none() || self.read_old_values;
+            // The batch reaches the store after these reads, but Kafka
+            // writes each entry before reading the next one's old value.
+            // Other entries' writes can change a read only by expiring its
+            // window (entries are distinct windows), which a write of a
+            // start at least `retention` later does: write the batch first
+            // then.
+            if read_old && batch_latest.is_some_and(|l| start <= l.saturating_sub(retention)) {
+                self.write_batch(&mut batch, &mut old_values, &mut out)?;
+                batch_latest = None;
             }
-            Ok(())
-        })();
-        timestamp.set(previous);
-        result.map(|()| out)
+            let old = if read_old {
+                self.wrapped.fetch(key, start)?
+            } else {
+                None
+            };
+            if entry.value.is_none() && old.is_none() {
+                continue;
+            }
+            batch.push((
+                window_store_key(key, start, 0),
+                entry.value,
+                entry.timestamp,
+            ));
+            old_values.push(old);
+            batch_latest = Some(batch_latest.map_or(start, |l| l.max(start)));
+        }
+        self.write_batch(&mut batch, &mut old_values, &mut out)?;
+        Ok(out)
+    }
+
+    /// Writes `batch` down and moves its entries, with their old values,
+    /// into `out`.
+    fn write_batch(
+        &mut self,
+        batch: &mut Vec<TimestampedBytesWrite>,
+        old_values: &mut Vec<Option<Vec<u8>>>,
+        out: &mut Vec<WindowFlushedEntry>,
+    ) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.wrapped.put_all_with_timestamps(batch)?;
+        for ((mut key, new_value, timestamp), old_value) in
+            batch.drain(..).zip(old_values.drain(..))
+        {
+            let Some((_, start, _)) = split_window_store_key(&key) else {
+                continue;
+            };
+            key.truncate(key.len() - super::WINDOW_TIMESTAMP_SIZE - super::WINDOW_SEQNUM_SIZE);
+            out.push(WindowFlushedEntry {
+                key,
+                start,
+                new_value,
+                old_value,
+                timestamp,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -416,9 +784,9 @@ impl StateStore for CachingWindowStore {
 
     fn flush(&mut self) -> StoreResult<()> {
         let retain = self.retain_reports;
-        let timestamp = Rc::clone(&self.timestamp);
+        let layout = self.layout;
         let inner = self.inner.get_mut();
-        let written = inner.write_down(None, &timestamp)?;
+        let written = inner.write_down(layout, None)?;
         if retain {
             inner.pending.extend(written);
         }
@@ -445,21 +813,23 @@ impl WindowBytesStore for CachingWindowStore {
         self.inner.borrow().wrapped.retain_duplicates()
     }
     fn order(&self) -> WindowOrder {
-        self.inner.borrow().wrapped.order()
+        self.layout.order
     }
 
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> StoreResult<()> {
         let ts = self.timestamp.get();
-        let cache_key = window_store_key(key, window_start, 0);
         let mut inner = self.borrow_mut()?;
-        inner.cache.put(&cache_key, value, ts, true);
-        self.maybe_evict(&mut inner)
+        let inner = &mut *inner;
+        self.layout.write_key(key, window_start, &mut inner.key_buf);
+        inner.cache.put(&inner.key_buf, value, ts, true);
+        self.maybe_evict(inner)
     }
 
     fn fetch(&self, key: &[u8], window_start: i64) -> StoreResult<Option<Vec<u8>>> {
-        let cache_key = window_store_key(key, window_start, 0);
         let mut inner = self.borrow_mut()?;
-        if let Some(cached) = inner.cache.get(&cache_key) {
+        let inner = &mut *inner;
+        self.layout.write_key(key, window_start, &mut inner.key_buf);
+        if let Some(cached) = inner.cache.get(&inner.key_buf) {
             return Ok(cached.value.map(<[u8]>::to_vec));
         }
         inner.wrapped.fetch(key, window_start)
@@ -506,10 +876,11 @@ impl WindowBytesStore for CachingWindowStore {
     }
 
     fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        let layout = self.layout;
         let inner = self.inner.get_mut();
         for (key, _, _) in records {
             if let Some((k, start, _)) = split_window_store_key(key) {
-                inner.cache.remove(&window_store_key(k, start, 0));
+                inner.cache.remove(&layout.key(k, start));
             }
         }
         inner.wrapped.restore_all(records)

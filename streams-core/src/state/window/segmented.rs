@@ -18,13 +18,40 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{
-    WindowBytesStore, WindowEntry, WindowOrder, key_in_range, split_window_store_key,
-    window_store_key,
+    WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
+    key_in_range, split_window_store_key, window_store_key,
 };
 use crate::state::rocksdb::{ROCKSDB_DIR, RocksDbConfig, RocksDbKeyValueStore};
 use crate::state::{
     KeyValueBytesStore, StateStore, StoreError, StoreResult, TimestampedBytesWrite,
 };
+
+/// An inclusive upper bound of the store keys `[key][start][seqnum]` of
+/// every record key `<= key_to` (as bytes) with a start in `[0, time_to]`.
+///
+/// `key_to` followed by the largest suffix bounds `key_to` itself and every
+/// key that differs from it at some byte (that byte is smaller), but not
+/// the keys that are proper prefixes of `key_to`: their suffix is compared
+/// with `key_to`'s remaining bytes. So the bound is the largest of
+/// `prefix + [time_to][0xFF; 4]` over every prefix of `key_to` (itself
+/// included). For fixed-size keys and ordinary timestamps that is `key_to`
+/// itself; Kafka Streams' `OrderedBytes.upperRange` approximates the same
+/// bound.
+pub(crate) fn key_range_upper(key_to: &[u8], time_to: i64) -> Vec<u8> {
+    let mut suffix = [0xFF; WINDOW_TIMESTAMP_SIZE + WINDOW_SEQNUM_SIZE];
+    suffix[..WINDOW_TIMESTAMP_SIZE].copy_from_slice(&time_to.to_be_bytes());
+    let mut best = key_to.len();
+    for len in (0..key_to.len()).rev() {
+        let candidate = key_to[..len].iter().chain(&suffix);
+        if candidate.gt(key_to[..best].iter().chain(&suffix)) {
+            best = len;
+        }
+    }
+    let mut out = Vec::with_capacity(best + suffix.len());
+    out.extend_from_slice(&key_to[..best]);
+    out.extend_from_slice(&suffix);
+    out
+}
 
 /// The time segments of one store.
 pub(crate) struct Segments {
@@ -320,8 +347,8 @@ impl RocksDbWindowStore {
             return Ok(out);
         }
         // Any stored key of a record key >= key_from sorts at or after
-        // key_from itself; the upper side is filtered entry by entry, since
-        // keys of other lengths interleave there.
+        // key_from itself; keys of other lengths interleave within the
+        // bounds, so entries are still filtered one by one.
         let single = match (key_from, key_to) {
             (Some(f), Some(t)) if f == t => Some(f),
             _ => None,
@@ -331,7 +358,14 @@ impl RocksDbWindowStore {
                 Some(window_store_key(k, time_from.max(0), 0)),
                 Some(window_store_key(k, time_to, u32::MAX)),
             ),
-            None => (key_from.map(<[u8]>::to_vec), None),
+            None => (
+                key_from.map(<[u8]>::to_vec),
+                // With no negative start in range, the upper key bounds the
+                // scan too (see `key_range_upper`).
+                key_to
+                    .filter(|_| time_from >= 0)
+                    .map(|to| key_range_upper(to, time_to)),
+            ),
         };
         for segment in self.segments.search(time_from, time_to, forward) {
             let iter = if forward {
@@ -478,6 +512,56 @@ impl WindowBytesStore for RocksDbWindowStore {
             WindowOrder::TimeFirst.sort(&mut entries, forward);
         }
         Ok(entries)
+    }
+
+    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.check_open()?;
+        if self.retain_duplicates {
+            // Each put takes the next seqnum: one at a time.
+            for (store_key, value, _) in records {
+                let (key, start, _) = split_window_store_key(store_key).ok_or_else(|| {
+                    super::bad_key(&self.name, "window store key", store_key.len())
+                })?;
+                self.put(key, value.as_deref(), start)?;
+            }
+            return Ok(());
+        }
+        // As `put` record by record (stream time advances with each one, and
+        // a window expired by then is skipped), but each segment's writes
+        // go in one batch. A segment dropped on the way drops its writes,
+        // which it would have deleted anyway.
+        let mut batches: Vec<(i64, Vec<usize>)> = Vec::new();
+        for (i, (store_key, _, _)) in records.iter().enumerate() {
+            let (_, start, _) = split_window_store_key(store_key)
+                .ok_or_else(|| super::bad_key(&self.name, "window store key", store_key.len()))?;
+            self.observed_stream_time = self.observed_stream_time.max(start);
+            let id = self.segments.segment_id(start);
+            if self
+                .segments
+                .get_or_create_if_live(id, self.observed_stream_time)?
+                .is_none()
+            {
+                log::warn!(
+                    "Skipping record for expired segment. store=[{}] windowStart=[{start}]",
+                    self.name
+                );
+                continue;
+            }
+            match batches.iter_mut().find(|(b, _)| *b == id) {
+                Some((_, indices)) => indices.push(i),
+                None => batches.push((id, vec![i])),
+            }
+        }
+        for (id, indices) in batches {
+            if let Some(segment) = self.segments.segments.get_mut(&id) {
+                segment.write_all(
+                    indices
+                        .into_iter()
+                        .map(|i| (records[i].0.as_slice(), records[i].1.as_deref())),
+                )?;
+            }
+        }
+        Ok(())
     }
 
     fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {

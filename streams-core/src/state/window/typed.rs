@@ -21,7 +21,8 @@ pub struct WindowLayeredStore {
 }
 
 enum Top {
-    Cached(CachingWindowStore),
+    // Boxed: the cache is far larger than a pointer.
+    Cached(Box<CachingWindowStore>),
     Plain(Box<dyn WindowBytesStore>),
 }
 
@@ -45,7 +46,7 @@ impl WindowLayeredStore {
     /// A stack topped by a cache.
     pub fn with_cache(store: CachingWindowStore) -> Self {
         WindowLayeredStore {
-            top: Top::Cached(store),
+            top: Top::Cached(Box::new(store)),
         }
     }
 
@@ -57,7 +58,7 @@ impl WindowLayeredStore {
     /// The top layer.
     pub fn bytes(&self) -> &dyn WindowBytesStore {
         match &self.top {
-            Top::Cached(s) => s,
+            Top::Cached(s) => s.as_ref(),
             Top::Plain(s) => s.as_ref(),
         }
     }
@@ -65,7 +66,7 @@ impl WindowLayeredStore {
     /// The top layer, mutably.
     pub fn bytes_mut(&mut self) -> &mut dyn WindowBytesStore {
         match &mut self.top {
-            Top::Cached(s) => s,
+            Top::Cached(s) => s.as_mut(),
             Top::Plain(s) => s.as_mut(),
         }
     }

@@ -1,0 +1,44 @@
+//! Fault injection for tests (cargo feature `fault-injection`, off by
+//! default): makes the runtime meet failures that a healthy single-node
+//! broker never produces, so that the recovery paths run against real
+//! brokers in tests.
+//!
+//! Faults are armed per `application.id`, because the tests of one binary
+//! run side by side in one process.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+fn abortable_commits() -> &'static Mutex<HashMap<String, u32>> {
+    static FAULTS: OnceLock<Mutex<HashMap<String, u32>>> = OnceLock::new();
+    FAULTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Makes the next `n` exactly-once commits of the application
+/// `application_id` fail as if the broker had answered the transaction
+/// commit with an abortable error: the transaction is left open, and the
+/// thread must abort it and recover its tasks (Kafka Streams'
+/// `TaskCorruptedException` path).
+///
+/// ```
+/// streams_core::runtime::faults::fail_next_commits("my-app", 2);
+/// ```
+pub fn fail_next_commits(application_id: &str, n: u32) {
+    if let Ok(mut f) = abortable_commits().lock() {
+        f.insert(application_id.to_string(), n);
+    }
+}
+
+/// Consumes one armed commit failure of `application_id`, if any.
+pub(crate) fn take_commit_failure(application_id: &str) -> bool {
+    let Ok(mut f) = abortable_commits().lock() else {
+        return false;
+    };
+    match f.get_mut(application_id) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
