@@ -21,7 +21,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -215,7 +215,7 @@ impl<'a> Reader<'a> {
 #[derive(Default)]
 struct BufferState {
     sorted: BTreeMap<(i64, Vec<u8>), BufferValue>,
-    index: HashMap<Vec<u8>, i64>,
+    index: rustc_hash::FxHashMap<Vec<u8>, i64>,
     mem_size: u64,
     dirty: BTreeSet<Vec<u8>>,
 }

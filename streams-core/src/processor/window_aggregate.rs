@@ -19,7 +19,6 @@
 //!   test driver).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::aggregate::not_initialized;
@@ -45,7 +44,9 @@ pub(crate) type Aggregator<K, V, VA> =
 /// keeps the record context in each cache entry).
 #[derive(Default)]
 pub(crate) struct CacheContexts {
-    map: RefCell<HashMap<Vec<u8>, Option<RecordMetadata>>>,
+    /// FxHash: one insert and one remove per windowed update, where SipHash
+    /// showed up at 10 % of a hopping count's profile.
+    map: RefCell<rustc_hash::FxHashMap<Vec<u8>, Option<RecordMetadata>>>,
 }
 
 impl CacheContexts {
