@@ -194,10 +194,12 @@ impl<K, VL, VR> Clone for OuterJoinStore<K, VL, VR> {
 }
 
 /// One pending value, as the scan reads it.
+/// What an emit pass closes, and the timestamp of the last entry it visited.
+type ClosedPending<K, VL, VR> = (Vec<Pending<K, VL, VR>>, Option<i64>);
+
 struct Pending<K, VL, VR> {
     raw_key: Vec<u8>,
     ts: i64,
-    is_left: bool,
     key: K,
     value: LeftOrRight<VL, VR>,
 }
@@ -288,11 +290,24 @@ impl<K, VL, VR> OuterJoinStore<K, VL, VR> {
         self.inner.bytes.put(&raw_key.to_vec(), None)
     }
 
-    /// Every pending value in `<ts><side><key>` order, list order within a
-    /// key.
-    fn all(&self) -> StoreResult<Vec<Pending<K, VL, VR>>> {
+    /// The pending values an emit pass closes, in `<ts><side><key>` order
+    /// (list order within a key), and the timestamp of the last entry it
+    /// visited (Kafka Streams' `minTime` bookkeeping).
+    ///
+    /// Entries for which `open(ts, is_left)` holds are still inside their
+    /// window plus grace: they are skipped, and once both sides have had
+    /// one, the pass stops, as Kafka Streams' does. Only the closed entries
+    /// are decoded, and nothing past the stop is read: the store holds every
+    /// unjoined record of the last window, and reading it whole at every
+    /// emit interval cost the stream-stream join most of its time.
+    fn closed_pending(
+        &self,
+        open: impl Fn(i64, bool) -> bool,
+    ) -> StoreResult<ClosedPending<K, VL, VR>> {
         let inner = &self.inner;
         let mut out = Vec::new();
+        let (mut left_open, mut right_open) = (false, false);
+        let mut last_ts = None;
         for (k, v) in inner.bytes.all()? {
             if k.len() < 9 || v.len() < 5 {
                 return Err(self.corrupt());
@@ -300,6 +315,23 @@ impl<K, VL, VR> OuterJoinStore<K, VL, VR> {
             let ts = i64::from_be_bytes(k[..8].try_into().map_err(|_| self.corrupt())?);
             let is_left = k[8] == 1;
             let count = u32::from_be_bytes(v[1..5].try_into().map_err(|_| self.corrupt())?);
+            last_ts = Some(ts);
+            if left_open && right_open {
+                break;
+            }
+            if open(ts, is_left) {
+                if is_left {
+                    left_open = true;
+                } else {
+                    right_open = true;
+                }
+                // Kafka Streams checks for the stop before each value: with
+                // more values under this key it stops right here.
+                if left_open && right_open && count > 1 {
+                    break;
+                }
+                continue;
+            }
             let mut pos = 5;
             for _ in 0..count {
                 let len = v.get(pos..pos + 4).ok_or_else(|| self.corrupt())?;
@@ -330,13 +362,12 @@ impl<K, VL, VR> OuterJoinStore<K, VL, VR> {
                 out.push(Pending {
                     raw_key: k.clone(),
                     ts,
-                    is_left,
                     key,
                     value,
                 });
             }
         }
-        Ok(out)
+        Ok((out, last_ts))
     }
 }
 
@@ -615,27 +646,16 @@ where
         );
         tracker.min_time.store(i64::MAX, Ordering::Relaxed);
 
+        let (before, after) = (self.spec.windows_before_ms, self.spec.windows_after_ms);
+        let (closed, last_ts) = store.closed_pending(|ts, is_left| {
+            let lookback = if is_left { after } else { before };
+            ts.saturating_add(lookback).saturating_add(grace) >= stream_time
+        })?;
+        if let Some(ts) = last_ts {
+            tracker.min_time.store(ts, Ordering::Relaxed);
+        }
         let mut prev_key: Option<Vec<u8>> = None;
-        let mut left_open = false;
-        let mut right_open = false;
-        for pending in store.all()? {
-            tracker.min_time.store(pending.ts, Ordering::Relaxed);
-            if left_open && right_open {
-                break;
-            }
-            let lookback = if pending.is_left {
-                self.spec.windows_after_ms
-            } else {
-                self.spec.windows_before_ms
-            };
-            if pending.ts.saturating_add(lookback).saturating_add(grace) >= stream_time {
-                if pending.is_left {
-                    left_open = true;
-                } else {
-                    right_open = true;
-                }
-                continue;
-            }
+        for pending in closed {
             let (this, other) = (self.split)(pending.value);
             let out = (self.joiner)(Some(&pending.key), this.as_ref(), other.as_ref());
             let emitted = Record {
