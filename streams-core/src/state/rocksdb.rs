@@ -459,15 +459,7 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
     }
 
     fn put_all(&mut self, entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> StoreResult<()> {
-        self.db()?;
-        let mut batch = WriteBatch::default();
-        for (key, value) in entries {
-            match value {
-                Some(value) => batch.put(key, value),
-                None => batch.delete(key),
-            }
-        }
-        self.write(batch)
+        self.write_all(entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())))
     }
 
     fn delete(&mut self, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
@@ -497,15 +489,7 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
     }
 
     fn put_all_with_timestamps(&mut self, entries: &[TimestampedBytesWrite]) -> StoreResult<()> {
-        self.db()?;
-        let mut batch = WriteBatch::default();
-        for (key, value, _) in entries {
-            match value {
-                Some(value) => batch.put(key, value),
-                None => batch.delete(key),
-            }
-        }
-        self.write(batch)
+        self.write_all(entries.iter().map(|(k, v, _)| (k.as_slice(), v.as_deref())))
     }
 
     fn restore_all_timestamped(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
