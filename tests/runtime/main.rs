@@ -207,6 +207,68 @@ pub fn count_updates(
     m
 }
 
+/// The counts of a count's output, per key in offset order.
+pub fn counts_per_key(
+    cluster: &Cluster,
+    topic: &str,
+    read_committed: bool,
+) -> BTreeMap<String, Vec<i64>> {
+    count_updates(cluster, topic, read_committed)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(|(c, _)| c).collect()))
+        .collect()
+}
+
+/// The input of the exactly-once count tests: records `v<i>` keyed
+/// `k<i % keys>` and stamped `t0 + i`, handed out in slices, with the count
+/// each key has reached.
+pub struct KeyedInput {
+    keys: usize,
+    produced: usize,
+    counts: BTreeMap<String, i64>,
+}
+
+impl KeyedInput {
+    pub fn new(keys: usize) -> Self {
+        KeyedInput {
+            keys,
+            produced: 0,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Records handed out so far.
+    pub fn produced(&self) -> usize {
+        self.produced
+    }
+
+    /// The next `size` records.
+    pub fn next_slice(&mut self, size: usize) -> Vec<KafkaRecord> {
+        let slice = (self.produced..self.produced + size)
+            .map(|i| {
+                let key = format!("k{}", i % self.keys);
+                *self.counts.entry(key.clone()).or_insert(0) += 1;
+                KafkaRecord::new(
+                    Some(key.into_bytes()),
+                    Some(format!("v{i}").into_bytes()),
+                    t0() + i as i64,
+                )
+            })
+            .collect();
+        self.produced += size;
+        slice
+    }
+
+    /// Every count 1..=n of every key, in order: what an uncached count
+    /// emits for this input, each update exactly once.
+    pub fn every_count(&self) -> BTreeMap<String, Vec<i64>> {
+        self.counts
+            .iter()
+            .map(|(k, n)| (k.clone(), (1..=*n).collect()))
+            .collect()
+    }
+}
+
 /// The last count of each word.
 pub fn final_counts(cluster: &Cluster, topic: &str) -> BTreeMap<String, i64> {
     count_updates(cluster, topic, false)

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use streams::dsl::{Consumed, Grouped, Materialized, Produced, StoreType, StreamsBuilder};
-use streams::runtime::{KafkaRecord, produce, wait_until_processed};
+use streams::runtime::{produce, wait_until_processed};
 use streams::serde::Serdes;
 
 use super::*;
@@ -239,7 +239,7 @@ fn real_exactly_once_with_kills() {
 
     const MIN_RECORDS: usize = 2_000;
     const KILLS: usize = 3;
-    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let mut records = KeyedInput::new(KEYS);
     let output_counts = || {
         let all = streams::runtime::read_topic(&cluster.bootstrap, &output, false)
             .unwrap()
@@ -252,30 +252,17 @@ fn real_exactly_once_with_kills() {
     let mut child = spawn_child(&spec);
     let (mut all_at_spawn, mut committed_at_spawn): (usize, usize) = (0, 0);
     let mut kills = 0;
-    let mut n = 0;
     let started = Instant::now();
     // Input flows in small slices. Once the process has committed output of
     // its own and a transaction is open (the log holds more records than
     // read_committed sees, beyond those of aborted transactions), it is
     // killed on the spot and a new one started.
-    while kills < KILLS || n < MIN_RECORDS {
+    while kills < KILLS || records.produced() < MIN_RECORDS {
         assert!(
             started.elapsed() < Duration::from_secs(240),
             "only {kills} kills in 240 s"
         );
-        let slice: Vec<KafkaRecord> = (n..n + 20)
-            .map(|i| {
-                let key = format!("k{}", i % KEYS);
-                *expected.entry(key.clone()).or_insert(0) += 1;
-                KafkaRecord::new(
-                    Some(key.into_bytes()),
-                    Some(format!("v{i}").into_bytes()),
-                    t0() + i as i64,
-                )
-            })
-            .collect();
-        n += slice.len();
-        produce(&cluster.bootstrap, &input, &slice).unwrap();
+        produce(&cluster.bootstrap, &input, &records.next_slice(20)).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         if kills < KILLS {
             let (all, committed) = output_counts();
@@ -305,17 +292,11 @@ fn real_exactly_once_with_kills() {
     // Transactions of killed processes stay open until the broker aborts
     // them (transaction.timeout.ms, 10 s); read_committed output is
     // complete once they are.
-    let want: BTreeMap<String, Vec<i64>> = expected
-        .iter()
-        .map(|(k, n)| (k.clone(), (1..=*n).collect()))
-        .collect();
+    let want = records.every_count();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut got;
     loop {
-        got = count_updates(&cluster, &output, true)
-            .into_iter()
-            .map(|(k, v)| (k, v.into_iter().map(|(c, _)| c).collect::<Vec<_>>()))
-            .collect::<BTreeMap<String, Vec<i64>>>();
+        got = counts_per_key(&cluster, &output, true);
         if got == want || Instant::now() >= deadline {
             break;
         }

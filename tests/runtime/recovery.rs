@@ -4,7 +4,6 @@
 //! handler, aborts the transaction (exactly-once), wipes and restores its
 //! tasks' state and reads its input again from the last committed offsets.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -128,44 +127,22 @@ fn real_exactly_once_recovers_from_abortable_commit_errors() {
     streams.start().unwrap();
     wait_running(&streams);
 
-    const KEYS: usize = 6;
-    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
-    let mut n = 0;
-    let mut batch = |size: usize| -> Vec<KafkaRecord> {
-        let v = (n..n + size)
-            .map(|i| {
-                let key = format!("k{}", i % KEYS);
-                *expected.entry(key.clone()).or_insert(0) += 1;
-                KafkaRecord::new(
-                    Some(key.into_bytes()),
-                    Some(format!("v{i}").into_bytes()),
-                    t0() + i as i64,
-                )
-            })
-            .collect();
-        n += size;
-        v
-    };
+    let mut input_records = KeyedInput::new(6);
     // Some committed state first, so that recovery has a changelog to
     // restore from.
-    produce(&cluster.bootstrap, &input, &batch(60)).unwrap();
+    produce(&cluster.bootstrap, &input, &input_records.next_slice(60)).unwrap();
     wait_processed(&cluster, &app, &[&input]);
     streams::runtime::faults::fail_next_commits(&app, 3);
     for _ in 0..3 {
-        produce(&cluster.bootstrap, &input, &batch(40)).unwrap();
+        produce(&cluster.bootstrap, &input, &input_records.next_slice(40)).unwrap();
         std::thread::sleep(Duration::from_millis(300));
     }
     wait_processed(&cluster, &app, &[&input]);
 
-    let want: BTreeMap<String, Vec<i64>> = expected
-        .iter()
-        .map(|(k, n)| (k.clone(), (1..=*n).collect()))
-        .collect();
-    let got: BTreeMap<String, Vec<i64>> = count_updates(&cluster, &output, true)
-        .into_iter()
-        .map(|(k, v)| (k, v.into_iter().map(|(c, _)| c).collect()))
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(
+        counts_per_key(&cluster, &output, true),
+        input_records.every_count()
+    );
     let m = streams.metrics();
     assert_eq!(m.task_corruptions, 3);
     assert!(m.restored_records > 0, "the wiped store was not restored");
