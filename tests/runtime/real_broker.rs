@@ -319,3 +319,80 @@ fn real_exactly_once_with_kills() {
         "{all} records in the log, {committed} committed"
     );
 }
+
+/// exactly_once_v2 with the input already on the broker, so the thread
+/// processes without pause while each periodic commit drains in the
+/// background: the records sent meanwhile (sink and changelog) are held and
+/// go out in the next transaction. The read_committed outputs are exactly
+/// the input, per key in order, and the counts 1..n of every key.
+#[test]
+fn real_exactly_once_sends_held_during_background_commits() {
+    let Some(cluster) = Cluster::real("real_exactly_once_sends_held_during_background_commits")
+    else {
+        return;
+    };
+    let (input, copies, counts, app) = (
+        unique("eosbg-in"),
+        unique("eosbg-copies"),
+        unique("eosbg-counts"),
+        unique("eosbg-app"),
+    );
+    cluster.create(&[(&input, 2), (&copies, 2), (&counts, 2)]);
+    let mut records = KeyedInput::new(50);
+    let input_records = records.next_slice(100_000);
+    produce(&cluster.bootstrap, &input, &input_records).unwrap();
+
+    let b = StreamsBuilder::new();
+    let source = b.stream(&input, Consumed::with(Serdes::string(), Serdes::string()));
+    source
+        .map_values(|v| v.map(|s| s.to_uppercase()))
+        .to(&copies, Produced::with(Serdes::string(), Serdes::string()));
+    source
+        .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+        .count(Materialized::as_("eosbg-counts-store"))
+        .to_stream()
+        .to(&counts, Produced::with(Serdes::string(), Serdes::i64()));
+    let dir = state_dir();
+    let cfg = config(&cluster, &app, dir.path())
+        .set("processing.guarantee", "exactly_once_v2")
+        .set("statestore.cache.max.bytes", "0");
+    let streams = start(b.build().unwrap(), cfg);
+    wait_processed(&cluster, &app, &[&input]);
+
+    let mut want_copies: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for r in &input_records {
+        want_copies
+            .entry(r.key_str().unwrap().to_string())
+            .or_default()
+            .push((
+                String::from_utf8(r.value.clone().unwrap())
+                    .unwrap()
+                    .to_uppercase(),
+                r.timestamp,
+            ));
+    }
+    let mut got_copies: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for r in streams::runtime::read_topic(&cluster.bootstrap, &copies, true).unwrap() {
+        got_copies
+            .entry(r.key_str().unwrap().to_string())
+            .or_default()
+            .push((String::from_utf8(r.value.unwrap()).unwrap(), r.timestamp));
+    }
+    assert!(
+        got_copies == want_copies,
+        "the committed copies differ from the input ({} keys, {} records)",
+        got_copies.len(),
+        got_copies.values().map(Vec::len).sum::<usize>()
+    );
+    assert_eq!(
+        counts_per_key(&cluster, &counts, true),
+        records.every_count()
+    );
+    let m = streams.metrics();
+    assert!(
+        m.records_held_during_commits > 0,
+        "no record was sent while a commit ran: the background path was not exercised ({m:?})"
+    );
+    assert_eq!(m.task_corruptions, 0);
+    close(streams);
+}

@@ -1078,6 +1078,7 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KStream<K, V> {
             windows_after_ms: windows.after_ms(),
             grace_ms: windows.grace_ms(),
             outer: left_outer,
+            other_outer: right_outer,
             is_left: true,
         });
         let other_spec = Arc::new(JoinSideSpec {
@@ -1087,6 +1088,7 @@ impl<K: Clone + PartialEq + 'static, V: Clone + 'static> KStream<K, V> {
             windows_after_ms: windows.after_ms(),
             grace_ms: windows.grace_ms(),
             outer: right_outer,
+            other_outer: left_outer,
             is_left: false,
         });
         let this_join = {

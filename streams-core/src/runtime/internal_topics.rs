@@ -433,7 +433,22 @@ pub(crate) fn ensure_topics(
     client: &MetadataClient,
     topics: &[InternalTopic],
 ) -> RuntimeResult<()> {
+    if topics.is_empty() {
+        return Ok(());
+    }
     let existing = client.partition_counts(cfg)?;
+    ensure_topics_among(cfg, client, topics, &existing)
+}
+
+/// [`ensure_topics`] with the cluster's partition counts already fetched
+/// (`existing`): a metadata request for every topic of the cluster is the
+/// slowest step of a start on a cluster with many topics.
+pub(crate) fn ensure_topics_among(
+    cfg: &RuntimeConfig,
+    client: &MetadataClient,
+    topics: &[InternalTopic],
+    existing: &HashMap<String, i32>,
+) -> RuntimeResult<()> {
     let mut missing = Vec::new();
     for t in topics {
         match existing.get(&t.name) {

@@ -113,6 +113,10 @@ pub struct StreamsMetrics {
     /// `TaskCorruptedException`): tasks closed, state wiped and restored,
     /// input read again from the last committed offsets.
     pub task_corruptions: u64,
+    /// Records sent (to sinks and changelogs) while an exactly-once commit
+    /// ran in the background; the collector held them back and sent them
+    /// in the next transaction once the commit was over.
+    pub records_held_during_commits: u64,
 }
 
 /// The counters threads update.
@@ -126,6 +130,7 @@ pub(crate) struct SharedMetrics {
     commits: AtomicU64,
     replaced: AtomicU64,
     corruptions: AtomicU64,
+    held: AtomicU64,
 }
 
 impl SharedMetrics {
@@ -150,6 +155,9 @@ impl SharedMetrics {
     pub(crate) fn add_corruption(&self) {
         self.corruptions.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn add_held(&self, n: u64) {
+        self.held.fetch_add(n, Ordering::Relaxed);
+    }
     fn snapshot(&self) -> StreamsMetrics {
         StreamsMetrics {
             processed_records: self.processed.load(Ordering::Relaxed),
@@ -160,6 +168,7 @@ impl SharedMetrics {
             commits: self.commits.load(Ordering::Relaxed),
             replaced_threads: self.replaced.load(Ordering::Relaxed),
             task_corruptions: self.corruptions.load(Ordering::Relaxed),
+            records_held_during_commits: self.held.load(Ordering::Relaxed),
         }
     }
 }
@@ -805,22 +814,37 @@ impl KafkaStreams {
                 "the topology is empty: add a source (StreamsBuilder::stream/table) before starting".into(),
             ));
         }
+        let started = Instant::now();
         let client = internal_topics::MetadataClient::new(cfg)?;
         let existing = client.partition_counts(cfg)?;
+        log::debug!(
+            "cluster metadata read in {:?} ({} topics)",
+            started.elapsed(),
+            existing.len()
+        );
         let plan = internal_topics::plan(topology, &cfg.application_id, &existing)?;
         let (shutdown_topic, needed): (Vec<_>, Vec<_>) = plan
             .internal_topics
             .iter()
             .cloned()
             .partition(|t| t.kind == internal_topics::InternalKind::ShutdownRequests);
-        internal_topics::ensure_topics(cfg, &client, &needed)?;
+        internal_topics::ensure_topics_among(cfg, &client, &needed, &existing)?;
         let exists = shutdown_topic
             .iter()
             .all(|t| existing.contains_key(&t.name));
         if exists {
             // Checked like the others (partition count), not created.
-            internal_topics::ensure_topics(cfg, &client, &shutdown_topic)?;
+            internal_topics::ensure_topics_among(cfg, &client, &shutdown_topic, &existing)?;
         }
+        log::debug!(
+            "internal topics ready {:?} after the start",
+            started.elapsed()
+        );
+        // Destroying a librdkafka client joins its threads, which takes
+        // about 100 ms: not on the way to the first record.
+        let _ = std::thread::Builder::new()
+            .name("kstreams-metadata-close".into())
+            .spawn(move || drop(client));
         Ok((plan, exists))
     }
 

@@ -6,11 +6,20 @@
 //! flush or commit: nothing is lost silently) and the offset of the last
 //! record written to each partition (what `.checkpoint` files record for
 //! changelog partitions).
+//!
+//! Under exactly-once, the periodic commit runs in the background
+//! ([`KafkaCollector::commit_transaction_in_background`]): waiting for the
+//! transaction's records to be acknowledged is most of a commit, and
+//! librdkafka allows no new transaction before the commit returns, so the
+//! thread goes on processing meanwhile and the collector holds what it
+//! sends, in one reused buffer, until the commit is over; then a new
+//! transaction begins with those records.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
 use rdkafka::Message;
@@ -143,13 +152,99 @@ fn is_retriable_send_error(e: &KafkaError) -> bool {
     )
 }
 
+/// Most bytes of records held back while a commit runs in the background;
+/// beyond, a send waits for the commit to end. What the thread processes
+/// in a typical commit's wait (tens of milliseconds at several hundred
+/// thousand records per second) fits, and the memory stays bounded.
+const MAX_HELD_BYTES: usize = 16 << 20;
+
+/// Records sent while a commit runs in the background, in order. Keys and
+/// values live in one byte buffer that is reused from commit to commit, so
+/// holding a record allocates nothing in the steady state (headers aside).
+#[derive(Default)]
+struct HeldRecords {
+    bytes: Vec<u8>,
+    records: Vec<HeldRecord>,
+    /// Topic names, each once (a thread writes to a handful of topics).
+    topics: Vec<String>,
+}
+
+struct HeldRecord {
+    topic: usize,
+    key: Option<(usize, usize)>,
+    value: Option<(usize, usize)>,
+    headers: Option<Headers>,
+    timestamp: i64,
+    partition: Option<i32>,
+}
+
+impl HeldRecords {
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    fn push(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &Headers,
+        timestamp: i64,
+        partition: Option<i32>,
+    ) {
+        let topic = match self.topics.iter().position(|t| t == topic) {
+            Some(i) => i,
+            None => {
+                self.topics.push(topic.to_string());
+                self.topics.len() - 1
+            }
+        };
+        let mut range = |b: Option<&[u8]>| {
+            b.map(|b| {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(b);
+                (start, self.bytes.len())
+            })
+        };
+        let key = range(key);
+        let value = range(value);
+        self.records.push(HeldRecord {
+            topic,
+            key,
+            value,
+            headers: (!headers.is_empty()).then(|| headers.clone()),
+            timestamp,
+            partition,
+        });
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+    }
+}
+
+/// A transaction commit running on its own thread.
+struct PendingCommit {
+    handle: JoinHandle<RuntimeResult<()>>,
+    started: Instant,
+}
+
 /// Sends what a thread's tasks produce.
 pub(crate) struct KafkaCollector {
-    producer: BaseProducer<CollectorContext>,
+    /// Shared with the thread of a commit running in the background.
+    producer: Arc<BaseProducer<CollectorContext>>,
+    /// The commit running in the background, if any (exactly-once).
+    pending: Option<PendingCommit>,
+    /// What was sent while `pending` runs, for the next transaction.
+    held: HeldRecords,
+    metrics: Arc<super::kafka_streams::SharedMetrics>,
     /// For faults armed by tests (`runtime::faults`).
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     application_id: std::sync::Arc<str>,
     exactly_once: bool,
+    /// Whether the producer's transactions are initialized (or not used).
+    transactions_ready: bool,
     in_transaction: bool,
     /// A send that failed in a way the thread handles itself (fenced,
     /// corrupted), kept for [`take_send_failure`](Self::take_send_failure):
@@ -160,24 +255,23 @@ pub(crate) struct KafkaCollector {
 }
 
 impl KafkaCollector {
-    /// A collector over `producer`; under exactly-once the producer's
-    /// transactions are initialized (fencing older producers with the same
-    /// transactional id).
+    /// A collector over `producer`; under exactly-once, its transactions
+    /// are initialized by [`init_transactions`](Self::init_transactions).
     pub(crate) fn new(
         producer: BaseProducer<CollectorContext>,
         application_id: std::sync::Arc<str>,
         exactly_once: bool,
         timeout: Duration,
+        metrics: Arc<super::kafka_streams::SharedMetrics>,
     ) -> RuntimeResult<Self> {
-        if exactly_once {
-            producer
-                .init_transactions(timeout)
-                .map_err(|e| RuntimeError::client("initializing the transactional producer", e))?;
-        }
         Ok(KafkaCollector {
-            producer,
+            producer: Arc::new(producer),
+            pending: None,
+            held: HeldRecords::default(),
+            metrics,
             application_id,
             exactly_once,
+            transactions_ready: !exactly_once,
             in_transaction: false,
             send_failure: None,
             partitions: RefCell::new(HashMap::new()),
@@ -185,9 +279,28 @@ impl KafkaCollector {
         })
     }
 
-    /// Whether a transaction is open (exactly-once).
+    /// Initializes the producer's transactions (exactly-once; once),
+    /// fencing older producers with the same transactional id and ending
+    /// the transaction such a producer left open. The thread calls it once
+    /// it has subscribed, so that this round trip to the transaction
+    /// coordinator overlaps with joining the group.
+    pub(crate) fn init_transactions(&mut self) -> RuntimeResult<()> {
+        if self.transactions_ready {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.producer
+            .init_transactions(self.timeout)
+            .map_err(|e| RuntimeError::client("initializing the transactional producer", e))?;
+        log::debug!("transactions initialized in {:?}", started.elapsed());
+        self.transactions_ready = true;
+        Ok(())
+    }
+
+    /// Whether a transaction is open, committing, or has records waiting
+    /// for the next one (exactly-once).
     pub(crate) fn in_transaction(&self) -> bool {
-        self.in_transaction
+        self.in_transaction || self.pending.is_some() || !self.held.is_empty()
     }
 
     fn ensure_transaction(&mut self) -> RuntimeResult<()> {
@@ -227,50 +340,10 @@ impl KafkaCollector {
     }
 
     /// Sends every queued record at once, `linger.ms` notwithstanding, and
-    /// waits for their acknowledgements, serving the delivery reports.
-    ///
-    /// Not rdkafka's `BaseProducer::flush`, for two reasons that made every
-    /// commit last 100 ms or more:
-    /// * it polls in slices of up to 100 ms, and a poll serves events until
-    ///   its slice is over, however early the last report arrives;
-    /// * librdkafka skips the linger only while a call to `rd_kafka_flush`
-    ///   is in progress, and rdkafka calls it with a zero timeout between
-    ///   its polls, too briefly for the broker threads to notice, so the
-    ///   records waited out `linger.ms` (100 ms by default, as in Kafka
-    ///   Streams, whose flush does skip it). This producer's delivery
-    ///   reports are events only this thread serves, so a blocking
-    ///   `rd_kafka_flush` here would wait for itself: a helper thread holds
-    ///   one open instead, while this thread serves the reports.
+    /// waits for their acknowledgements, serving the delivery reports
+    /// (see [`drain`]).
     fn send_now(&self) -> RuntimeResult<()> {
-        if self.producer.in_flight_count() == 0 {
-            return Ok(());
-        }
-        let native = self.producer.client().native_ptr() as usize;
-        let timeout_ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
-        let deadline = std::time::Instant::now() + self.timeout;
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                // SAFETY: the producer outlives the scope, which joins this
-                // thread before `send_now` returns; `rd_kafka_flush` is
-                // thread-safe and, with delivery reports as events, only
-                // waits for the count of outstanding records to reach zero.
-                unsafe {
-                    rdkafka::bindings::rd_kafka_flush(native as *mut _, timeout_ms);
-                }
-            });
-            loop {
-                self.producer.poll(Duration::from_millis(1));
-                if self.producer.in_flight_count() == 0 {
-                    return Ok(());
-                }
-                if std::time::Instant::now() >= deadline {
-                    return Err(RuntimeError::client(
-                        "flushing the producer",
-                        KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
-                    ));
-                }
-            }
-        })
+        drain(&self.producer, self.timeout)
     }
 
     /// Offset of the last record acknowledged on `topic`-`partition`.
@@ -281,41 +354,115 @@ impl KafkaCollector {
 
     /// Commits the open transaction with the input `offsets` (exactly-once),
     /// beginning one first if needed so that the offsets commit even when
-    /// nothing was produced.
+    /// nothing was produced. A commit running in the background ends
+    /// first.
     pub(crate) fn commit_transaction(
         &mut self,
         offsets: &TopicPartitionList,
         group: &ConsumerGroupMetadata,
     ) -> RuntimeResult<()> {
+        self.finish_pending(true)?;
         self.ensure_transaction()?;
-        // rdkafka's commit flushes first too, but waits out `linger.ms`.
-        self.send_now()?;
         #[cfg(feature = "fault-injection")]
         if super::faults::take_commit_failure(&self.application_id) {
             return Err(RuntimeError::TaskCorrupted(
                 "committing the transaction: injected abortable error".into(),
             ));
         }
-        if offsets.count() > 0 {
-            self.producer
-                .send_offsets_to_transaction(offsets, group, self.timeout)
-                .map_err(classify_txn("sending offsets to the transaction"))?;
+        let result = commit_now(&self.producer, offsets, group, self.timeout);
+        self.in_transaction = result.is_err();
+        result
+    }
+
+    /// Starts committing the open transaction with the input `offsets` on
+    /// another thread and returns: until the commit ends, what is sent is
+    /// held back, and goes out in the next transaction once it does
+    /// ([`poll_commit`](Self::poll_commit), or any send, checks). Its
+    /// failure, if any, is returned by whichever of those finds it.
+    pub(crate) fn commit_transaction_in_background(
+        &mut self,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
+    ) -> RuntimeResult<()> {
+        self.finish_pending(true)?;
+        self.ensure_transaction()?;
+        #[cfg(feature = "fault-injection")]
+        if super::faults::take_commit_failure(&self.application_id) {
+            return Err(RuntimeError::TaskCorrupted(
+                "committing the transaction: injected abortable error".into(),
+            ));
         }
-        if let Err(e) = self.producer.commit_transaction(self.timeout) {
-            // A failed send fails the commit too; the send's own error
-            // decides (Kafka Streams' production-exception handling): a
-            // record that cannot be written stops the thread, a timeout
-            // corrupts the tasks.
-            return Err(match self.take_error() {
-                Some(send @ RuntimeError::Send { .. }) => send,
-                _ => classify_txn("committing the transaction")(e),
-            });
-        }
+        let producer = self.producer.clone();
+        let timeout = self.timeout;
+        let handle = std::thread::Builder::new()
+            .name("kstreams-commit".into())
+            .spawn(move || commit_now(&producer, &offsets, &group, timeout))
+            .map_err(|e| {
+                RuntimeError::IllegalState(format!("cannot start the commit thread: {e}"))
+            })?;
         self.in_transaction = false;
-        match self.take_error() {
-            Some(e) => Err(e),
-            None => Ok(()),
+        self.pending = Some(PendingCommit {
+            handle,
+            started: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// Ends the background commit if it is over, without waiting: the held
+    /// records then go out in a new transaction.
+    pub(crate) fn poll_commit(&mut self) -> RuntimeResult<()> {
+        self.finish_pending(false)
+    }
+
+    /// Ends the background commit, if any: waits for it when `wait` (else
+    /// returns at once if it still runs), reports its failure, or begins
+    /// the next transaction with the records held meanwhile.
+    fn finish_pending(&mut self, wait: bool) -> RuntimeResult<()> {
+        let Some(pending) = self.pending.take_if(|p| wait || p.handle.is_finished()) else {
+            return Ok(());
+        };
+        let result = pending.handle.join().unwrap_or_else(|_| {
+            Err(RuntimeError::IllegalState(
+                "the commit thread panicked".into(),
+            ))
+        });
+        log::debug!(
+            "commit in the background took {:?} ({} records held meanwhile)",
+            pending.started.elapsed(),
+            self.held.records.len()
+        );
+        if let Err(e) = result {
+            // The transaction is still open, to be aborted; the held
+            // records belong to tasks that recover or close.
+            self.in_transaction = true;
+            self.held.clear();
+            return Err(e);
         }
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        self.metrics.add_held(self.held.records.len() as u64);
+        self.ensure_transaction()?;
+        let held = std::mem::take(&mut self.held);
+        let mut result = Ok(());
+        for r in &held.records {
+            let range = |r: Option<(usize, usize)>| r.map(|(a, b)| &held.bytes[a..b]);
+            result = self.produce(
+                &held.topics[r.topic],
+                range(r.key),
+                range(r.value),
+                r.headers.as_ref(),
+                r.timestamp,
+                r.partition,
+            );
+            if result.is_err() {
+                break;
+            }
+        }
+        // The buffers go back for the next commit, empty.
+        self.held = held;
+        self.held.clear();
+        result
     }
 
     /// The failure kept by the last failed send, if the thread handles it
@@ -325,8 +472,14 @@ impl KafkaCollector {
         self.send_failure.take()
     }
 
-    /// Aborts the open transaction, if any (exactly-once error path).
+    /// Aborts the open transaction, if any (exactly-once error path),
+    /// after the background commit, if any, has ended; the records held
+    /// for the next transaction are dropped.
     pub(crate) fn abort_transaction(&mut self) {
+        if let Err(e) = self.finish_pending(true) {
+            log::debug!("the background commit failed before the abort: {e}");
+        }
+        self.held.clear();
         if self.in_transaction {
             // librdkafka's abort waits until no record is outstanding, and
             // with a polled producer only this thread can serve the
@@ -359,7 +512,29 @@ impl KafkaCollector {
         timestamp: i64,
         partition: Option<i32>,
     ) -> RuntimeResult<()> {
+        if self.pending.is_some() {
+            self.finish_pending(self.held.bytes.len() >= MAX_HELD_BYTES)?;
+            if self.pending.is_some() {
+                self.held
+                    .push(topic, key, value, headers, timestamp, partition);
+                return Ok(());
+            }
+        }
         self.ensure_transaction()?;
+        let headers = (!headers.is_empty()).then_some(headers);
+        self.produce(topic, key, value, headers, timestamp, partition)
+    }
+
+    /// Hands one record to the producer, waiting while its queue is full.
+    fn produce(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Option<&Headers>,
+        timestamp: i64,
+        partition: Option<i32>,
+    ) -> RuntimeResult<()> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).timestamp(timestamp);
         if let Some(k) = key {
             record = record.key(k);
@@ -370,7 +545,7 @@ impl KafkaCollector {
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        if !headers.is_empty() {
+        if let Some(headers) = headers {
             let mut owned = OwnedHeaders::new_with_capacity(headers.len());
             for h in headers.iter() {
                 owned = owned.insert(KHeader {
@@ -401,6 +576,87 @@ impl KafkaCollector {
     }
 }
 
+/// Sends every queued record of `producer` at once, `linger.ms`
+/// notwithstanding, and waits for their acknowledgements, serving the
+/// delivery reports.
+///
+/// Not rdkafka's `BaseProducer::flush`, for two reasons that made every
+/// commit last 100 ms or more:
+/// * it polls in slices of up to 100 ms, and a poll serves events until
+///   its slice is over, however early the last report arrives;
+/// * librdkafka skips the linger only while a call to `rd_kafka_flush` is
+///   in progress, and rdkafka calls it with a zero timeout between its
+///   polls, too briefly for the broker threads to notice, so the records
+///   waited out `linger.ms` (100 ms by default, as in Kafka Streams, whose
+///   flush does skip it). The delivery reports are events that only a
+///   poll serves, so a blocking `rd_kafka_flush` on the polling thread
+///   would wait for itself: a helper thread holds one open instead, while
+///   this one serves the reports.
+fn drain(producer: &BaseProducer<CollectorContext>, timeout: Duration) -> RuntimeResult<()> {
+    if producer.in_flight_count() == 0 {
+        return Ok(());
+    }
+    let native = producer.client().native_ptr() as usize;
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let deadline = Instant::now() + timeout;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // SAFETY: the producer outlives the scope, which joins this
+            // thread before `drain` returns; `rd_kafka_flush` is
+            // thread-safe and, with delivery reports as events, only
+            // waits for the count of outstanding records to reach zero.
+            unsafe {
+                rdkafka::bindings::rd_kafka_flush(native as *mut _, timeout_ms);
+            }
+        });
+        loop {
+            producer.poll(Duration::from_millis(1));
+            if producer.in_flight_count() == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(RuntimeError::client(
+                    "flushing the producer",
+                    KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
+                ));
+            }
+        }
+    })
+}
+
+/// The steps of an exactly-once commit, on whichever thread runs it: wait
+/// for the transaction's records to be acknowledged, add the input
+/// `offsets`, commit.
+fn commit_now(
+    producer: &BaseProducer<CollectorContext>,
+    offsets: &TopicPartitionList,
+    group: &ConsumerGroupMetadata,
+    timeout: Duration,
+) -> RuntimeResult<()> {
+    // rdkafka's commit flushes first too, but waits out `linger.ms`.
+    drain(producer, timeout)?;
+    if offsets.count() > 0 {
+        producer
+            .send_offsets_to_transaction(offsets, group, timeout)
+            .map_err(classify_txn("sending offsets to the transaction"))?;
+    }
+    let take_error = || producer.context().state.lock().ok()?.first_error.take();
+    if let Err(e) = producer.commit_transaction(timeout) {
+        // A failed send fails the commit too; the send's own error
+        // decides (Kafka Streams' production-exception handling): a
+        // record that cannot be written stops the thread, a timeout
+        // corrupts the tasks.
+        return Err(match take_error() {
+            Some(send @ RuntimeError::Send { .. }) => send,
+            _ => classify_txn("committing the transaction")(e),
+        });
+    }
+    match take_error() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 fn classify_txn(operation: &'static str) -> impl Fn(KafkaError) -> RuntimeError {
     move |e| {
         let fenced = match &e {
@@ -428,6 +684,15 @@ fn classify_txn(operation: &'static str) -> impl Fn(KafkaError) -> RuntimeError 
             RuntimeError::TaskCorrupted(format!("{operation}: {e}"))
         } else {
             RuntimeError::client(operation, e)
+        }
+    }
+}
+
+impl Drop for KafkaCollector {
+    fn drop(&mut self) {
+        // A commit still running ends before the producer goes.
+        if let Some(p) = self.pending.take() {
+            let _ = p.handle.join();
         }
     }
 }

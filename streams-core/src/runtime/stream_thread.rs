@@ -29,7 +29,7 @@ use super::global::GlobalState;
 use super::kafka_streams::{Shared, ThreadState};
 use super::record_collector::{CollectorContext, KafkaCollector};
 use super::restore::Restorer;
-use super::task_manager::{RawRecord, TaskManager};
+use super::task_manager::TaskManager;
 use crate::processor::Headers;
 
 /// Records processed per loop before the thread polls again.
@@ -142,6 +142,7 @@ impl StreamThread {
             cfg.application_id.clone(),
             cfg.exactly_once(),
             cfg.api_timeout,
+            shared.metrics.clone(),
         )?));
         let restorer = Restorer::new(
             restore_consumer,
@@ -188,6 +189,9 @@ impl StreamThread {
                 .subscribe(&refs)
                 .map_err(|e| RuntimeError::client("subscribing to the source topics", e))?;
         }
+        // After subscribing: the group join goes on in librdkafka's threads
+        // meanwhile (it is what the thread waits for next anyway).
+        self.collector.borrow_mut().init_transactions()?;
         loop {
             match self.run_loop() {
                 Err(RuntimeError::TaskCorrupted(reason)) => self.recover_corrupted(&reason)?,
@@ -237,6 +241,9 @@ impl StreamThread {
             idle = self.tasks.process(PROCESS_BUDGET)? == 0;
             self.tasks.punctuate_wall_clock()?;
             self.collector.borrow().poll();
+            if cfg.exactly_once() {
+                self.collector.borrow_mut().poll_commit()?;
+            }
             if !cfg.exactly_once()
                 && let Some(e) = self.collector.borrow().take_error()
             {
@@ -377,7 +384,7 @@ impl StreamThread {
                         }
                         None => Headers::new(),
                     };
-                    let record = RawRecord::new(
+                    let record = self.tasks.raw_record(
                         m.offset(),
                         m.timestamp().to_millis().unwrap_or(-1),
                         m.key(),
@@ -505,7 +512,7 @@ impl StreamThread {
     /// without one succeeding: nothing is lost meanwhile, as the offsets are
     /// committed (and the checkpoints written) only once it succeeds.
     fn periodic_commit(&mut self, failing_since: &mut Option<Instant>) -> RuntimeResult<()> {
-        match self.commit() {
+        match self.commit_with(true) {
             Ok(()) => {
                 *failing_since = None;
                 Ok(())
@@ -535,6 +542,14 @@ impl StreamThread {
     /// changelog records, the checkpoints written; under exactly-once the
     /// offsets go into the transaction, which commits.
     pub(crate) fn commit(&mut self) -> RuntimeResult<()> {
+        self.commit_with(false)
+    }
+
+    /// [`commit`](Self::commit); with `background`, an exactly-once
+    /// transaction commits on another thread while this one goes on
+    /// processing (the periodic commit: nothing waits for it to be over;
+    /// a failure surfaces at the next send or loop, as the same error).
+    fn commit_with(&mut self, background: bool) -> RuntimeResult<()> {
         let started = Instant::now();
         if let Some(global) = &mut self.global {
             global.flush()?;
@@ -547,9 +562,15 @@ impl StreamThread {
                 let group = self.consumer.group_metadata().ok_or_else(|| {
                     RuntimeError::IllegalState("the consumer has no group metadata".into())
                 })?;
-                self.collector
-                    .borrow_mut()
-                    .commit_transaction(&offsets, &group)?;
+                if background {
+                    self.collector
+                        .borrow_mut()
+                        .commit_transaction_in_background(offsets, group)?;
+                } else {
+                    self.collector
+                        .borrow_mut()
+                        .commit_transaction(&offsets, &group)?;
+                }
             }
         } else {
             self.collector.borrow().flush()?;

@@ -5,13 +5,18 @@
 //! the dirty list (keys waiting to be written down, in the order of their
 //! *latest* write: a re-written key moves to the back, as Kafka's
 //! `LinkedHashSet` remove-then-add does). A sorted index over the keys serves
-//! lookups and range scans. Keys are shared between index and slot through an
+//! range scans and a hash index point lookups (a B-tree walk costs a key
+//! comparison and a likely cache miss per level, and every read and write
+//! of a cached store makes one lookup; the sorted index is only touched
+//! when a key enters or leaves the cache). Keys are shared between index and slot through an
 //! `Rc<[u8]>`, so a new key costs one allocation and an update none (the
 //! value buffer is reused when it is large enough).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 /// Marks the end of a list.
 const NIL: usize = usize::MAX;
@@ -64,13 +69,25 @@ pub(crate) struct Evicted {
     pub dirty: bool,
 }
 
+/// The cache's two indexes over its keys (see the module docs).
+#[derive(Debug, Default)]
+struct Keys {
+    /// Sorted: for range scans and seeks.
+    index: BTreeMap<Rc<[u8]>, usize>,
+    /// Hashed: for point lookups (of key-value caches only, see
+    /// `NamedCache::HASHED`).
+    lookup: FxHashMap<Rc<[u8]>, usize>,
+}
+
 /// `UNCHARGED` leading bytes of every key are left out of the entries'
 /// sizes: a window cache prefixes its keys with a segment id to order them,
 /// and its budget should still buy as many entries as before. (A type
 /// parameter rather than a field, since stores embed the cache by value.)
 #[derive(Debug, Default)]
 pub(crate) struct NamedCache<const UNCHARGED: usize = 0> {
-    index: BTreeMap<Rc<[u8]>, usize>,
+    /// Boxed: the stores embed the cache by value, and the two maps
+    /// inline would make every store enum's cached variant large.
+    keys: Box<Keys>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     lru_head: usize,
@@ -83,7 +100,7 @@ pub(crate) struct NamedCache<const UNCHARGED: usize = 0> {
 impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     pub fn new() -> Self {
         NamedCache {
-            index: BTreeMap::new(),
+            keys: Box::default(),
             slots: Vec::new(),
             free: Vec::new(),
             lru_head: NIL,
@@ -96,7 +113,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
 
     /// Entries in the cache.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.keys.index.len()
     }
 
     /// Estimated bytes held (see [`ENTRY_OVERHEAD`]).
@@ -124,9 +141,25 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         }
     }
 
+    /// Whether point lookups go through the hash index. Only for caches
+    /// of whole keys (key-value stores): a window or session cache is
+    /// mostly read by range, holds many small entries (each would cost a
+    /// hash slot on top of its charged size: tens of MiB in a windowed
+    /// count's peak memory), and is written by one B-tree walk anyway.
+    const HASHED: bool = UNCHARGED == 0;
+
+    /// The slot of `key`, if cached.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        if Self::HASHED {
+            self.keys.lookup.get(key).copied()
+        } else {
+            self.keys.index.get(key).copied()
+        }
+    }
+
     /// Looks `key` up, marking it most recently used.
     pub fn get(&mut self, key: &[u8]) -> Option<CachedRef<'_>> {
-        let idx = *self.index.get(key)?;
+        let idx = self.find(key)?;
         self.touch(idx);
         Some(CachedRef {
             value: self.slot(idx).value.as_deref(),
@@ -136,13 +169,13 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     /// Whether `key` is cached, without touching the LRU order.
     #[cfg(test)]
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.index.contains_key(key)
+        self.keys.index.contains_key(key)
     }
 
     /// Inserts or replaces `key`, marking it most recently used; a dirty
     /// write also moves it to the back of the dirty list.
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64, dirty: bool) {
-        if let Some(&idx) = self.index.get(key) {
+        if let Some(idx) = self.find(key) {
             let slot = self.slot_mut(idx);
             let old_size = slot.size(UNCHARGED);
             match (&mut slot.value, value) {
@@ -189,7 +222,10 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                     self.slots.len() - 1
                 }
             };
-            self.index.insert(key, idx);
+            if Self::HASHED {
+                self.keys.lookup.insert(Rc::clone(&key), idx);
+            }
+            self.keys.index.insert(key, idx);
             self.lru_push_front(idx);
             if dirty {
                 self.dirty_push_back(idx);
@@ -215,7 +251,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
 
     /// Removes `key` if cached.
     pub fn remove(&mut self, key: &[u8]) {
-        if let Some(&idx) = self.index.get(key) {
+        if let Some(idx) = self.find(key) {
             self.remove_slot(idx);
         }
     }
@@ -288,7 +324,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         // index itself does not change, so its range can be read first.
         let mut indices = Vec::new();
         {
-            let range = self.index.range::<[u8], _>((lower, upper));
+            let range = self.keys.index.range::<[u8], _>((lower, upper));
             if forward {
                 indices.extend(range.map(|(_, &idx)| idx));
             } else {
@@ -307,11 +343,13 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     /// largest one at or before `upper` (backward), without touching it.
     pub fn seek(&self, bound: Bound<&[u8]>, forward: bool) -> Option<&[u8]> {
         let entry = if forward {
-            self.index
+            self.keys
+                .index
                 .range::<[u8], _>((bound, Bound::Unbounded))
                 .next()
         } else {
-            self.index
+            self.keys
+                .index
                 .range::<[u8], _>((Bound::Unbounded, bound))
                 .next_back()
         };
@@ -332,7 +370,10 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             Some(slot) => slot,
             None => unreachable!("record cache: dangling slot {idx}"),
         };
-        self.index.remove(&*slot.key);
+        self.keys.index.remove(&*slot.key);
+        if Self::HASHED {
+            self.keys.lookup.remove(&*slot.key);
+        }
         self.free.push(idx);
         self.size_bytes -= slot.size(UNCHARGED);
         slot

@@ -18,14 +18,14 @@
 //!
 //! `put_all` and restores go through one `WriteBatch` each.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::rocksdb::{
     BlockBasedOptions, Cache, DB, DBCompactionStyle, DBCompressionType,
-    DBRawIteratorWithThreadMode, FlushOptions, LogLevel, Options, ReadOptions, WriteBatch,
-    WriteOptions,
+    DBRawIteratorWithThreadMode, FlushOptions, LogLevel, MemtableFactory, Options, ReadOptions,
+    SliceTransform, WriteBatch, WriteOptions,
 };
 
 use super::{
@@ -108,7 +108,7 @@ impl RocksDbConfig {
         self
     }
 
-    fn options(&self) -> Options {
+    fn options(&self, layout: KeyLayout) -> Options {
         let mut table = BlockBasedOptions::default();
         // The cache is owned by the table options (RocksDB keeps a shared
         // reference), so dropping our handle here does not free it.
@@ -136,16 +136,78 @@ impl RocksDbConfig {
             i32::try_from(cpus).unwrap_or(i32::MAX).max(2)
         });
         options.increase_parallelism(parallelism);
+        if layout == KeyLayout::WindowKeyFirst {
+            // Every read of a stream-stream join's window store is a seek
+            // to one record key's run (the probe of the other side's
+            // records around a record's timestamp). RocksDB's default
+            // memtable is one skip list over the whole segment, so each of
+            // those seeks and each insert walks ~log2(entries) levels with
+            // a cache miss per level: that walk was a quarter of a
+            // stream-stream join's time. A hash of skip lists, bucketed by
+            // record key, makes both a bucket lookup plus a walk over that
+            // key's few entries. The bucket array is allocated per memtable
+            // (8 bytes a bucket), so its memory is fixed by this setting,
+            // not by the number of keys. What the store holds and returns
+            // is the same: scans that are not one key's run ask for total
+            // order (`set_total_order_seek`), and the prefix bloom filters
+            // this adds to SST files are only consulted by one-key seeks.
+            options.set_prefix_extractor(SliceTransform::create(
+                "kstreams.window-record-key",
+                window_record_key,
+                None,
+            ));
+            options.set_memtable_factory(MemtableFactory::HashSkipList {
+                bucket_count: WINDOW_MEMTABLE_BUCKETS,
+                height: 4,
+                branching_factor: 4,
+            });
+            // The hash memtable takes one writer at a time (a store is
+            // written by its task's thread only anyway).
+            options.set_allow_concurrent_memtable_write(false);
+        }
         options
     }
 }
+
+/// Buckets of the memtable of a key-first window store's segment (see
+/// [`RocksDbConfig::options`]): 128 KiB a memtable.
+const WINDOW_MEMTABLE_BUCKETS: usize = 16 * 1024;
+
+/// The record key of a window store key `[key][8-byte start][4-byte
+/// seqnum]`: the prefix RocksDB buckets a key-first window store's memtable
+/// by. A shorter key (no window store writes one) is its own prefix.
+fn window_record_key(store_key: &[u8]) -> &[u8] {
+    const SUFFIX: usize = 12;
+    match store_key.len().checked_sub(SUFFIX) {
+        Some(len) => &store_key[..len],
+        None => store_key,
+    }
+}
+
+/// How a store's keys are laid out, which decides how RocksDB indexes its
+/// memtable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyLayout {
+    /// Any keys: RocksDB's default skip list.
+    Plain,
+    /// Window store keys `[key][start][seqnum]`, read mostly one record
+    /// key at a time: a memtable hashed by record key.
+    WindowKeyFirst,
+}
+
+/// The iterator a store keeps for its one-key runs (see
+/// [`RocksDbKeyValueStore::window_key_run`]).
+type CachedIter = DBRawIteratorWithThreadMode<'static, DB>;
 
 /// A key-value byte store in a RocksDB database of its own.
 pub struct RocksDbKeyValueStore {
     name: String,
     dir: PathBuf,
+    /// Declared before `db`: it must go first (see `window_key_run`).
+    run_iter: RefCell<Option<CachedIter>>,
     db: Option<DB>,
     write_options: WriteOptions,
+    layout: KeyLayout,
     /// A temporary root created for a store opened without a state
     /// directory; removed when the store is dropped.
     owned_root: Option<PathBuf>,
@@ -177,7 +239,28 @@ impl RocksDbKeyValueStore {
     ) -> StoreResult<Self> {
         let name = name.into();
         let dir = store_dir(state_dir, &name);
-        Self::open_at(name, dir, config, None)
+        Self::open_at(name, dir, config, None, KeyLayout::Plain)
+    }
+
+    /// [`open`](Self::open) or [`open_temporary`](Self::open_temporary)
+    /// (`state_dir` `None`) with the memtable index that suits `layout`.
+    pub(crate) fn open_with_layout(
+        name: String,
+        state_dir: Option<&Path>,
+        config: &RocksDbConfig,
+        layout: KeyLayout,
+    ) -> StoreResult<Self> {
+        match state_dir {
+            Some(state_dir) => {
+                let dir = store_dir(state_dir, &name);
+                Self::open_at(name, dir, config, None, layout)
+            }
+            None => {
+                let root = fresh_temp_root();
+                let dir = store_dir(&root, &name);
+                Self::open_at(name, dir, config, Some(root), layout)
+            }
+        }
     }
 
     /// Opens the store `name` in a fresh temporary directory that is deleted
@@ -187,7 +270,7 @@ impl RocksDbKeyValueStore {
         let name = name.into();
         let root = fresh_temp_root();
         let dir = store_dir(&root, &name);
-        Self::open_at(name, dir, config, Some(root))
+        Self::open_at(name, dir, config, Some(root), KeyLayout::Plain)
     }
 
     fn open_at(
@@ -195,6 +278,7 @@ impl RocksDbKeyValueStore {
         dir: PathBuf,
         config: &RocksDbConfig,
         owned_root: Option<PathBuf>,
+        layout: KeyLayout,
     ) -> StoreResult<Self> {
         if let Err(source) = std::fs::create_dir_all(&dir) {
             return Err(StoreError::Io {
@@ -202,7 +286,7 @@ impl RocksDbKeyValueStore {
                 source,
             });
         }
-        let db = DB::open(&config.options(), &dir).map_err(|e| StoreError::Rocks {
+        let db = DB::open(&config.options(layout), &dir).map_err(|e| StoreError::Rocks {
             store: name.clone(),
             reason: format!("cannot open at {}: {e}", dir.display()),
         })?;
@@ -211,8 +295,10 @@ impl RocksDbKeyValueStore {
         Ok(RocksDbKeyValueStore {
             name,
             dir,
+            run_iter: RefCell::new(None),
             db: Some(db),
             write_options,
+            layout,
             owned_root,
         })
     }
@@ -247,9 +333,15 @@ impl RocksDbKeyValueStore {
 
     /// Closes the store and deletes its database.
     pub fn wipe(mut self) -> StoreResult<()> {
+        self.run_iter.get_mut().take();
         self.db = None;
         let dir = self.dir.clone();
         Self::destroy(&dir)
+    }
+
+    /// How the store's memtables are indexed.
+    pub(crate) fn layout(&self) -> KeyLayout {
+        self.layout
     }
 
     fn db(&self) -> StoreResult<&DB> {
@@ -297,6 +389,11 @@ impl RocksDbKeyValueStore {
     ) -> StoreResult<BytesIter<'_>> {
         let db = self.db()?;
         let mut read = ReadOptions::default();
+        // A hashed memtable only orders keys within a bucket: a general
+        // scan asks for a total order.
+        if self.layout != KeyLayout::Plain {
+            read.set_total_order_seek(true);
+        }
         // Bounds let RocksDB stop at the range's end instead of us comparing
         // every key, and skip tombstones outside the range.
         if let Some(lower) = lower {
@@ -316,6 +413,72 @@ impl RocksDbKeyValueStore {
             forward,
             store: &self.name,
         }))
+    }
+
+    /// Calls `f` with each entry in `[lower, upper]`, forward, on a
+    /// [`KeyLayout::WindowKeyFirst`] store whose keys in that range all
+    /// share `lower`'s record key (one record key's run): the seek goes to
+    /// that key's memtable bucket only. Such a store never deletes (it
+    /// retains duplicates), so the scan has no tombstones to skip and stops
+    /// at the first key past `upper`.
+    ///
+    /// The iterator is kept between calls and refreshed before each: a
+    /// stream-stream join makes one such scan per record and segment, and
+    /// creating and destroying a RocksDB iterator each time (a super-version
+    /// reference, an arena, the merging iterator) cost as much as the seek.
+    /// While the store's memtables and files stay the same, a refresh only
+    /// moves the iterator's sequence number to the latest write.
+    pub(crate) fn window_key_run(
+        &self,
+        lower: &[u8],
+        upper: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]),
+    ) -> StoreResult<()> {
+        let db = self.db()?;
+        if lower > upper {
+            return Ok(());
+        }
+        let mut cached = self
+            .run_iter
+            .try_borrow_mut()
+            .map_err(|_| StoreError::Rocks {
+                store: self.name.clone(),
+                reason: "nested one-key scans".into(),
+            })?;
+        let raw = match cached.take() {
+            Some(mut raw) => {
+                raw.refresh()
+                    .map_err(|e| self.rocks_error("iterator refresh failed", e))?;
+                cached.insert(raw)
+            }
+            None => {
+                let raw = db.raw_iterator_opt(ReadOptions::default());
+                // SAFETY: the iterator refers to the database `db` points
+                // to, which `self.db` owns and keeps at the same address
+                // (`DB` holds the database behind a pointer; moving the
+                // handle does not move it). Every path that closes or drops
+                // the database (`close`, `wipe`, `Drop`) drops this
+                // iterator first, and `run_iter` is declared before `db`,
+                // so it is dropped first too.
+                let raw: CachedIter = unsafe {
+                    std::mem::transmute::<DBRawIteratorWithThreadMode<'_, DB>, CachedIter>(raw)
+                };
+                cached.insert(raw)
+            }
+        };
+        // An explicit seek (no lower bound in the options, which are fixed
+        // for the iterator's life): `lower`'s record key picks the bucket.
+        // Past `upper` the scan stops by itself.
+        raw.seek(lower);
+        while let Some((k, v)) = raw.item() {
+            if k > upper {
+                break;
+            }
+            f(k, v);
+            raw.next();
+        }
+        raw.status()
+            .map_err(|e| self.rocks_error("iteration failed", e))
     }
 
     fn range_iter(
@@ -343,6 +506,7 @@ impl RocksDbKeyValueStore {
 impl Drop for RocksDbKeyValueStore {
     fn drop(&mut self) {
         // Close the database before deleting its files.
+        self.run_iter.get_mut().take();
         self.db = None;
         if let Some(root) = self.owned_root.take()
             && let Err(e) = std::fs::remove_dir_all(&root)
@@ -420,6 +584,10 @@ impl StateStore for RocksDbKeyValueStore {
         if self.owned_root.is_some() || DEFER_MEMTABLE_FLUSH.with(Cell::get) {
             return Ok(());
         }
+        // A kept iterator pins the memtables it was created on: let the
+        // flushed one go as soon as it is written (the next scan makes a
+        // new iterator).
+        self.run_iter.get_mut().take();
         let mut options = FlushOptions::default();
         options.set_wait(true);
         db.flush_opt(&options)
@@ -429,6 +597,7 @@ impl StateStore for RocksDbKeyValueStore {
     fn close(&mut self) -> StoreResult<()> {
         // Dropping the handle closes the database; RocksDB flushes the
         // memtables on close because the write-ahead log is off.
+        self.run_iter.get_mut().take();
         self.db = None;
         Ok(())
     }

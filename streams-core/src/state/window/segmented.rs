@@ -21,7 +21,7 @@ use super::{
     WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
     key_in_range, split_window_store_key, window_store_key,
 };
-use crate::state::rocksdb::{ROCKSDB_DIR, RocksDbConfig, RocksDbKeyValueStore};
+use crate::state::rocksdb::{KeyLayout, ROCKSDB_DIR, RocksDbConfig, RocksDbKeyValueStore};
 use crate::state::{
     KeyValueBytesStore, StateStore, StoreError, StoreResult, TimestampedBytesWrite,
 };
@@ -62,6 +62,7 @@ pub(crate) struct Segments {
     /// Parent of the segments' databases; `None` gives each segment a
     /// temporary directory.
     state_dir: Option<PathBuf>,
+    layout: KeyLayout,
     segments: BTreeMap<i64, RocksDbKeyValueStore>,
 }
 
@@ -83,12 +84,32 @@ impl Segments {
         config: &RocksDbConfig,
         state_dir: Option<PathBuf>,
     ) -> StoreResult<Self> {
+        Self::open_with_layout(
+            name,
+            retention_ms,
+            interval,
+            config,
+            state_dir,
+            KeyLayout::Plain,
+        )
+    }
+
+    /// [`open`](Self::open) with segments whose memtables suit `layout`.
+    pub(crate) fn open_with_layout(
+        name: &str,
+        retention_ms: i64,
+        interval: i64,
+        config: &RocksDbConfig,
+        state_dir: Option<PathBuf>,
+        layout: KeyLayout,
+    ) -> StoreResult<Self> {
         let mut segments = Segments {
             name: name.to_owned(),
             retention_ms,
             interval: interval.max(1),
             config: config.clone(),
             state_dir: state_dir.map(|d| d.join(name)),
+            layout,
             segments: BTreeMap::new(),
         };
         segments.open_existing()?;
@@ -147,10 +168,12 @@ impl Segments {
     fn get_or_create(&mut self, id: i64) -> StoreResult<&mut RocksDbKeyValueStore> {
         if !self.segments.contains_key(&id) {
             let name = self.segment_name(id);
-            let store = match &self.state_dir {
-                Some(parent) => RocksDbKeyValueStore::open(name, parent, &self.config)?,
-                None => RocksDbKeyValueStore::open_temporary(name, &self.config)?,
-            };
+            let store = RocksDbKeyValueStore::open_with_layout(
+                name,
+                self.state_dir.as_deref(),
+                &self.config,
+                self.layout,
+            )?;
             self.segments.insert(id, store);
         }
         self.segments
@@ -176,6 +199,15 @@ impl Segments {
 
     fn cleanup_expired(&mut self, stream_time: i64) -> StoreResult<()> {
         let min_live = self.segment_id(stream_time.saturating_sub(self.retention_ms));
+        // Called on every put: only split the map when a segment expired
+        // (splitting allocates a new tree each time).
+        if self
+            .segments
+            .first_key_value()
+            .is_none_or(|(&oldest, _)| oldest >= min_live)
+        {
+            return Ok(());
+        }
         let live = self.segments.split_off(&min_live);
         let expired = std::mem::replace(&mut self.segments, live);
         for (_, segment) in expired {
@@ -272,7 +304,25 @@ impl RocksDbWindowStore {
         state_dir: Option<PathBuf>,
     ) -> StoreResult<Self> {
         let name = name.into();
-        let segments = Segments::open(&name, retention_ms, segment_interval_ms, config, state_dir)?;
+        // The stores that retain duplicates (a stream-stream join's) are
+        // read one record key's run at a time (see
+        // `KeyLayout::WindowKeyFirst`). Not the others: a key-range fetch
+        // (as interactive queries and processors make on window stores)
+        // needs a total order, which a hashed memtable can only give by
+        // sorting a copy of itself.
+        let layout = if retain_duplicates && !time_ordered {
+            KeyLayout::WindowKeyFirst
+        } else {
+            KeyLayout::Plain
+        };
+        let segments = Segments::open_with_layout(
+            &name,
+            retention_ms,
+            segment_interval_ms,
+            config,
+            state_dir,
+            layout,
+        )?;
         Ok(RocksDbWindowStore {
             name,
             retention_ms,
@@ -368,6 +418,33 @@ impl RocksDbWindowStore {
             ),
         };
         for segment in self.segments.search(time_from, time_to, forward) {
+            if let (true, Some(_), Some(lower), Some(upper), KeyLayout::WindowKeyFirst) = (
+                forward,
+                single,
+                lower.as_deref(),
+                upper.as_deref(),
+                segment.layout(),
+            ) {
+                // One record key's run, `[key][time_from][0]` to
+                // `[key][time_to][max]`, read in place. Other record keys
+                // that sort inside those bounds (longer keys that `key`
+                // prefixes) may or may not come back and are filtered out.
+                segment.window_key_run(lower, upper, |store_key, value| {
+                    if let Some((key, start, seqnum)) = split_window_store_key(store_key)
+                        && start >= time_from
+                        && start <= time_to
+                        && key_in_range(key, key_from, key_to)
+                    {
+                        out.push(WindowEntry {
+                            key: key.to_vec(),
+                            start,
+                            seqnum,
+                            value: value.to_vec(),
+                        });
+                    }
+                })?;
+                continue;
+            }
             let iter = if forward {
                 segment.range(lower.as_deref(), upper.as_deref())?
             } else {

@@ -474,8 +474,13 @@ fn sorted_ids(mut ids: Vec<(String, i64)>, order: WindowOrder) -> Vec<(String, i
 
 #[test]
 fn forward_and_backward_fetches_agree_on_every_range_and_store() {
-    // Segments of 100 ms, so the entries spread over four of them.
-    for mut s in stores_with_interval(1_000, 10, false, 100) {
+    // Segments of 100 ms, so the entries spread over four of them. With
+    // duplicates retained, the RocksDB key-first store indexes its
+    // memtables by record key: every range must still come back whole.
+    for mut s in [false, true]
+        .into_iter()
+        .flat_map(|dups| stores_with_interval(1_000, 10, dups, 100))
+    {
         let name = kind(s.as_ref());
         let order = s.order();
         let puts = [
@@ -555,6 +560,58 @@ fn forward_and_backward_fetches_agree_on_every_range_and_store() {
         let mut back = s.all(false).unwrap();
         back.reverse();
         assert_eq!(back, all, "{name} backward all");
+    }
+}
+
+#[test]
+fn one_key_fetches_see_every_write_before_them() {
+    // A RocksDB store keeps its one-key scan's iterator between fetches:
+    // each fetch must still see the writes made since the previous one,
+    // in an existing segment, a new one, and across a flush (which writes
+    // SST files only for a store in a state directory).
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = Box::new(
+        RocksDbWindowStore::open(
+            "w",
+            1_000,
+            10,
+            true,
+            100,
+            false,
+            &RocksDbConfig::default(),
+            Some(dir.path().to_path_buf()),
+        )
+        .unwrap(),
+    ) as Box<dyn WindowBytesStore>;
+    let mut all = stores_with_interval(1_000, 10, true, 100);
+    all.push(in_dir);
+    for mut s in all {
+        let name = kind(s.as_ref());
+        let fetch = |s: &dyn WindowBytesStore| -> Vec<(i64, Vec<u8>)> {
+            s.fetch_range(Some(b"k"), Some(b"k"), 0, 1_000, true)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.start, e.value))
+                .collect()
+        };
+        s.put(b"k", Some(b"1"), 10).unwrap();
+        assert_eq!(fetch(s.as_ref()), vec![(10, b"1".to_vec())], "{name}");
+        s.put(b"k", Some(b"2"), 10).unwrap();
+        s.put(b"kk", Some(b"x"), 20).unwrap();
+        s.put(b"j", Some(b"y"), 20).unwrap();
+        s.put(b"k", Some(b"3"), 150).unwrap();
+        let want = vec![
+            (10, b"1".to_vec()),
+            (10, b"2".to_vec()),
+            (150, b"3".to_vec()),
+        ];
+        assert_eq!(fetch(s.as_ref()), want, "{name}");
+        s.flush().unwrap();
+        assert_eq!(fetch(s.as_ref()), want, "{name} after a flush");
+        s.put(b"k", Some(b"4"), 20).unwrap();
+        let got = fetch(s.as_ref());
+        assert_eq!(got.len(), 4, "{name}");
+        assert_eq!(got[2], (20, b"4".to_vec()), "{name}");
     }
 }
 
