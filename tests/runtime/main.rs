@@ -21,6 +21,8 @@ mod states;
 mod task_idle;
 mod word_count;
 
+mod log_capture;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -45,7 +47,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn embedded() -> Cluster {
-        streams::runtime::init_logging();
+        log_capture::install();
         let e = EmbeddedKafka::start().expect("embedded broker");
         Cluster {
             bootstrap: e.bootstrap_servers().to_string(),
@@ -56,7 +58,7 @@ impl Cluster {
 
     /// The real broker, or `None` (after printing why the test is skipped).
     pub fn real(test: &str) -> Option<Cluster> {
-        streams::runtime::init_logging();
+        log_capture::install();
         match std::env::var("BOOTSTRAP_SERVERS") {
             Ok(b) if !b.trim().is_empty() => Some(Cluster {
                 _embedded: None,
@@ -284,18 +286,20 @@ pub fn start(topology: Topology, config: StreamsConfig) -> KafkaStreams {
 }
 
 pub fn wait_running(streams: &KafkaStreams) {
-    assert!(
-        streams.wait_for_state(State::Running, Duration::from_secs(120)),
-        "not RUNNING after 120 s (state {:?})",
-        streams.state()
-    );
+    if !streams.wait_for_state(State::Running, Duration::from_secs(120)) {
+        log_capture::dump("StreamThread");
+        panic!(
+            "not RUNNING after 120 s (state {:?}); the stream threads' log is above",
+            streams.state()
+        );
+    }
 }
 
 pub fn wait_processed(cluster: &Cluster, app: &str, topics: &[&str]) {
-    assert!(
-        wait_until_processed(&cluster.bootstrap, app, topics, Duration::from_secs(120)).unwrap(),
-        "input not processed within 120 s"
-    );
+    if !wait_until_processed(&cluster.bootstrap, app, topics, Duration::from_secs(120)).unwrap() {
+        log_capture::dump(app);
+        panic!("input not processed within 120 s; the application's log is above");
+    }
 }
 
 pub fn close(mut streams: KafkaStreams) {

@@ -119,9 +119,15 @@ fn real_exactly_once_recovers_from_abortable_commit_errors() {
         .to_stream()
         .to(&output, Produced::with(Serdes::string(), Serdes::i64()));
     let dir = state_dir();
+    // A long linger keeps the records of each transaction queued in the
+    // producer until its commit: each injected failure then aborts a
+    // transaction with records not yet sent, which must not leave a gap in
+    // the idempotent producer's sequence (a gap fails the next transaction
+    // with OUT_OF_ORDER_SEQUENCE_NUMBER: a fourth corruption).
     let cfg = config(&cluster, &app, dir.path())
         .set("processing.guarantee", "exactly_once_v2")
-        .set("statestore.cache.max.bytes", "0");
+        .set("statestore.cache.max.bytes", "0")
+        .set("producer.linger.ms", "1000");
     let mut streams = KafkaStreams::new(b.build().unwrap(), cfg);
     let calls = counting_handler(&mut streams);
     streams.start().unwrap();

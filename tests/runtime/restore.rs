@@ -202,3 +202,88 @@ fn embedded_checkpoint_from_another_cluster_is_discarded() {
     assert_eq!(final_counts(&cluster, &output), expected_counts(&SECOND));
     close(s);
 }
+
+/// Changelog partitions of very different sizes: the short one is done
+/// while the long one is still being read, so the restore consumer gives
+/// up the finished partition and keeps reading the other (whose fetched
+/// records must survive that change of assignment). Every record of both
+/// partitions is restored exactly once and the counts continue from them.
+#[test]
+fn embedded_restore_partitions_of_uneven_size() {
+    const LONG: usize = 40_000;
+    let cluster = Cluster::embedded();
+    let input = unique("ur-in");
+    let output = unique("ur-out");
+    let app = unique("ur-app");
+    let changelog = format!("{app}-counts-store-changelog");
+    cluster.create(&[(&input, 2), (&output, 2), (&changelog, 2)]);
+
+    // Words by the partition the count task of their key owns: 3 words for
+    // partition 0, LONG for partition 1, each with a count to restore.
+    let mut words: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    for i in 0.. {
+        let w = format!("w{i}");
+        let p = partition_for_key(w.as_bytes(), 2) as usize;
+        let cap = if p == 0 { 3 } else { LONG };
+        if words[p].len() < cap {
+            words[p].push(w);
+        }
+        if words[0].len() == 3 && words[1].len() == LONG {
+            break;
+        }
+    }
+    let count_of = |i: usize| (i % 5 + 1) as i64;
+    let records: Vec<KafkaRecord> = words
+        .iter()
+        .flat_map(|ws| ws.iter().enumerate())
+        .map(|(i, w)| {
+            KafkaRecord::new(
+                Some(w.as_bytes().to_vec()),
+                Some(count_of(i).to_be_bytes().to_vec()),
+                t0(),
+            )
+        })
+        .collect();
+    produce(&cluster.bootstrap, &changelog, &records).unwrap();
+
+    let dir = state_dir();
+    let heard = Arc::new(Mutex::new(Heard::default()));
+    let mut streams = KafkaStreams::new(
+        word_count_topology(&input, &output, StoreType::RocksDb),
+        config(&cluster, &app, dir.path()),
+    );
+    streams.set_global_state_restore_listener(Listener {
+        changelog: changelog.clone(),
+        heard: heard.clone(),
+    });
+    streams.start().unwrap();
+    wait_running(&streams);
+    let mut expected = Heard::default();
+    for (p, n) in [(0, 3), (1, LONG)] {
+        expected.started.insert(p, (0, n as i64));
+        expected.batched.insert(p, n as u64);
+        expected.last_offset.insert(p, n as i64 - 1);
+        expected.ended.insert(p, n as u64);
+    }
+    assert_eq!(*heard.lock().unwrap(), expected);
+    assert_eq!(streams.metrics().restored_records, (3 + LONG) as u64);
+
+    // One word of each partition: the first of partition 0, the last of
+    // partition 1 (the last record restored there).
+    let (short, long) = (&words[0][0], &words[1][LONG - 1]);
+    produce_lines(
+        &cluster,
+        &input,
+        &[&format!("{short} {long}")],
+        t0() + 1_000,
+    );
+    wait_processed(&cluster, &app, &[&input]);
+    let expected_counts: BTreeMap<String, i64> = [
+        (short.clone(), count_of(0) + 1),
+        (long.clone(), count_of(LONG - 1) + 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(final_counts(&cluster, &output), expected_counts);
+    close(streams);
+}

@@ -125,7 +125,7 @@ fn shutdown_child_process() {
     let [bootstrap, real, app, input, output, dir] = parts[..] else {
         panic!("bad {CHILD_ENV}: {spec}")
     };
-    streams::runtime::init_logging();
+    crate::log_capture::install();
     let cluster = Cluster {
         _embedded: None,
         bootstrap: bootstrap.to_string(),

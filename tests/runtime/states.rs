@@ -330,3 +330,79 @@ fn embedded_shutdown_application_stops_every_instance() {
         }
     }
 }
+
+/// `auto.offset.reset` on a group's first start: Kafka Streams' default
+/// (`earliest`) reads the input from the log start; `latest` skips what
+/// was there before the assignment. A restart continues from the
+/// committed offsets whatever the policy.
+#[test]
+fn embedded_offset_reset_then_committed_offsets() {
+    let cluster = Cluster::embedded();
+    let input = unique("or-in");
+    let early_out = unique("or-early-out");
+    let late_out = unique("or-late-out");
+    cluster.create(&[(&input, 1), (&early_out, 1), (&late_out, 1)]);
+    produce(
+        &cluster.bootstrap,
+        &input,
+        &[kv("a", "before", 1), kv("b", "before", 2)],
+    )
+    .unwrap();
+
+    let early = unique("or-early");
+    let dir = state_dir();
+    let s = start(
+        failing(&input, &early_out, Arc::default()),
+        config(&cluster, &early, dir.path()),
+    );
+    wait_processed(&cluster, &early, &[&input]);
+    assert_eq!(
+        read(&cluster, &early_out),
+        owned(&[("a", "before", 1), ("b", "before", 2)])
+    );
+
+    let late = unique("or-late");
+    let late_dir = state_dir();
+    let l = start(
+        failing(&input, &late_out, Arc::default()),
+        config(&cluster, &late, late_dir.path()).set("consumer.auto.offset.reset", "latest"),
+    );
+    wait_running(&l);
+    // The log end is looked up once the partition is assigned, and RUNNING
+    // may come first: records go on arriving until one comes out. Whatever
+    // comes out is a run of them that ends with the last one sent, and
+    // never a record that was there before the start.
+    let mut sent = Vec::new();
+    for i in 0..600 {
+        let ts = 10 + i;
+        produce(&cluster.bootstrap, &input, &[kv("c", "after", ts)]).unwrap();
+        sent.push(("c".to_string(), "after".to_string(), ts));
+        std::thread::sleep(Duration::from_millis(100));
+        if !read(&cluster, &late_out).is_empty() {
+            break;
+        }
+    }
+    wait_processed(&cluster, &late, &[&input]);
+    let out = read(&cluster, &late_out);
+    assert!(
+        !out.is_empty(),
+        "nothing came out of the `latest` application"
+    );
+    assert_eq!(out, sent[sent.len() - out.len()..].to_vec());
+    close(l);
+
+    // The first application, restarted with `latest`, continues where it
+    // committed: the records sent meanwhile, not the log end.
+    close(s);
+    produce(&cluster.bootstrap, &input, &[kv("d", "later", 700)]).unwrap();
+    let s = start(
+        failing(&input, &early_out, Arc::default()),
+        config(&cluster, &early, dir.path()).set("consumer.auto.offset.reset", "latest"),
+    );
+    wait_processed(&cluster, &early, &[&input]);
+    let mut expected = owned(&[("a", "before", 1), ("b", "before", 2)]);
+    expected.extend(sent.iter().cloned());
+    expected.push(("d".into(), "later".into(), 700));
+    assert_eq!(read(&cluster, &early_out), expected);
+    close(s);
+}

@@ -210,23 +210,47 @@ impl Shared {
             let Ok(mut inner) = self.inner.lock() else {
                 return false;
             };
-            let from = inner.state;
-            if from == to || !from.is_valid_transition(to) {
-                return false;
+            match Self::apply(&mut inner, to) {
+                Some(from) => from,
+                None => return false,
             }
-            inner.state = to;
-            from
         };
+        self.announce(from, to);
+        true
+    }
+
+    /// The state change itself, under the lock: the state it left, or
+    /// `None` when `to` is not a valid move from the current state.
+    fn apply(inner: &mut StateInner, to: State) -> Option<State> {
+        let from = inner.state;
+        if from == to || !from.is_valid_transition(to) {
+            return None;
+        }
+        inner.state = to;
+        Some(from)
+    }
+
+    /// Wakes the waiters and tells the listener of a change made by
+    /// [`apply`](Self::apply) (outside the lock).
+    fn announce(&self, from: State, to: State) {
         self.changed.notify_all();
         log::info!("state transition from {from:?} to {to:?}");
         if let Some(l) = &self.listener {
             l(to, from);
         }
-        true
     }
 
+    /// Records the state of thread `index` and moves the client to what
+    /// the threads' states together make it: RUNNING once every live
+    /// thread runs, REBALANCING while any does not.
+    ///
+    /// The client's state is decided under the same lock as the thread's:
+    /// decided apart, two threads reaching RUNNING together could apply
+    /// their decisions in the wrong order (the first one's REBALANCING
+    /// after the second one's RUNNING), and the client stayed REBALANCING
+    /// with every thread running, as nothing changed afterwards.
     pub(crate) fn set_thread_state(&self, index: usize, state: ThreadState) {
-        let target = {
+        let (from, target) = {
             let Ok(mut inner) = self.inner.lock() else {
                 return;
             };
@@ -249,13 +273,17 @@ impl Shared {
             if live.peek().is_none() {
                 return;
             }
-            if live.all(|t| *t == ThreadState::Running) {
+            let target = if live.all(|t| *t == ThreadState::Running) {
                 State::Running
             } else {
                 State::Rebalancing
+            };
+            match Self::apply(&mut inner, target) {
+                Some(from) => (from, target),
+                None => return,
             }
         };
-        self.transition(target);
+        self.announce(from, target);
     }
 
     pub(crate) fn set_thread_tasks(&self, index: usize, tasks: Vec<crate::processor::TaskId>) {
@@ -907,5 +935,91 @@ impl Drop for KafkaStreams {
         if self.shared.is_some() && !matches!(self.state(), State::NotRunning) {
             self.close(Duration::from_secs(60));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsl::{Consumed, Produced, StreamsBuilder};
+    use crate::serde::Serdes;
+
+    fn shared(threads: usize) -> Arc<Shared> {
+        let config = StreamsConfig::new()
+            .set("application.id", "app")
+            .set("bootstrap.servers", "127.0.0.1:1");
+        let builder = StreamsBuilder::new();
+        builder
+            .stream("in", Consumed::with(Serdes::string(), Serdes::string()))
+            .to("out", Produced::with(Serdes::string(), Serdes::string()));
+        Arc::new(Shared {
+            cfg: Arc::new(RuntimeConfig::new(&config).unwrap()),
+            topology: Arc::new(builder.build().unwrap()),
+            plan: Arc::new(TaskPlan {
+                subtopologies: Vec::new(),
+                internal_topics: Vec::new(),
+                global: None,
+            }),
+            restore_listener: None,
+            metrics: Arc::default(),
+            inner: Mutex::new(StateInner {
+                state: State::Created,
+                threads: vec![ThreadState::Starting; threads],
+                live_threads: threads,
+                tasks: vec![Vec::new(); threads],
+            }),
+            changed: Condvar::new(),
+            listener: None,
+            handler: Arc::new(|_: &StreamsError| StreamsUncaughtExceptionResponse::ShutdownClient),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// Two threads reaching RUNNING at the same moment leave the client
+    /// RUNNING, whatever the interleaving (the client's state used to be
+    /// decided under the lock and applied after it, and a stale
+    /// REBALANCING could land last).
+    #[test]
+    fn threads_running_together_make_the_client_running() {
+        for round in 0..5_000 {
+            let s = shared(2);
+            s.transition(State::Rebalancing);
+            s.set_thread_state(1, ThreadState::PartitionsAssigned);
+            s.set_thread_state(2, ThreadState::PartitionsAssigned);
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let handles: Vec<_> = (1..=2)
+                .map(|index| {
+                    let (s, barrier) = (s.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        s.set_thread_state(index, ThreadState::Running);
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert_eq!(
+                s.inner.lock().unwrap().state,
+                State::Running,
+                "round {round}"
+            );
+        }
+    }
+
+    /// The client follows its threads: REBALANCING while one of them is
+    /// not running, RUNNING again once all are.
+    #[test]
+    fn client_state_follows_the_threads() {
+        let s = shared(2);
+        s.transition(State::Rebalancing);
+        s.set_thread_state(1, ThreadState::Running);
+        assert_eq!(s.inner.lock().unwrap().state, State::Rebalancing);
+        s.set_thread_state(2, ThreadState::Running);
+        assert_eq!(s.inner.lock().unwrap().state, State::Running);
+        s.set_thread_state(2, ThreadState::PartitionsRevoked);
+        assert_eq!(s.inner.lock().unwrap().state, State::Rebalancing);
+        s.set_thread_state(2, ThreadState::Running);
+        assert_eq!(s.inner.lock().unwrap().state, State::Running);
     }
 }

@@ -11,7 +11,11 @@ struct StderrLogger {
 impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         metadata.level() <= self.level
-            && (metadata.target().starts_with("streams") || metadata.level() <= Level::Warn)
+            && (metadata.target().starts_with("streams")
+                || metadata.level() <= Level::Warn
+                // librdkafka's own debug lines (its `debug` setting, e.g.
+                // `consumer.debug=cgrp,fetch`) come at `trace`.
+                || self.level == LevelFilter::Trace)
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -37,6 +41,9 @@ impl Log for StderrLogger {
 
 /// Logs to stderr at the level named by the `STREAMS_LOG` environment
 /// variable (`error`, `warn`, `info`, `debug`, `trace`; `warn` when unset).
+/// Other crates' lines are shown from `warn` up, or all of them at `trace`
+/// (librdkafka's `debug` output, asked for with a client's `debug` setting
+/// such as `consumer.debug=cgrp,fetch`, logs through rdkafka).
 /// Does nothing if a logger is already installed.
 ///
 /// ```

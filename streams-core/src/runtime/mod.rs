@@ -58,6 +58,7 @@
 //! Not implemented: standby replicas, interactive queries, purging
 //! consumed repartition records, and the cooperative rebalance protocol.
 
+mod batch_queue;
 mod config;
 mod embedded;
 mod errors;

@@ -483,14 +483,16 @@ impl KafkaCollector {
         if self.in_transaction {
             // librdkafka's abort waits until no record is outstanding, and
             // with a polled producer only this thread can serve the
-            // delivery reports that end them: drop what is still queued,
-            // serve the reports (in-flight requests complete on their own;
-            // purging them too leaves gaps in the idempotent sequence that
-            // librdkafka reports as an error of its own), then abort.
-            self.producer
-                .purge(rdkafka::producer::PurgeConfig::default().queue());
+            // delivery reports that end them: serve them first, then
+            // abort. What is still queued is sent into the transaction
+            // being aborted, and aborted with it. It is not purged:
+            // librdkafka only skips purged records' sequence numbers when
+            // its own abort (or its own abortable error) purges them, so
+            // records purged through the public API leave a gap in the
+            // idempotent sequence, and the next transaction fails with
+            // OUT_OF_ORDER_SEQUENCE_NUMBER.
             if let Err(e) = self.producer.flush(self.timeout) {
-                log::warn!("serving the purged records before the abort failed: {e}");
+                log::warn!("serving the outstanding records before the abort failed: {e}");
             }
             if let Err(e) = self.producer.abort_transaction(self.timeout) {
                 log::warn!("aborting the transaction failed: {e}");

@@ -15,14 +15,15 @@
 //! task's input partitions are paused), so restoring a large store never
 //! makes the thread miss its poll deadline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
+use super::batch_queue::{BATCH, BatchQueue};
 use super::errors::{RuntimeError, RuntimeResult};
 use crate::processor::TaskId;
 use crate::state::TimestampedBytesWrite;
@@ -109,8 +110,15 @@ pub(crate) struct RestoreDone {
 
 /// The restore side of a stream thread.
 pub(crate) struct Restorer {
+    /// Declared before `consumer`: dropped first.
+    queue: BatchQueue,
     consumer: BaseConsumer,
     active: BTreeMap<(String, i32), Restoring>,
+    /// What the restore consumer is assigned now.
+    assigned: BTreeSet<(String, i32)>,
+    /// Partitions added since the last [`sync_assignment`](Self::sync_assignment)
+    /// (re-assigned at their start offset even if still assigned).
+    added: BTreeSet<(String, i32)>,
     assignment_changed: bool,
     listener: Option<Arc<dyn StateRestoreListener>>,
     timeout: Duration,
@@ -123,15 +131,18 @@ impl Restorer {
         consumer: BaseConsumer,
         listener: Option<Arc<dyn StateRestoreListener>>,
         timeout: Duration,
-    ) -> Self {
-        Restorer {
+    ) -> RuntimeResult<Self> {
+        Ok(Restorer {
+            queue: BatchQueue::of_consumer(consumer.client())?,
             consumer,
             active: BTreeMap::new(),
+            assigned: BTreeSet::new(),
+            added: BTreeSet::new(),
             assignment_changed: false,
             listener,
             timeout,
             total_restored: 0,
-        }
+        })
     }
 
     /// The first and end offsets of a changelog partition.
@@ -184,6 +195,7 @@ impl Restorer {
         if let Some(l) = &self.listener {
             l.on_restore_start(topic, partition, store, start, high);
         }
+        self.added.insert((topic.to_string(), partition));
         self.active.insert(
             (topic.to_string(), partition),
             Restoring {
@@ -209,16 +221,47 @@ impl Restorer {
         }
     }
 
-    fn reassign(&mut self) -> RuntimeResult<()> {
-        let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), r) in &self.active {
-            let offset = Offset::Offset(r.next.unwrap_or(r.start));
-            tpl.add_partition_offset(topic, *partition, offset)
-                .map_err(|e| RuntimeError::client("assigning changelog partitions", e))?;
+    /// Brings the consumer's assignment in line with the partitions being
+    /// restored, incrementally: partitions that stay keep what librdkafka
+    /// has fetched for them. (A whole new `assign` drops every partition's
+    /// prefetched records and restarts its fetch, which, once per finished
+    /// partition, left the others waiting on the broker again.)
+    fn sync_assignment(&mut self) -> RuntimeResult<()> {
+        let gone: Vec<(String, i32)> = self
+            .assigned
+            .iter()
+            .filter(|k| !self.active.contains_key(*k) || self.added.contains(*k))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition) in &gone {
+                tpl.add_partition(topic, *partition);
+            }
+            self.consumer
+                .incremental_unassign(&tpl)
+                .map_err(|e| RuntimeError::client("unassigning changelog partitions", e))?;
+            for k in &gone {
+                self.assigned.remove(k);
+            }
         }
-        self.consumer
-            .assign(&tpl)
-            .map_err(|e| RuntimeError::client("assigning changelog partitions", e))?;
+        let mut tpl = TopicPartitionList::new();
+        let mut new = Vec::new();
+        for (key, r) in &self.active {
+            if !self.assigned.contains(key) {
+                let offset = Offset::Offset(r.next.unwrap_or(r.start));
+                tpl.add_partition_offset(&key.0, key.1, offset)
+                    .map_err(|e| RuntimeError::client("assigning changelog partitions", e))?;
+                new.push(key.clone());
+            }
+        }
+        if !new.is_empty() {
+            self.consumer
+                .incremental_assign(&tpl)
+                .map_err(|e| RuntimeError::client("assigning changelog partitions", e))?;
+            self.assigned.extend(new);
+        }
+        self.added.clear();
         self.assignment_changed = false;
         Ok(())
     }
@@ -231,14 +274,11 @@ impl Restorer {
         max_records: usize,
         wait: Duration,
     ) -> RuntimeResult<(Vec<RestoredBatch>, Vec<RestoreDone>)> {
-        if self.active.is_empty() {
-            if self.assignment_changed {
-                self.reassign()?;
-            }
-            return Ok((Vec::new(), Vec::new()));
-        }
         if self.assignment_changed {
-            self.reassign()?;
+            self.sync_assignment()?;
+        }
+        if self.active.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
         }
         let mut batches: Vec<RestoredBatch> = Vec::new();
         // The next offset expected per batch (`Restoring::next`), written
@@ -246,58 +286,72 @@ impl Restorer {
         let mut next: Vec<Option<i64>> = Vec::new();
         let mut count = 0;
         let mut timeout = wait;
+        // The batch of the previous record, by librdkafka's topic handle and
+        // partition: records come in runs of one partition.
+        let mut last: Option<(*const rdsys::rd_kafka_topic_t, i32, usize)> = None;
         while count < max_records {
-            let Some(item) = self.consumer.poll(timeout) else {
+            let messages = self
+                .queue
+                .consume(timeout, (max_records - count).min(BATCH));
+            if messages.is_empty() {
                 break;
-            };
+            }
             timeout = Duration::ZERO;
-            match item {
-                Ok(m) => {
-                    // Records come in runs of one partition: look the batch
-                    // up by comparing names, allocating a key only for a
-                    // partition not seen in this poll.
-                    let (topic, partition) = (m.topic(), m.partition());
-                    let i = match batches
-                        .iter()
-                        .rposition(|b| b.partition == partition && b.topic == topic)
+            for m in messages.iter() {
+                if let Some(code) = m.error() {
+                    log::warn!("restore consumer: {code}");
+                    continue;
+                }
+                let i = match last {
+                    Some((rkt, partition, i))
+                        if rkt == m.rkt.cast_const() && partition == m.partition =>
                     {
-                        Some(i) => i,
-                        None => {
-                            let key = (topic.to_string(), partition);
-                            let Some(r) = self.active.get(&key) else {
-                                continue;
-                            };
-                            next.push(r.next);
-                            batches.push(RestoredBatch {
-                                task: r.task,
-                                store: r.store.clone(),
-                                topic: key.0,
-                                partition,
-                                records: Vec::new(),
-                                last_offset: -1,
-                            });
-                            batches.len() - 1
-                        }
-                    };
-                    if next[i].is_some_and(|n| m.offset() < n) {
-                        continue;
+                        i
                     }
-                    next[i] = Some(m.offset() + 1);
-                    let batch = &mut batches[i];
-                    batch.last_offset = m.offset();
-                    if let Some(k) = m.key() {
-                        let ts = m.timestamp().to_millis().unwrap_or(0);
-                        batch
-                            .records
-                            .push((k.to_vec(), m.payload().map(<[u8]>::to_vec), ts));
+                    _ => {
+                        let topic = m.topic_bytes();
+                        let i = match batches.iter().rposition(|b| {
+                            b.partition == m.partition && b.topic.as_bytes() == topic
+                        }) {
+                            Some(i) => i,
+                            None => {
+                                let Ok(topic) = std::str::from_utf8(topic) else {
+                                    continue;
+                                };
+                                let key = (topic.to_string(), m.partition);
+                                let Some(r) = self.active.get(&key) else {
+                                    continue;
+                                };
+                                next.push(r.next);
+                                batches.push(RestoredBatch {
+                                    task: r.task,
+                                    store: r.store.clone(),
+                                    topic: key.0,
+                                    partition: m.partition,
+                                    records: Vec::new(),
+                                    last_offset: -1,
+                                });
+                                batches.len() - 1
+                            }
+                        };
+                        last = Some((m.rkt.cast_const(), m.partition, i));
+                        i
                     }
-                    count += 1;
+                };
+                if next[i].is_some_and(|n| m.offset < n) {
+                    continue;
                 }
-                Err(KafkaError::PartitionEOF(_)) => break,
-                Err(e) => {
-                    log::warn!("restore consumer: {e}");
-                    break;
+                next[i] = Some(m.offset + 1);
+                let batch = &mut batches[i];
+                batch.last_offset = m.offset;
+                if let Some(k) = m.key() {
+                    batch.records.push((
+                        k.to_vec(),
+                        m.payload().map(<[u8]>::to_vec),
+                        m.timestamp_or(0),
+                    ));
                 }
+                count += 1;
             }
         }
         // A batch whose records were all skipped (already restored) was

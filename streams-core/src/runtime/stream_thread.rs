@@ -21,7 +21,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Headers as _;
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Message, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::config::ConsumerRole;
 use super::errors::{RuntimeError, RuntimeResult};
@@ -148,7 +148,7 @@ impl StreamThread {
             restore_consumer,
             shared.restore_listener.clone(),
             cfg.api_timeout,
-        );
+        )?;
         let global = match &shared.plan.global {
             Some(plan) => {
                 let c: Rc<RefCell<dyn crate::processor::RecordCollector>> = collector.clone();
@@ -337,12 +337,7 @@ impl StreamThread {
         // Fetched once per partition and assignment: the committed offset,
         // or, with none, where `auto.offset.reset` starts (Kafka Streams'
         // default: the log start).
-        let latest = self
-            .shared
-            .cfg
-            .consumer_config(self.index, ConsumerRole::Main)
-            .get("auto.offset.reset")
-            .is_some_and(|r| matches!(r, "latest" | "largest" | "end"));
+        let latest = self.reset_offset() == Some(Offset::End);
         match self
             .consumer
             .committed_offsets(missing_start, self.shared.cfg.api_timeout)
@@ -459,28 +454,103 @@ impl StreamThread {
                         self.index,
                         fmt_parts(&parts)
                     );
-                    let mut tpl = TopicPartitionList::new();
-                    for (t, p) in &parts {
-                        tpl.add_partition(t, *p);
-                    }
+                    let (tpl, committed) = self.start_offsets(&parts);
+                    self.assigned_once = true;
+                    self.tasks.assign(&parts, &mut self.restorer)?;
                     self.consumer
                         .assign(&tpl)
                         .map_err(|e| RuntimeError::client("taking assigned partitions", e))?;
-                    if !parts.is_empty() {
-                        // Nothing is fetched until a task is restored.
-                        self.consumer
-                            .pause(&tpl)
-                            .map_err(|e| RuntimeError::client("pausing partitions", e))?;
+                    // Nothing is fetched for a task until it is restored:
+                    // its partitions are paused before the first poll. Only
+                    // those: pausing a partition while librdkafka looks up
+                    // its start offset voids the lookup, and the next one
+                    // waits 500 ms.
+                    self.apply_pauses()?;
+                    for (t, p, o) in committed {
+                        self.tasks.set_start_position(&t, p, o);
                     }
-                    self.assigned_once = true;
-                    self.tasks.assign(&parts, &mut self.restorer)?;
-                    self.tasks.mark_all_paused();
                 }
             }
             self.shared
                 .set_thread_tasks(self.index, self.tasks.task_ids());
         }
         Ok(())
+    }
+
+    /// Where `auto.offset.reset` starts a partition with no committed
+    /// offset: the log start (Kafka Streams' default) or end; `None` when
+    /// it is `none` (an error, raised by librdkafka).
+    fn reset_offset(&self) -> Option<Offset> {
+        match self
+            .shared
+            .cfg
+            .consumer_config(self.index, ConsumerRole::Main)
+            .get("auto.offset.reset")
+        {
+            Some("latest" | "largest" | "end") => Some(Offset::End),
+            None | Some("earliest" | "smallest" | "beginning") => Some(Offset::Beginning),
+            Some(_) => None,
+        }
+    }
+
+    /// The assignment to hand librdkafka: each partition at its committed
+    /// offset or, with none, at the log start or end as `auto.offset.reset`
+    /// says; also the committed offsets found, as (topic, partition,
+    /// offset).
+    ///
+    /// Left to itself, librdkafka reads the committed offsets too, but it
+    /// waits a fixed 100 ms before it looks up where a partition with no
+    /// committed offset starts, which every first start of an application
+    /// paid once. A logical start offset given in the assignment is looked
+    /// up at once. When the committed offsets cannot be read here, or with
+    /// `auto.offset.reset=none`, the partitions are assigned without an
+    /// offset and librdkafka does all of it, as before.
+    fn start_offsets(
+        &self,
+        parts: &[(String, i32)],
+    ) -> (TopicPartitionList, Vec<(String, i32, i64)>) {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in parts {
+            tpl.add_partition(t, *p);
+        }
+        let Some(reset) = self.reset_offset() else {
+            return (tpl, Vec::new());
+        };
+        if parts.is_empty() {
+            return (tpl, Vec::new());
+        }
+        let committed = match self
+            .consumer
+            .committed_offsets(tpl.clone(), self.shared.cfg.api_timeout)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                log::debug!(
+                    "thread {}: reading committed offsets before the assignment: {e}",
+                    self.index
+                );
+                return (tpl, Vec::new());
+            }
+        };
+        let mut out = TopicPartitionList::new();
+        let mut found = Vec::new();
+        for e in committed.elements() {
+            let offset = match (e.error(), e.offset()) {
+                (Ok(()), Offset::Offset(o)) if o >= 0 => {
+                    found.push((e.topic().to_string(), e.partition(), o));
+                    Offset::Offset(o)
+                }
+                (Ok(()), _) => reset,
+                (Err(_), _) => Offset::Invalid,
+            };
+            if out
+                .add_partition_offset(e.topic(), e.partition(), offset)
+                .is_err()
+            {
+                return (tpl, Vec::new());
+            }
+        }
+        (out, found)
     }
 
     fn apply_pauses(&mut self) -> RuntimeResult<()> {

@@ -444,7 +444,9 @@ impl TaskManager {
                 lag: None,
                 start_position: None,
                 idle_deadline: None,
-                paused: true,
+                // Not paused yet: the thread pauses the partitions of
+                // tasks that restore (`pause_changes`) before it polls.
+                paused: false,
             });
         }
         queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
