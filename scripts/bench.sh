@@ -36,7 +36,7 @@
 # A Markdown table and progress go to stderr. Each run is its own process
 # (its peak RSS is its VmHWM); rust and java alternate which goes first.
 #
-# Environment: CARGO_TARGET_DIR, ROCKSDB_LIB_DIR (as for any build),
+# Environment: CARGO_TARGET_DIR, ROCKSDB_LIB_DIR (scripts/env.sh's defaults),
 #   E2E_BIN (a prebuilt e2e binary: skips the cargo build),
 #   E2E_JAVA_OPTS (extra JVM options for the Java side),
 #   E2E_RUST_ARGS (extra arguments of the Rust runs, for experiments only,
@@ -111,7 +111,11 @@ if [[ -n ${E2E_BIN:-} ]]; then
     bin=$E2E_BIN
     [[ -x $bin ]] || die "E2E_BIN=$bin is not executable"
 else
-    # Always built: it also loads the topics.
+    # Always built: it also loads the topics. With the shared target dir
+    # and the prebuilt RocksDB (scripts/env.sh), as every script that runs
+    # cargo; without them cargo compiles RocksDB again, into target/.
+    # shellcheck source=scripts/env.sh
+    source "$ROOT/scripts/env.sh"
     say "building the Rust side (cargo bench --no-run, release profile)..."
     bin=$(cd "$ROOT" && cargo bench --workspace --features runtime --bench e2e --no-run \
             --message-format=json-render-diagnostics \
