@@ -83,9 +83,18 @@ fn run() -> Result<(), StreamsError> {
             KafkaRecord::new(None, Some(line.as_bytes().to_vec()), now)
         })
         .collect();
-    produce(&cluster.bootstrap, &input, &records)?;
-
     let app = App::start(&cluster, topology, cluster.config(&application_id))?;
+    // The input goes in once every stream thread has its tasks. With
+    // several threads (STREAMS_NUM_STREAM_THREADS), one that joins the
+    // group late makes the others hand their tasks over; the embedded
+    // broker refuses their commits during that join, so at-least-once they
+    // would count again what they had counted.
+    if !app.wait_until_running()? {
+        app.finish()?;
+        println!("Interrupted; closed cleanly");
+        return Ok(());
+    }
+    produce(&cluster.bootstrap, &input, &records)?;
     if app.wait_until_processed(&cluster, &[&input])? == Waited::Interrupted {
         app.finish()?;
         println!("Interrupted; closed cleanly");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use streams::config::StreamsConfig;
 use streams::error::StreamsError;
-use streams::runtime::{EmbeddedKafka, KafkaStreams, ShutdownSignal, wait_until_processed};
+use streams::runtime::{EmbeddedKafka, KafkaStreams, ShutdownSignal, State, wait_until_processed};
 use streams::topology::Topology;
 
 /// Where the example runs.
@@ -129,6 +129,27 @@ impl App {
             config,
             signal,
         })
+    }
+
+    /// Waits (at most two minutes) until every stream thread runs its
+    /// tasks (state RUNNING); `false` when a signal arrived first.
+    pub fn wait_until_running(&self) -> Result<bool, StreamsError> {
+        let started = Instant::now();
+        while !self.signal.triggered() {
+            if self
+                .streams
+                .wait_for_state(State::Running, Duration::from_millis(200))
+            {
+                return Ok(true);
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                return Err(StreamsError::Kafka(format!(
+                    "the application was not RUNNING within 120 s (state {:?})",
+                    self.streams.state()
+                )));
+            }
+        }
+        Ok(false)
     }
 
     /// Waits (at most two minutes) until the application has processed
