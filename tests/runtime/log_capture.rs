@@ -75,18 +75,7 @@ impl Log for Capture {
 pub fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let stderr = match std::env::var("STREAMS_LOG")
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "off" => LevelFilter::Off,
-            "error" => LevelFilter::Error,
-            "info" => LevelFilter::Info,
-            "debug" => LevelFilter::Debug,
-            "trace" => LevelFilter::Trace,
-            _ => LevelFilter::Warn,
-        };
+        let stderr = streams::runtime::log_level();
         let logger: &'static Capture = Box::leak(Box::new(Capture { stderr }));
         if log::set_logger(logger).is_ok() {
             log::set_max_level(LevelFilter::Debug.max(stderr));

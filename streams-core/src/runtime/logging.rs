@@ -50,7 +50,24 @@ impl Log for StderrLogger {
 /// streams_core::runtime::init_logging();
 /// ```
 pub fn init_logging() {
-    let level = match std::env::var(crate::config::LOG_ENV)
+    let level = log_level();
+    let logger = Box::leak(Box::new(StderrLogger { level }));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+/// The level the `STREAMS_LOG` environment variable names (`off`,
+/// `error`, `warn`, `info`, `debug`, `trace`, in any case; `warn` when
+/// unset or unknown): what [`init_logging`] logs at, for an application
+/// that installs a logger of its own.
+///
+/// ```
+/// let level = streams_core::runtime::log_level();
+/// assert!(level >= log::LevelFilter::Off);
+/// ```
+pub fn log_level() -> LevelFilter {
+    match std::env::var(crate::config::LOG_ENV)
         .unwrap_or_default()
         .to_ascii_lowercase()
         .as_str()
@@ -61,9 +78,5 @@ pub fn init_logging() {
         "debug" => LevelFilter::Debug,
         "trace" => LevelFilter::Trace,
         _ => LevelFilter::Warn,
-    };
-    let logger = Box::leak(Box::new(StderrLogger { level }));
-    if log::set_logger(logger).is_ok() {
-        log::set_max_level(level);
     }
 }
