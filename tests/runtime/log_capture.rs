@@ -9,11 +9,10 @@
 //! Warnings (and what `STREAMS_LOG` asks for) still go to stderr at once.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::{Mutex, Once};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{LevelFilter, Log, Metadata, Record};
+use streams::runtime::{is_logged, log_line};
 
 /// Lines kept: a few minutes of two tests' debug output.
 const CAPACITY: usize = 200_000;
@@ -26,38 +25,19 @@ struct Capture {
     stderr: LevelFilter,
 }
 
-fn is_ours(metadata: &Metadata<'_>) -> bool {
-    metadata.target().starts_with("streams")
-}
-
 impl Log for Capture {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        // At `trace`, other crates' lines too (librdkafka's `debug` output).
-        metadata.level() <= Level::Warn || is_ours(metadata) || self.stderr == LevelFilter::Trace
+        // Kept: the runtime's debug lines at least, as `STREAMS_LOG` asks
+        // for more.
+        is_logged(LevelFilter::Debug.max(self.stderr), metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let thread = std::thread::current();
-        let mut line = String::with_capacity(128);
-        let _ = write!(
-            line,
-            "{}.{:03} {:5} [{}] {}",
-            now / 1000,
-            now % 1000,
-            record.level(),
-            thread.name().unwrap_or("?"),
-            record.args()
-        );
-        if record.level() <= self.stderr
-            && (is_ours(record.metadata()) || record.level() <= Level::Warn)
-        {
+        let line = log_line(record);
+        if is_logged(self.stderr, record.metadata()) {
             eprintln!("{line}");
         }
         if let Ok(mut lines) = LINES.lock() {

@@ -10,29 +10,12 @@ struct StderrLogger {
 
 impl Log for StderrLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= self.level
-            && (metadata.target().starts_with("streams")
-                || metadata.level() <= Level::Warn
-                // librdkafka's own debug lines (its `debug` setting, e.g.
-                // `consumer.debug=cgrp,fetch`) come at `trace`.
-                || self.level == LevelFilter::Trace)
+        is_logged(self.level, metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0);
-            let thread = std::thread::current();
-            eprintln!(
-                "{}.{:03} {:5} [{}] {}",
-                now / 1000,
-                now % 1000,
-                record.level(),
-                thread.name().unwrap_or("?"),
-                record.args()
-            );
+            eprintln!("{}", log_line(record));
         }
     }
 
@@ -40,11 +23,8 @@ impl Log for StderrLogger {
 }
 
 /// Logs to stderr at the level named by the `STREAMS_LOG` environment
-/// variable (`error`, `warn`, `info`, `debug`, `trace`; `warn` when unset).
-/// Other crates' lines are shown from `warn` up, or all of them at `trace`
-/// (librdkafka's `debug` output, asked for with a client's `debug` setting
-/// such as `consumer.debug=cgrp,fetch`, logs through rdkafka).
-/// Does nothing if a logger is already installed.
+/// variable ([`log_level`]; which lines show: [`is_logged`], in the form
+/// of [`log_line`]). Does nothing if a logger is already installed.
 ///
 /// ```
 /// streams_core::runtime::init_logging();
@@ -79,4 +59,49 @@ pub fn log_level() -> LevelFilter {
         "trace" => LevelFilter::Trace,
         _ => LevelFilter::Warn,
     }
+}
+
+/// Whether [`init_logging`] at `level` shows a line with `metadata`: the
+/// runtime's own lines up to `level`, other crates' from `warn` up, or
+/// all of them at `trace` (librdkafka's own debug lines, asked for with a
+/// client's `debug` setting such as `consumer.debug=cgrp,fetch`, come
+/// through rdkafka at `debug`).
+///
+/// ```
+/// use log::{Level, LevelFilter, MetadataBuilder};
+/// let rdkafka = MetadataBuilder::new().level(Level::Debug).target("librdkafka").build();
+/// assert!(!streams_core::runtime::is_logged(LevelFilter::Debug, &rdkafka));
+/// assert!(streams_core::runtime::is_logged(LevelFilter::Trace, &rdkafka));
+/// ```
+pub fn is_logged(level: LevelFilter, metadata: &Metadata<'_>) -> bool {
+    metadata.level() <= level
+        && (metadata.target().starts_with("streams")
+            || metadata.level() <= Level::Warn
+            || level == LevelFilter::Trace)
+}
+
+/// The line [`init_logging`] writes for `record`: wall-clock seconds and
+/// milliseconds, level, thread name (a stream thread's is
+/// `<application id>-<process id>-StreamThread-<n>`), message.
+///
+/// ```
+/// let line = streams_core::runtime::log_line(
+///     &log::Record::builder().level(log::Level::Info).args(format_args!("hello")).build(),
+/// );
+/// assert!(line.contains(" INFO  [") && line.ends_with("] hello"), "{line}");
+/// ```
+pub fn log_line(record: &Record<'_>) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let thread = std::thread::current();
+    format!(
+        "{}.{:03} {:5} [{}] {}",
+        now / 1000,
+        now % 1000,
+        record.level(),
+        thread.name().unwrap_or("?"),
+        record.args()
+    )
 }

@@ -81,7 +81,7 @@ pub use embedded::EmbeddedKafka;
 pub use errors::{RuntimeError, StreamsUncaughtExceptionResponse};
 pub use internal_topics::{TopicSpec, create_topics};
 pub use kafka_streams::{KafkaStreams, State, StreamsMetrics};
-pub use logging::{init_logging, log_level};
+pub use logging::{init_logging, is_logged, log_level, log_line};
 pub use restore::StateRestoreListener;
 pub use signals::ShutdownSignal;
 pub use tools::{KafkaRecord, produce, read_topic, topic_configs, wait_until_processed};
