@@ -29,7 +29,9 @@
 //! 0 = right][key]`, values a `ListSerde` list of `[1 = left, 0 =
 //! right][value]`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hasher;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,7 @@ use crate::state::{
     KeyValueBytesStoreSupplier, KeyValueStore, KeyValueStoreBuilder, OpenedStore, StoreContext,
     StoreError, StoreFactory, StoreKind, StoreResult, Stores,
 };
+use rustc_hash::FxHashMap;
 
 // ---------------------------------------------------------------------------
 // Stores
@@ -178,6 +181,7 @@ impl<K: 'static, VL: 'static, VR: 'static> StoreFactory for OuterJoinStoreBuilde
                 key_serde: self.key_serde.clone(),
                 left_serde: self.left_serde.clone(),
                 right_serde: self.right_serde.clone(),
+                present: RefCell::new(None),
             }),
         };
         Ok(OpenedStore {
@@ -194,6 +198,23 @@ struct OuterInner<K, VL, VR> {
     key_serde: SerdeRef<K>,
     left_serde: SerdeRef<VL>,
     right_serde: SerdeRef<VR>,
+    /// How many keys of the store have each hash of [`key_hash`]: an exact
+    /// "definitely absent" test in memory. A left join's right side looks
+    /// up each of its matches here (Kafka Streams reads the store), and
+    /// nearly all of them miss: the store only holds records that found
+    /// no partner yet. A RocksDB get per match was 7 % of the
+    /// stream-stream join's profile. Built from the store on first use,
+    /// after restoration (a task's stores are opened, and this handle
+    /// made, again whenever the task is); every write of the store goes
+    /// through this handle.
+    present: RefCell<Option<FxHashMap<u64, u32>>>,
+}
+
+/// The hash [`OuterInner::present`] counts keys by.
+fn key_hash(raw_key: &[u8]) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(raw_key);
+    hasher.finish()
 }
 
 /// The store of records that found no partner yet, shared by both sides
@@ -271,7 +292,11 @@ impl<K, VL, VR> OuterJoinStore<K, VL, VR> {
                     .map_err(|e| self.serde_err(e))?;
             }
         }
-        let list = match inner.bytes.get(&k)? {
+        let old = inner.bytes.get(&k)?;
+        if old.is_none() {
+            self.count_present(&k, true)?;
+        }
+        let list = match old {
             Some(old) if old.len() >= 5 => {
                 let count = u32::from_be_bytes(old[1..5].try_into().map_err(|_| self.corrupt())?);
                 let mut list = Vec::with_capacity(old.len() + 4 + element.len());
@@ -297,14 +322,60 @@ impl<K, VL, VR> OuterJoinStore<K, VL, VR> {
     /// Deletes the whole list under `<ts><side><key>` if there is one.
     pub(crate) fn delete_if_present(&self, key: &K, ts: i64, is_left: bool) -> StoreResult<()> {
         let k = self.store_key(key, ts, is_left)?;
+        if !self.maybe_present(&k)? {
+            return Ok(());
+        }
         if self.inner.bytes.get(&k)?.is_some() {
             self.inner.bytes.put(&k, None)?;
+            self.count_present(&k, false)?;
         }
         Ok(())
     }
 
+    /// Deletes `raw_key`, a key the emit pass read from the store.
     fn delete_raw(&self, raw_key: &[u8]) -> StoreResult<()> {
-        self.inner.bytes.put(&raw_key.to_vec(), None)
+        // Counted before the write on a first use, not after it.
+        self.maybe_present(raw_key)?;
+        self.inner.bytes.put(&raw_key.to_vec(), None)?;
+        self.count_present(raw_key, false)
+    }
+
+    /// Runs `f` on the key-hash counts, reading the store to build them
+    /// first if this is their first use.
+    fn with_present<R>(&self, f: impl FnOnce(&mut FxHashMap<u64, u32>) -> R) -> StoreResult<R> {
+        let mut present = self.inner.present.borrow_mut();
+        let counts = match &mut *present {
+            Some(counts) => counts,
+            slot @ None => {
+                let mut counts = FxHashMap::default();
+                for (k, _) in self.inner.bytes.all()? {
+                    *counts.entry(key_hash(&k)).or_insert(0) += 1;
+                }
+                slot.insert(counts)
+            }
+        };
+        Ok(f(counts))
+    }
+
+    /// Whether the store may hold `raw_key` (false: it does not).
+    fn maybe_present(&self, raw_key: &[u8]) -> StoreResult<bool> {
+        let hash = key_hash(raw_key);
+        self.with_present(|counts| counts.contains_key(&hash))
+    }
+
+    /// Counts a key that entered (`added`) or left the store.
+    fn count_present(&self, raw_key: &[u8], added: bool) -> StoreResult<()> {
+        let hash = key_hash(raw_key);
+        self.with_present(|counts| {
+            if added {
+                *counts.entry(hash).or_insert(0) += 1;
+            } else if let Some(n) = counts.get_mut(&hash) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&hash);
+                }
+            }
+        })
     }
 
     /// The pending values an emit pass closes, in `<ts><side><key>` order

@@ -280,13 +280,24 @@ impl RocksDbKeyValueStore {
         owned_root: Option<PathBuf>,
         layout: KeyLayout,
     ) -> StoreResult<Self> {
+        // A new database has no table files to load, but RocksDB's open
+        // starts `max_file_opening_threads` (16) threads to load them all
+        // the same, and joins them. A window store opens a new segment
+        // database every segment interval (per store and partition): 16
+        // thread starts each time, on the stream thread. Existing
+        // databases keep the parallel load (many files on a restart).
+        let fresh = !dir.join("CURRENT").exists();
         if let Err(source) = std::fs::create_dir_all(&dir) {
             return Err(StoreError::Io {
                 store: name,
                 source,
             });
         }
-        let db = DB::open(&config.options(layout), &dir).map_err(|e| StoreError::Rocks {
+        let mut options = config.options(layout);
+        if fresh {
+            options.set_max_file_opening_threads(1);
+        }
+        let db = DB::open(&options, &dir).map_err(|e| StoreError::Rocks {
             store: name.clone(),
             reason: format!("cannot open at {}: {e}", dir.display()),
         })?;
