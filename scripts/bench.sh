@@ -6,7 +6,7 @@
 #
 #   scripts/bench.sh [--records N] [--partitions P] [--bootstrap HOST:PORT]
 #                    [--workloads a,b,...] [--impl rust,java] [--guarantees g,...]
-#                    [--restore-keys K] [--timeout-s S] [--out FILE]
+#                    [--restore-keys K] [--timeout-s S] [--repeat R] [--out FILE]
 #
 #   --records N       records per input topic (default 1000000)
 #   --partitions P    partitions of every topic (default 4)
@@ -20,6 +20,11 @@
 #                     runs only for streamprocesswithsink, streamcount, streamstreamjoin)
 #   --restore-keys K  keys of the restore benchmark's store (default 1000000)
 #   --timeout-s S     give up on one run after S seconds (default 900)
+#   --repeat R        run each workload x guarantee R times, rust and java
+#                     alternating which goes first, and report each
+#                     implementation's median run (by records/s; peak RSS is
+#                     the highest of the R): single runs on a shared 2-core
+#                     machine spread by up to 25 % (default 1)
 #   --out FILE        also write the JSON lines there (default
 #                     ~/.cache/kstreams/bench-results/e2e-<time>.jsonl; a .md table beside it)
 #
@@ -32,7 +37,8 @@
 #   peak_rss_bytes, ratio_to_consumeproduce, ratio_to_java, plus
 #   rss_ratio_to_java, eos_cost (1 - exactly-once rate / at-least-once rate),
 #   first_record_s, steady_records_per_s (records after the first over the
-#   time after it: the rate without start-up), and start_to_running_s for restore.
+#   time after it: the rate without start-up), and start_to_running_s for restore;
+#   with --repeat, also runs and records_per_s_runs (every run's rate).
 # A Markdown table and progress go to stderr. Each run is its own process
 # (its peak RSS is its VmHWM); rust and java alternate which goes first.
 #
@@ -52,7 +58,7 @@ ALL_WORKLOADS=consume,consumeproduce,streamprocess,streamprocesswithsink,streamp
 EOS_WORKLOADS=" streamprocesswithsink streamcount streamstreamjoin "
 
 records=1000000 partitions=4 bootstrap='' workloads=$ALL_WORKLOADS impls=rust,java
-guarantees=at_least_once,exactly_once_v2 restore_keys=1000000 timeout=900 out=''
+guarantees=at_least_once,exactly_once_v2 restore_keys=1000000 timeout=900 out='' repeat=1
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -68,6 +74,7 @@ while [[ $# -gt 0 ]]; do
         --guarantees) guarantees=${2:?}; shift 2 ;;
         --restore-keys) restore_keys=${2:?}; shift 2 ;;
         --timeout-s) timeout=${2:?}; shift 2 ;;
+        --repeat) repeat=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
         -h|--help) usage 0 ;;
         *) say "unknown option $1"; usage ;;
@@ -77,6 +84,7 @@ records=${records//_/}
 restore_keys=${restore_keys//_/}
 [[ $records =~ ^[1-9][0-9]*$ ]] || die "--records must be a positive number"
 [[ $partitions =~ ^[1-9][0-9]*$ ]] || die "--partitions must be a positive number"
+[[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive number"
 IFS=, read -r -a WORKLOADS <<<"$workloads"
 IFS=, read -r -a IMPLS <<<"$impls"
 IFS=, read -r -a GUARANTEES <<<"$guarantees"
@@ -187,16 +195,36 @@ n=0
 for w in "${WORKLOADS[@]}"; do
     for g in "${GUARANTEES[@]}"; do
         if [[ $g == exactly_once_v2 && $EOS_WORKLOADS != *" $w "* ]]; then continue; fi
-        order=("${IMPLS[@]}")
-        # Alternate which implementation goes first, so that a slow drift of
-        # the machine (page cache, broker log size) favours neither.
-        if ((n % 2 == 1)) && ((${#order[@]} == 2)); then order=("${order[1]}" "${order[0]}"); fi
-        n=$((n + 1))
-        for impl in "${order[@]}"; do run_one "$impl" "$w" "$g"; done
+        for ((r = 0; r < repeat; r++)); do
+            order=("${IMPLS[@]}")
+            # Alternate which implementation goes first, so that a slow
+            # drift of the machine (page cache, broker log size) favours
+            # neither.
+            if ((n % 2 == 1)) && ((${#order[@]} == 2)); then order=("${order[1]}" "${order[0]}"); fi
+            n=$((n + 1))
+            for impl in "${order[@]}"; do run_one "$impl" "$w" "$g"; done
+        done
     done
 done
 
 # ---------------------------------------------------------------- report
+
+# With --repeat, each implementation's median run stands for it (the
+# highest peak RSS of its runs), in the order the runs were made.
+median=$work/median.jsonl
+jq -sc '
+  (reduce .[] as $r ([]; ($r.workload + "|" + $r.guarantee + "|" + $r.impl) as $k
+     | if index([$k]) then . else . + [$k] end)) as $keys
+  | $keys[] as $k
+  | map(select(.workload + "|" + .guarantee + "|" + .impl == $k))
+  | (map(select(.error | not)) | sort_by(.records_per_s)) as $ok
+  | if ($ok | length) == 0 then .[0]
+    else $ok[(($ok | length) - 1) / 2 | floor]
+         + {peak_rss_bytes: ($ok | map(.peak_rss_bytes) | max)}
+         + (if ($ok | length) > 1
+            then {runs: ($ok | length), records_per_s_runs: ($ok | map(.records_per_s | round))}
+            else {} end)
+    end' "$raw" >"$median"
 
 jq -sc --argjson m "$manifest" '
   def r3: if type == "number" then (. * 1000 | round) / 1000 else . end;
@@ -225,7 +253,8 @@ jq -sc --argjson m "$manifest" '
          steady_records_per_s: (if .workload != "restore" and .seconds > .first_record_s
                                 then (.records - 1) / (.seconds - .first_record_s) | round else null end)}
         + (if .start_to_running_s then {start_to_running_s: (.start_to_running_s | r3)} else {} end)
-    end' "$raw" | tee "$out"
+        + (if .runs then {runs, records_per_s_runs} else {} end)
+    end' "$median" | tee "$out"
 
 md=${out%.jsonl}.md
 {

@@ -9,14 +9,6 @@ use streams::serde::Serdes;
 
 use super::*;
 
-fn kv(k: &str, v: &str, ts: i64) -> KafkaRecord {
-    KafkaRecord::new(
-        Some(k.as_bytes().to_vec()),
-        Some(v.as_bytes().to_vec()),
-        t0() + ts,
-    )
-}
-
 #[test]
 fn embedded_global_table_join() {
     let cluster = Cluster::embedded();

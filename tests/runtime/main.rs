@@ -112,6 +112,15 @@ pub fn t0() -> i64 {
     })
 }
 
+/// A record with string key and value, stamped `ts` ms after [`t0`].
+pub fn kv(k: &str, v: &str, ts: i64) -> KafkaRecord {
+    KafkaRecord::new(
+        Some(k.as_bytes().to_vec()),
+        Some(v.as_bytes().to_vec()),
+        t0() + ts,
+    )
+}
+
 /// A fresh state directory, deleted when dropped.
 pub fn state_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")

@@ -308,14 +308,6 @@ fn left_join_topology(left: &str, right: &str, output: &str) -> Topology {
     builder.build().unwrap()
 }
 
-fn keyed(key: &str, value: &str, timestamp: i64) -> KafkaRecord {
-    KafkaRecord::new(
-        Some(key.as_bytes().to_vec()),
-        Some(value.as_bytes().to_vec()),
-        timestamp,
-    )
-}
-
 /// A left record that found no partner waits in the join's shared store
 /// for its window to close. Restored into an empty state directory, it
 /// is still known there: a partner arriving after the restart joins it
@@ -334,7 +326,7 @@ fn embedded_left_join_pending_record_survives_restore() {
         left_join_topology(&left, &right, &output),
         config(&cluster, &app, dir1.path()),
     );
-    produce(&cluster.bootstrap, &left, &[keyed("a", "A", t)]).unwrap();
+    produce(&cluster.bootstrap, &left, &[kv("a", "A", 0)]).unwrap();
     wait_processed(&cluster, &app, &[&left, &right]);
     close(first);
 
@@ -349,14 +341,14 @@ fn embedded_left_join_pending_record_survives_restore() {
         "nothing was restored"
     );
     // `a`'s partner, then `b`, which finds none and waits in the store.
-    produce(&cluster.bootstrap, &right, &[keyed("a", "X", t + 50)]).unwrap();
+    produce(&cluster.bootstrap, &right, &[kv("a", "X", 50)]).unwrap();
     wait_processed(&cluster, &app, &[&left, &right]);
-    produce(&cluster.bootstrap, &left, &[keyed("b", "B", t + 60)]).unwrap();
+    produce(&cluster.bootstrap, &left, &[kv("b", "B", 60)]).unwrap();
     wait_processed(&cluster, &app, &[&left, &right]);
     // Past the internal emit interval (1 s of wall-clock time), a record
     // beyond both windows closes them.
     std::thread::sleep(Duration::from_millis(1_100));
-    produce(&cluster.bootstrap, &left, &[keyed("c", "C", t + 1_000)]).unwrap();
+    produce(&cluster.bootstrap, &left, &[kv("c", "C", 1_000)]).unwrap();
     wait_processed(&cluster, &app, &[&left, &right]);
     close(second);
 
