@@ -408,6 +408,13 @@ impl KafkaCollector {
         Ok(())
     }
 
+    /// Whether a commit runs in the background and is not over yet.
+    pub(crate) fn commit_in_progress(&self) -> bool {
+        self.pending
+            .as_ref()
+            .is_some_and(|p| !p.handle.is_finished())
+    }
+
     /// Ends the background commit if it is over, without waiting: the held
     /// records then go out in a new transaction.
     pub(crate) fn poll_commit(&mut self) -> RuntimeResult<()> {
