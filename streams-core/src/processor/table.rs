@@ -57,11 +57,11 @@ impl<K: Clone + 'static, V: Clone + 'static> Materialization<K, V> {
         match &self.forwarder {
             Some(f) => {
                 if let (Some(key), Some(change)) = (&record.key, &record.value) {
-                    let stored = change
-                        .new_value
-                        .as_ref()
-                        .map(|v| ValueAndTimestamp::new(v.clone(), record.timestamp));
-                    f.store.put(key, stored)?;
+                    // By reference: the value goes on in the record.
+                    match &change.new_value {
+                        Some(v) => f.store.put_value(key, v, record.timestamp)?,
+                        None => f.store.put(key, None)?,
+                    }
                 }
                 f.maybe_forward(ctx, record)
             }
@@ -124,10 +124,9 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, Change<V>> for T
             }
             None => None,
         };
-        let value = record.value.clone();
         let out = Record {
             key: record.key,
-            value: Some(Change::new(value, old)),
+            value: Some(Change::new(record.value, old)),
             timestamp: record.timestamp,
             headers: record.headers,
         };
