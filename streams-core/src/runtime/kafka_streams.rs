@@ -184,6 +184,18 @@ struct StateInner {
     tasks: Vec<Vec<crate::processor::TaskId>>,
 }
 
+impl StateInner {
+    /// A client that has not started its `threads` threads yet.
+    fn created(threads: usize) -> Self {
+        StateInner {
+            state: State::Created,
+            threads: vec![ThreadState::Starting; threads],
+            live_threads: threads,
+            tasks: vec![Vec::new(); threads],
+        }
+    }
+}
+
 /// What the threads of an instance share.
 pub(crate) struct Shared {
     pub(crate) cfg: Arc<RuntimeConfig>,
@@ -772,12 +784,7 @@ impl KafkaStreams {
             plan: Arc::new(plan),
             restore_listener: self.restore_listener.clone(),
             metrics: Arc::new(SharedMetrics::default()),
-            inner: Mutex::new(StateInner {
-                state: State::Created,
-                threads: vec![ThreadState::Starting; n],
-                live_threads: n,
-                tasks: vec![Vec::new(); n],
-            }),
+            inner: Mutex::new(StateInner::created(n)),
             changed: Condvar::new(),
             listener: self.listener.clone(),
             handler: self.handler.clone().unwrap_or_else(|| {
@@ -962,12 +969,7 @@ mod tests {
             }),
             restore_listener: None,
             metrics: Arc::default(),
-            inner: Mutex::new(StateInner {
-                state: State::Created,
-                threads: vec![ThreadState::Starting; threads],
-                live_threads: threads,
-                tasks: vec![Vec::new(); threads],
-            }),
+            inner: Mutex::new(StateInner::created(threads)),
             changed: Condvar::new(),
             listener: None,
             handler: Arc::new(|_: &StreamsError| StreamsUncaughtExceptionResponse::ShutdownClient),
