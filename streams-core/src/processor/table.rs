@@ -109,18 +109,29 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, Change<V>> for T
         let send_old = flag(&self.send_old_values);
         let old = match &self.materialized.forwarder {
             Some(f) => {
-                let old = f.store.get(key)?;
-                if let Some(o) = &old
-                    && record.timestamp < o.timestamp
+                // The old value travels only from an uncached store that
+                // sends old values: a cached one forwards what its flush
+                // writes down (with the old values read then), and without
+                // old values the forwarder drops it. Otherwise only its
+                // timestamp is read, for the warning below.
+                let (old, old_timestamp) = if send_old && !f.store.is_cached() {
+                    let old = f.store.get(key)?;
+                    let timestamp = old.as_ref().map(|o| o.timestamp);
+                    (old.map(|o| o.value), timestamp)
+                } else {
+                    (None, f.store.get_timestamp(key)?)
+                };
+                if let Some(previous) = old_timestamp
+                    && record.timestamp < previous
                 {
                     log::warn!(
                         "Detected out-of-order KTable update for {} at timestamp {} (previous {})",
                         ctx.node_name(),
                         record.timestamp,
-                        o.timestamp
+                        previous
                     );
                 }
-                old.map(|o| o.value)
+                old
             }
             None => None,
         };

@@ -356,6 +356,17 @@ impl KeyValueBytesStore for CachingKeyValueStore {
         self.get_internal(&mut inner, key)
     }
 
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(Option<&[u8]>)) -> StoreResult<()> {
+        let mut inner = self.borrow_mut()?;
+        if let Some(cached) = inner.cache.get(key) {
+            visit(cached.value);
+            return Ok(());
+        }
+        let value = self.get_internal(&mut inner, key)?;
+        visit(value.as_deref());
+        Ok(())
+    }
+
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> StoreResult<()> {
         let timestamp = self.timestamp.get();
         let mut inner = self.borrow_mut()?;

@@ -129,6 +129,10 @@ impl KeyValueBytesStore for ChangeLoggingKeyValueBytesStore {
         self.inner.get(key)
     }
 
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(Option<&[u8]>)) -> StoreResult<()> {
+        self.inner.get_with(key, visit)
+    }
+
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> StoreResult<()> {
         self.inner.put(key, value)?;
         self.log(key, value, self.timestamp.get())

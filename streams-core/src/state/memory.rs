@@ -91,6 +91,12 @@ impl KeyValueBytesStore for InMemoryKeyValueStore {
         Ok(self.map.get(key).cloned())
     }
 
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(Option<&[u8]>)) -> StoreResult<()> {
+        self.check_open()?;
+        visit(self.map.get(key).map(Vec::as_slice));
+        Ok(())
+    }
+
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> StoreResult<()> {
         self.check_open()?;
         match value {

@@ -153,6 +153,16 @@ pub trait StateStore {
 pub trait KeyValueBytesStore: StateStore {
     /// The value stored under `key`.
     fn get(&self, key: &[u8]) -> StoreResult<Option<Vec<u8>>>;
+    /// Calls `visit` once with the value stored under `key`, borrowed where
+    /// the store can lend it: a cached or in-memory value, or RocksDB's
+    /// pinned block, is read in place instead of copied into a `Vec` that
+    /// the caller would only decode and drop. Stores that cannot lend fall
+    /// back to [`get`](Self::get).
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(Option<&[u8]>)) -> StoreResult<()> {
+        let value = self.get(key)?;
+        visit(value.as_deref());
+        Ok(())
+    }
     /// Stores `value` under `key`; `None` deletes the key.
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> StoreResult<()>;
     /// Stores `value` only when `key` has no value; returns the existing value.

@@ -621,6 +621,15 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
             .map_err(|e| self.rocks_error("get failed", e))
     }
 
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(Option<&[u8]>)) -> StoreResult<()> {
+        let pinned = self
+            .db()?
+            .get_pinned(key)
+            .map_err(|e| self.rocks_error("get failed", e))?;
+        visit(pinned.as_deref());
+        Ok(())
+    }
+
     fn put(&mut self, key: &[u8], value: Option<&[u8]>) -> StoreResult<()> {
         let db = self.db()?;
         let result = match value {

@@ -238,6 +238,34 @@ fn put_get_overwrite_and_delete() {
     });
 }
 
+/// `get_with` lends what `get` returns, in every layer combination: values,
+/// empty values, absent and deleted keys, and (through a cache) keys read
+/// from the store below and then from the cache.
+#[test]
+fn get_with_lends_what_get_returns() {
+    fn lent(store: &dyn KeyValueBytesStore, key: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let mut seen = Vec::new();
+        ok(store.get_with(key, &mut |v| seen.push(v.map(<[u8]>::to_vec))));
+        seen
+    }
+    for_each_subject(|label, store| {
+        ok(store.put(b"a", Some(b"1")));
+        ok(store.put(b"e", Some(b"")));
+        ok(store.put(b"d", Some(b"x")));
+        ok(store.put(b"d", None));
+        ok(store.flush());
+        for key in [&b"a"[..], b"e", b"d", b"missing"] {
+            let expected = ok(store.get(key));
+            // Twice: a cache fills on the first read and lends the second.
+            assert_eq!(lent(store, key), vec![expected.clone()], "{label}");
+            assert_eq!(lent(store, key), vec![expected], "{label}");
+        }
+        assert_eq!(lent(store, b"a"), vec![Some(b("1"))], "{label}");
+        assert_eq!(lent(store, b"e"), vec![Some(Vec::new())], "{label}");
+        assert_eq!(lent(store, b"d"), vec![None], "{label}");
+    });
+}
+
 #[test]
 fn put_if_absent_keeps_the_existing_value() {
     for_each_subject(|label, store| {

@@ -229,8 +229,23 @@ impl<K, V> Codec<K, V> {
         })
     }
 
-    fn get_bytes(&self, key: &K) -> StoreResult<Option<Vec<u8>>> {
-        self.with_key(key, |k| self.stack()?.bytes().get(k))
+    /// Decodes the value stored under `key` with `decode`, reading it in
+    /// place (see [`KeyValueBytesStore::get_with`]).
+    fn get_decoded<R>(
+        &self,
+        key: &K,
+        decode: impl FnOnce(&[u8]) -> StoreResult<R>,
+    ) -> StoreResult<Option<R>> {
+        self.with_key(key, |k| {
+            let mut decode = Some(decode);
+            let mut out = Ok(None);
+            self.stack()?.bytes().get_with(k, &mut |bytes| {
+                if let (Some(bytes), Some(decode)) = (bytes, decode.take()) {
+                    out = decode(bytes).map(Some);
+                }
+            })?;
+            out
+        })
     }
 
     fn delete_bytes(&self, key: &K) -> StoreResult<Option<Vec<u8>>> {
@@ -382,10 +397,7 @@ impl<K, V> KeyValueStore<K, V> {
     /// The value of `key`.
     pub fn get(&self, key: &K) -> StoreResult<Option<V>> {
         let codec = &*self.codec;
-        match codec.get_bytes(key)? {
-            Some(bytes) => codec.decode_value(&bytes).map(Some),
-            None => Ok(None),
-        }
+        codec.get_decoded(key, |bytes| codec.decode_value(bytes))
     }
 
     /// Stores `value` under `key`; `None` deletes it.
@@ -567,10 +579,17 @@ impl<K, V> TimestampedKeyValueStore<K, V> {
     /// The value and timestamp of `key`.
     pub fn get(&self, key: &K) -> StoreResult<Option<ValueAndTimestamp<V>>> {
         let codec = &*self.codec;
-        match codec.get_bytes(key)? {
-            Some(bytes) => codec.decode_timestamped(&bytes).map(Some),
-            None => Ok(None),
-        }
+        codec.get_decoded(key, |bytes| codec.decode_timestamped(bytes))
+    }
+
+    /// The timestamp stored with `key`'s value, without decoding the value
+    /// (a table source that forwards through its cache needs only this, to
+    /// warn of out-of-order updates).
+    pub(crate) fn get_timestamp(&self, key: &K) -> StoreResult<Option<i64>> {
+        let codec = &*self.codec;
+        codec.get_decoded(key, |bytes| {
+            split_timestamped(&codec.name, bytes).map(|(timestamp, _)| timestamp)
+        })
     }
 
     /// Stores `value` under `key`; `None` deletes it.
