@@ -364,3 +364,28 @@ fn embedded_left_join_pending_record_survives_restore() {
         .map(|(k, v, ts)| (k.to_string(), v.to_string(), ts));
     assert_eq!(got, want);
 }
+
+/// Offset lookups that fail with `NOT_LEADER_OR_FOLLOWER` while a task
+/// starts, as they do for a changelog created a moment ago on a real broker
+/// whose partition has no leader yet: the thread asks for the changelog's
+/// offsets again instead of failing, and then counts as usual.
+#[test]
+fn embedded_changelog_offsets_asked_again_while_leader_settles() {
+    let cluster = Cluster::embedded();
+    let kafka = cluster.embedded_broker().unwrap();
+    let (input, output, app) = (unique("nl-in"), unique("nl-out"), unique("nl-app"));
+    cluster.create(&[(&input, 1), (&output, 1)]);
+    // More than the main consumer's own offset resets take (librdkafka
+    // retries those itself), so the changelog's lookups meet some too.
+    kafka.fail_next_list_offsets(8).unwrap();
+    let dir = state_dir();
+    let streams = start(
+        word_count_topology(&input, &output, StoreType::RocksDb),
+        config(&cluster, &app, dir.path()),
+    );
+    wait_running(&streams);
+    produce_lines(&cluster, &input, &FIRST, t0() + 1_000);
+    wait_processed(&cluster, &app, &[&input]);
+    assert_eq!(final_counts(&cluster, &output), expected_counts(&FIRST));
+    close(streams);
+}

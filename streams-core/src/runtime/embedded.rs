@@ -26,6 +26,11 @@ enum Command {
         available: bool,
         reply: Sender<RuntimeResult<()>>,
     },
+    #[cfg(feature = "fault-injection")]
+    FailListOffsets {
+        count: usize,
+        reply: Sender<RuntimeResult<()>>,
+    },
     Stop,
 }
 
@@ -183,6 +188,14 @@ impl EmbeddedKafka {
                             });
                             let _ = reply.send(result);
                         }
+                        #[cfg(feature = "fault-injection")]
+                        Command::FailListOffsets { count, reply } => {
+                            use rdkafka::types::RDKafkaApiKey;
+                            use rdkafka::types::RDKafkaRespErr as E;
+                            let errors = vec![E::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; count];
+                            cluster.request_errors(RDKafkaApiKey::ListOffsets, &errors);
+                            let _ = reply.send(Ok(()));
+                        }
                         Command::Stop => break,
                     }
                 }
@@ -241,16 +254,37 @@ impl EmbeddedKafka {
     /// kafka.set_topic_available("out", true).unwrap();
     /// ```
     pub fn set_topic_available(&self, topic: &str, available: bool) -> Result<(), StreamsError> {
+        self.ask(|reply| Command::SetTopicAvailable {
+            topic: topic.to_string(),
+            available,
+            reply,
+        })
+    }
+
+    /// Makes the next `count` offset lookups (`ListOffsets` requests:
+    /// watermark queries, offset resets) answer `NOT_LEADER_OR_FOLLOWER`,
+    /// whoever sends them, as a real broker does for a partition whose
+    /// leader is not elected yet (a topic created a moment ago) or moves.
+    /// Feature `fault-injection`.
+    ///
+    /// ```
+    /// use streams_core::runtime::EmbeddedKafka;
+    /// let kafka = EmbeddedKafka::start().unwrap();
+    /// kafka.fail_next_list_offsets(3).unwrap();
+    /// ```
+    pub fn fail_next_list_offsets(&self, count: usize) -> Result<(), StreamsError> {
+        self.ask(|reply| Command::FailListOffsets { count, reply })
+    }
+
+    /// Sends the broker thread a command and waits for its answer.
+    fn ask(
+        &self,
+        command: impl FnOnce(Sender<RuntimeResult<()>>) -> Command,
+    ) -> Result<(), StreamsError> {
         let (reply, answer) = mpsc::channel();
-        self.commands
-            .send(Command::SetTopicAvailable {
-                topic: topic.to_string(),
-                available,
-                reply,
-            })
-            .map_err(|_| {
-                RuntimeError::IllegalState("the embedded Kafka broker has stopped".into())
-            })?;
+        self.commands.send(command(reply)).map_err(|_| {
+            RuntimeError::IllegalState("the embedded Kafka broker has stopped".into())
+        })?;
         Ok(answer.recv_timeout(Duration::from_secs(30)).map_err(|_| {
             RuntimeError::IllegalState("the embedded Kafka broker did not answer".into())
         })??)

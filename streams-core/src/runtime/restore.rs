@@ -147,14 +147,37 @@ impl Restorer {
 
     /// The first and end offsets of a changelog partition.
     pub(crate) fn watermarks(&self, topic: &str, partition: i32) -> RuntimeResult<(i64, i64)> {
-        self.consumer
-            .fetch_watermarks(topic, partition, self.timeout)
-            .map_err(|e| {
-                RuntimeError::client(
-                    format!("reading the offsets of changelog {topic}-{partition}"),
-                    e,
-                )
-            })
+        self.fetch_watermarks(topic, partition, "reading the offsets of changelog")
+    }
+
+    /// The watermarks of `topic`-`partition`, asked again while the broker
+    /// answers with an error that passes: a changelog created a moment ago
+    /// may have no leader yet (`NOT_LEADER_OR_FOLLOWER`,
+    /// `LEADER_NOT_AVAILABLE`) or be unknown to the broker that answers.
+    /// Kafka Streams retries these until `task.timeout.ms`; here until the
+    /// API timeout (`default.api.timeout.ms`) has passed, then the last
+    /// error stands.
+    fn fetch_watermarks(
+        &self,
+        topic: &str,
+        partition: i32,
+        operation: &str,
+    ) -> RuntimeResult<(i64, i64)> {
+        let deadline = Instant::now() + self.timeout;
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let error = match self.consumer.fetch_watermarks(topic, partition, remaining) {
+                Ok(watermarks) => return Ok(watermarks),
+                Err(e) => RuntimeError::client(format!("{operation} {topic}-{partition}"), e),
+            };
+            if (!error.is_retriable() && !is_metadata_settling(&error)) || remaining < backoff {
+                return Err(error);
+            }
+            log::debug!("{error}; asking again in {backoff:?}");
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
     }
 
     /// Whether any partition of `task` is still being restored.
@@ -173,15 +196,8 @@ impl Restorer {
         partition: i32,
         checkpoint: Option<i64>,
     ) -> RuntimeResult<bool> {
-        let (low, high) = self
-            .consumer
-            .fetch_watermarks(topic, partition, self.timeout)
-            .map_err(|e| {
-                RuntimeError::client(
-                    format!("reading the end offset of changelog {topic}-{partition}"),
-                    e,
-                )
-            })?;
+        let (low, high) =
+            self.fetch_watermarks(topic, partition, "reading the end offset of changelog")?;
         let start = checkpoint.map_or(low, |c| (c + 1).max(low));
         if start >= high {
             log::debug!(
@@ -435,4 +451,25 @@ impl Restorer {
         }
         Ok((batches, finished))
     }
+}
+
+/// Whether `error` says a partition's leadership is still settling, as it
+/// does right after the topic is created or while a leader moves.
+fn is_metadata_settling(error: &RuntimeError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    let RuntimeError::Client { source, .. } = error else {
+        return false;
+    };
+    matches!(
+        source.rdkafka_error_code(),
+        Some(
+            C::NotLeaderForPartition
+                | C::LeaderNotAvailable
+                | C::UnknownTopicOrPartition
+                | C::ReplicaNotAvailable
+                | C::UnknownLeaderEpoch
+                | C::FencedLeaderEpoch
+                | C::OffsetNotAvailable
+        )
+    )
 }
