@@ -38,6 +38,17 @@ fn real_two_instances_share_and_migrate() {
     super::rebalance::two_instances_share_and_migrate(&cluster, StoreType::RocksDb);
 }
 
+/// Per-source reset policies, and `by_duration`, which needs a broker that
+/// looks offsets up by time.
+#[test]
+fn real_offset_reset_policies() {
+    let Some(cluster) = Cluster::real("real_offset_reset_policies") else {
+        return;
+    };
+    super::offset_reset::per_source_policies(&cluster);
+    super::offset_reset::by_duration(&cluster);
+}
+
 /// The internal topics are created with Kafka Streams' configs: the
 /// repartition topic deletes, a key-value changelog compacts, a window
 /// changelog compacts and deletes after the store's retention plus a day;

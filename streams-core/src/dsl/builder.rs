@@ -314,6 +314,11 @@ impl StreamsBuilder {
         let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
         let ks = b.serde_or_error(consumed.key_serde.clone(), &name, "key serde", fix);
         let vs = b.serde_or_error(consumed.value_serde.clone(), &name, "value serde", fix);
+        if let Some(policy) = consumed.offset_reset {
+            for t in topics {
+                b.topology.offset_resets.insert(t.to_string(), policy);
+            }
+        }
         let node = b.add_source(
             name.clone(),
             topics.iter().map(|t| t.to_string()).collect(),
@@ -365,6 +370,9 @@ impl StreamsBuilder {
             "value serde",
             fix,
         );
+        if let Some(policy) = consumed.offset_reset {
+            b.topology.offset_resets.insert(topic.to_string(), policy);
+        }
         let source = b.add_source(source_name, vec![topic.to_string()], ks.clone(), vs.clone());
         let send_old = Arc::new(AtomicBool::new(false));
         let materialize: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
@@ -520,6 +528,7 @@ impl StreamsBuilder {
                 .collect(),
             repartition_topics: topology.repartition_topics.clone(),
             copartition_groups: topology.copartition_groups.clone(),
+            offset_resets: topology.offset_resets.clone(),
         };
         for node in &copy.nodes {
             for s in &node.stores {

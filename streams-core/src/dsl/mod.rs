@@ -26,7 +26,8 @@ pub use joined::{Joined, StreamJoined, TableJoined};
 pub use kstream::KStream;
 pub use ktable::KTable;
 pub use options::{
-    Branched, Consumed, Extractor, Grouped, Materialized, Named, Produced, Repartitioned, StoreType,
+    AutoOffsetReset, Branched, Consumed, Extractor, Grouped, Materialized, Named, Produced,
+    Repartitioned, StoreType,
 };
 pub use suppressed::{BufferConfig, Suppressed};
 pub use windowed::{

@@ -15,12 +15,78 @@ use std::time::Duration;
 use crate::processor::{StreamPartitioner, TopicNameExtractor};
 use crate::serde::{DefaultSerde, SerdeRef};
 
-/// How a source topic is read: key and value serdes, and an optional name
-/// for the source node.
+/// How a source topic is read: key and value serdes, an optional name for
+/// the source node, and where to start reading a partition that has no
+/// committed offset.
 pub struct Consumed<K, V> {
     pub(crate) key_serde: Option<SerdeRef<K>>,
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) name: Option<String>,
+    pub(crate) offset_reset: Option<AutoOffsetReset>,
+}
+
+/// Where a source starts reading a partition for which the application has
+/// no committed offset (its first run, or after its offsets expired):
+/// Kafka Streams' `AutoOffsetReset`, set per source with
+/// [`Consumed::with_offset_reset_policy`]. Sources without one follow the
+/// main consumer's `auto.offset.reset` (`earliest` unless configured).
+/// Repartition topics are always read from the earliest offset, and global
+/// tables from the start of their topic, whatever is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoOffsetReset {
+    /// From the first offset the partition still holds.
+    Earliest,
+    /// From the end: only records written after the partition is assigned.
+    Latest,
+    /// From the first record whose timestamp is at most this long before
+    /// the moment the partition is assigned (the end when there is none).
+    ByDuration(Duration),
+    /// No reset: the application fails, naming the partition.
+    None,
+}
+
+impl AutoOffsetReset {
+    /// From the first offset the partition still holds.
+    ///
+    /// ```
+    /// use streams_core::dsl::AutoOffsetReset;
+    /// assert_eq!(AutoOffsetReset::earliest(), AutoOffsetReset::Earliest);
+    /// ```
+    pub fn earliest() -> Self {
+        AutoOffsetReset::Earliest
+    }
+
+    /// From the end of the partition.
+    ///
+    /// ```
+    /// use streams_core::dsl::AutoOffsetReset;
+    /// assert_eq!(AutoOffsetReset::latest(), AutoOffsetReset::Latest);
+    /// ```
+    pub fn latest() -> Self {
+        AutoOffsetReset::Latest
+    }
+
+    /// From the records of the last `duration`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streams_core::dsl::AutoOffsetReset;
+    /// let last_hour = AutoOffsetReset::by_duration(Duration::from_secs(3600));
+    /// assert_eq!(last_hour, AutoOffsetReset::ByDuration(Duration::from_secs(3600)));
+    /// ```
+    pub fn by_duration(duration: Duration) -> Self {
+        AutoOffsetReset::ByDuration(duration)
+    }
+
+    /// No reset: a partition without a committed offset is an error.
+    ///
+    /// ```
+    /// use streams_core::dsl::AutoOffsetReset;
+    /// assert_eq!(AutoOffsetReset::none(), AutoOffsetReset::None);
+    /// ```
+    pub fn none() -> Self {
+        AutoOffsetReset::None
+    }
 }
 
 impl<K, V> Consumed<K, V> {
@@ -36,6 +102,7 @@ impl<K, V> Consumed<K, V> {
             key_serde: Some(key_serde),
             value_serde: Some(value_serde),
             name: None,
+            offset_reset: None,
         }
     }
     /// With no serdes yet (they must come from elsewhere or the build fails).
@@ -50,6 +117,7 @@ impl<K, V> Consumed<K, V> {
             key_serde: None,
             value_serde: None,
             name: None,
+            offset_reset: None,
         }
     }
     /// Names the source node (instead of `KSTREAM-SOURCE-<n>`).
@@ -83,6 +151,19 @@ impl<K, V> Consumed<K, V> {
     /// ```
     pub fn with_value_serde(mut self, serde: SerdeRef<V>) -> Self {
         self.value_serde = Some(serde);
+        self
+    }
+    /// Where to start reading a partition of this source that has no
+    /// committed offset (see [`AutoOffsetReset`]); ignored by global tables.
+    ///
+    /// ```
+    /// use streams_core::dsl::{AutoOffsetReset, Consumed};
+    /// use streams_core::serde::Serdes;
+    /// let c = Consumed::with(Serdes::string(), Serdes::string())
+    ///     .with_offset_reset_policy(AutoOffsetReset::latest());
+    /// ```
+    pub fn with_offset_reset_policy(mut self, policy: AutoOffsetReset) -> Self {
+        self.offset_reset = Some(policy);
         self
     }
 }

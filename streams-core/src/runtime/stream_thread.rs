@@ -12,6 +12,7 @@
 //! commits and closes its tasks while the member still owns them.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,10 +27,12 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use super::config::ConsumerRole;
 use super::errors::{RuntimeError, RuntimeResult};
 use super::global::GlobalState;
+use super::internal_topics::resolve_topic;
 use super::kafka_streams::{Shared, ThreadState};
 use super::record_collector::{CollectorContext, KafkaCollector};
 use super::restore::Restorer;
 use super::task_manager::TaskManager;
+use crate::dsl::AutoOffsetReset;
 use crate::processor::Headers;
 
 /// Records processed per loop before the thread polls again.
@@ -97,6 +100,10 @@ impl ConsumerContext for ThreadContext {
     }
 }
 
+/// Where an assignment starts: the partitions with their start offsets,
+/// and the committed offsets found, as (topic, partition, offset).
+type StartOffsets = (TopicPartitionList, Vec<(String, i32, i64)>);
+
 /// One stream thread's clients and tasks.
 pub(crate) struct StreamThread {
     index: usize,
@@ -107,6 +114,11 @@ pub(crate) struct StreamThread {
     tasks: TaskManager,
     global: Option<GlobalState>,
     assigned_once: bool,
+    /// Reset policies by topic name as assigned: the sources' own
+    /// (`Consumed::with_offset_reset_policy`), and earliest for every
+    /// repartition topic (records written into one before this instance
+    /// first took its partitions must not be skipped).
+    offset_resets: HashMap<String, AutoOffsetReset>,
 }
 
 impl StreamThread {
@@ -163,6 +175,19 @@ impl StreamThread {
             collector.clone(),
             shared.metrics.clone(),
         )?;
+        let mut offset_resets: HashMap<String, AutoOffsetReset> = shared
+            .topology
+            .offset_resets
+            .iter()
+            .map(|(topic, policy)| {
+                let name = resolve_topic(&shared.topology, &cfg.application_id, topic);
+                (name, *policy)
+            })
+            .collect();
+        for topic in &shared.topology.repartition_topics {
+            let name = resolve_topic(&shared.topology, &cfg.application_id, topic);
+            offset_resets.insert(name, AutoOffsetReset::Earliest);
+        }
         Ok(StreamThread {
             index,
             shared,
@@ -172,6 +197,7 @@ impl StreamThread {
             tasks,
             global,
             assigned_once: false,
+            offset_resets,
         })
     }
 
@@ -463,7 +489,7 @@ impl StreamThread {
                         self.index,
                         fmt_parts(&parts)
                     );
-                    let (tpl, committed) = self.start_offsets(&parts);
+                    let (tpl, committed) = self.start_offsets(&parts)?;
                     self.assigned_once = true;
                     self.tasks.assign(&parts, &mut self.restorer)?;
                     self.consumer
@@ -503,9 +529,9 @@ impl StreamThread {
     }
 
     /// The assignment to hand librdkafka: each partition at its committed
-    /// offset or, with none, at the log start or end as `auto.offset.reset`
-    /// says; also the committed offsets found, as (topic, partition,
-    /// offset).
+    /// offset or, with none, where its reset policy says (the source's own,
+    /// earliest for a repartition topic, else `auto.offset.reset`); also
+    /// the committed offsets found, as (topic, partition, offset).
     ///
     /// Left to itself, librdkafka reads the committed offsets too, but it
     /// waits a fixed 100 ms before it looks up where a partition with no
@@ -513,20 +539,19 @@ impl StreamThread {
     /// paid once. A logical start offset given in the assignment is looked
     /// up at once. When the committed offsets cannot be read here, or with
     /// `auto.offset.reset=none`, the partitions are assigned without an
-    /// offset and librdkafka does all of it, as before.
-    fn start_offsets(
-        &self,
-        parts: &[(String, i32)],
-    ) -> (TopicPartitionList, Vec<(String, i32, i64)>) {
+    /// offset and librdkafka does all of it, as before; unless a partition
+    /// has a policy of its own, which only this thread knows.
+    fn start_offsets(&self, parts: &[(String, i32)]) -> RuntimeResult<StartOffsets> {
         let mut tpl = TopicPartitionList::new();
         for (t, p) in parts {
             tpl.add_partition(t, *p);
         }
-        let Some(reset) = self.reset_offset() else {
-            return (tpl, Vec::new());
-        };
-        if parts.is_empty() {
-            return (tpl, Vec::new());
+        let own_policy = parts
+            .iter()
+            .any(|(t, _)| self.offset_resets.contains_key(t));
+        let global = self.reset_offset();
+        if parts.is_empty() || (global.is_none() && !own_policy) {
+            return Ok((tpl, Vec::new()));
         }
         let committed = match self
             .consumer
@@ -534,32 +559,83 @@ impl StreamThread {
         {
             Ok(c) => c,
             Err(e) => {
-                log::debug!(
-                    "thread {}: reading committed offsets before the assignment: {e}",
-                    self.index
-                );
-                return (tpl, Vec::new());
+                // A slow coordinator should not fail the thread: librdkafka
+                // reads the offsets itself then, and resets by
+                // `auto.offset.reset` alone.
+                if own_policy {
+                    log::warn!(
+                        "thread {}: reading committed offsets before the assignment: {e}; partitions without one start where auto.offset.reset says, not by their sources' policies",
+                        self.index
+                    );
+                } else {
+                    log::debug!(
+                        "thread {}: reading committed offsets before the assignment: {e}",
+                        self.index
+                    );
+                }
+                return Ok((tpl, Vec::new()));
             }
         };
         let mut out = TopicPartitionList::new();
         let mut found = Vec::new();
+        // Partitions to start at a point in time: (topic, partition, ms).
+        let mut by_time = Vec::new();
         for e in committed.elements() {
             let offset = match (e.error(), e.offset()) {
                 (Ok(()), Offset::Offset(o)) if o >= 0 => {
                     found.push((e.topic().to_string(), e.partition(), o));
                     Offset::Offset(o)
                 }
-                (Ok(()), _) => reset,
+                (Ok(()), _) => match self.offset_resets.get(e.topic()) {
+                    Some(AutoOffsetReset::Earliest) => Offset::Beginning,
+                    Some(AutoOffsetReset::Latest) => Offset::End,
+                    Some(AutoOffsetReset::ByDuration(d)) => {
+                        let since = chrono::Utc::now().timestamp_millis()
+                            - i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                        by_time.push((e.topic().to_string(), e.partition(), since.max(0)));
+                        Offset::End
+                    }
+                    Some(AutoOffsetReset::None) => {
+                        return Err(RuntimeError::Config(format!(
+                            "no committed offset for input partition {}-{} and its source's reset policy is AutoOffsetReset::None: commit an offset for it, or pick another policy with Consumed::with_offset_reset_policy",
+                            e.topic(),
+                            e.partition()
+                        )));
+                    }
+                    None => match global {
+                        Some(reset) => reset,
+                        // `auto.offset.reset=none`: librdkafka raises it.
+                        None => Offset::Invalid,
+                    },
+                },
                 (Err(_), _) => Offset::Invalid,
             };
-            if out
-                .add_partition_offset(e.topic(), e.partition(), offset)
-                .is_err()
-            {
-                return (tpl, Vec::new());
+            out.add_partition_offset(e.topic(), e.partition(), offset)
+                .map_err(|e| RuntimeError::client("building the assignment", e))?;
+        }
+        if !by_time.is_empty() {
+            let mut query = TopicPartitionList::new();
+            for (t, p, ms) in &by_time {
+                query
+                    .add_partition_offset(t, *p, Offset::Offset(*ms))
+                    .map_err(|e| RuntimeError::client("building the offsets-by-time query", e))?;
+            }
+            let answer = self
+                .consumer
+                .offsets_for_times(query, self.shared.cfg.api_timeout)
+                .map_err(|e| RuntimeError::client("looking up offsets by time", e))?;
+            for e in answer.elements() {
+                // No record at or after the time: the end, as Kafka's
+                // consumer resets then.
+                if let (Ok(()), Offset::Offset(o)) = (e.error(), e.offset())
+                    && o >= 0
+                {
+                    out.set_partition_offset(e.topic(), e.partition(), Offset::Offset(o))
+                        .map_err(|e| RuntimeError::client("building the assignment", e))?;
+                }
             }
         }
-        (out, found)
+        Ok((out, found))
     }
 
     fn apply_pauses(&mut self) -> RuntimeResult<()> {
@@ -712,12 +788,22 @@ impl StreamThread {
             return Ok(());
         }
         // Assigning the same partitions at their committed offsets drops
-        // what was fetched beyond them and fetches it again.
-        let mut tpl = TopicPartitionList::new();
-        for (t, p) in &parts {
-            tpl.add_partition_offset(t, *p, rdkafka::Offset::Stored)
-                .map_err(|e| RuntimeError::client("rewinding to the committed offsets", e))?;
-        }
+        // what was fetched beyond them and fetches it again. Partitions
+        // with a reset policy of their own need it applied here: librdkafka
+        // knows only `auto.offset.reset`.
+        let tpl = if parts
+            .iter()
+            .any(|(t, _)| self.offset_resets.contains_key(t))
+        {
+            self.start_offsets(&parts)?.0
+        } else {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in &parts {
+                tpl.add_partition_offset(t, *p, rdkafka::Offset::Stored)
+                    .map_err(|e| RuntimeError::client("rewinding to the committed offsets", e))?;
+            }
+            tpl
+        };
         self.consumer
             .assign(&tpl)
             .map_err(|e| RuntimeError::client("rewinding to the committed offsets", e))?;

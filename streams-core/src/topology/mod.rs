@@ -89,6 +89,9 @@ pub struct Topology {
     pub(crate) repartition_topics: BTreeSet<String>,
     /// Topics that must have the same number of partitions (join inputs).
     pub(crate) copartition_groups: Vec<BTreeSet<String>>,
+    /// Source topics with their own reset policy
+    /// (`Consumed::with_offset_reset_policy`).
+    pub(crate) offset_resets: BTreeMap<String, crate::dsl::AutoOffsetReset>,
 }
 
 /// One sub-topology: the nodes that run together in one task.
