@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::StreamsError;
-use crate::processor::node::NodeControl;
+use crate::processor::node::{NodeControl, RawView};
 use crate::processor::{
     Headers, PunctuationType, RecordCollector, RecordMetadata, Schedule, TaskContext, TaskId,
     TaskStore,
@@ -70,6 +70,9 @@ pub(crate) struct StreamTask {
     pub(crate) ctx: TaskContext,
     built: BuiltTask,
     handler: DeserializationHandler,
+    /// Whether some source has a timestamp extractor (callers skip the
+    /// per-record lookup otherwise).
+    extracting: bool,
 }
 
 impl StreamTask {
@@ -120,16 +123,41 @@ impl StreamTask {
         for (_, control) in &built.controls {
             control.init(&mut ctx)?;
         }
+        let extracting = built.sources.values().any(|(_, s)| s.has_extractor());
         Ok(StreamTask {
             ctx,
             built,
             handler: options.deserialization_handler,
+            extracting,
         })
     }
 
     /// Whether this task reads `topic` (as resolved, with prefixes).
     pub(crate) fn reads(&self, topic: &str) -> bool {
         self.built.sources.contains_key(topic)
+    }
+
+    /// The timestamp of a raw record of `topic`: its source's extractor's
+    /// (see [`TimestampExtractor`](crate::processor::TimestampExtractor)),
+    /// given the largest it gave in the partition so far, or Kafka's
+    /// `record.timestamp` when the source has none.
+    pub(crate) fn extract_timestamp(
+        &self,
+        record: RawView<'_>,
+        partition_time: i64,
+    ) -> Result<i64, StreamsError> {
+        let timestamp = record.timestamp;
+        match self.built.sources.get(record.topic) {
+            Some((_, source)) => source
+                .extract_timestamp(record, partition_time)
+                .unwrap_or(Ok(timestamp)),
+            None => Ok(timestamp),
+        }
+    }
+
+    /// Whether some source of this task has a timestamp extractor.
+    pub(crate) fn extracts_timestamps(&self) -> bool {
+        self.extracting
     }
 
     /// Processes one raw record of `topic`. Records with a negative

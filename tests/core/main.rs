@@ -9,6 +9,7 @@ mod stores_windowed;
 mod stores_windowed_java;
 mod suppress;
 mod tables;
+mod timestamp_extractor;
 mod windows;
 mod windows_metrics;
 mod windows_retention;

@@ -20,6 +20,7 @@ mod shutdown_application;
 mod state_dir;
 mod states;
 mod task_idle;
+mod timestamps;
 mod word_count;
 
 mod log_capture;

@@ -14,6 +14,7 @@ use crate::processor::node::{
     Node, SinkNode, SinkTopic, SourceControl, SourceNode, StreamPartitioner,
 };
 use crate::processor::table::{Materialization, TableSource};
+use crate::processor::timestamp_extractor::ExtractorRef;
 use crate::serde::{Serde, SerdeError, SerdeRef};
 use crate::state::StoreFactory;
 use crate::topology::{
@@ -142,6 +143,19 @@ impl BuilderInner {
         key_serde: SerdeRef<K>,
         value_serde: SerdeRef<V>,
     ) -> usize {
+        self.add_source_with(name, topics, key_serde, value_serde, None)
+    }
+
+    /// Adds a source node reading `topics`, its records' timestamps from
+    /// `extractor` when given.
+    pub(crate) fn add_source_with<K: Clone + 'static, V: Clone + 'static>(
+        &mut self,
+        name: String,
+        topics: Vec<String>,
+        key_serde: SerdeRef<K>,
+        value_serde: SerdeRef<V>,
+        extractor: Option<ExtractorRef<K, V>>,
+    ) -> usize {
         for t in &topics {
             let taken = self.topology.nodes.iter().find(|n| match &n.kind {
                 NodeKind::Source { topics: read } => read.contains(t),
@@ -159,6 +173,7 @@ impl BuilderInner {
             let node = Rc::new(SourceNode {
                 key_serde: key_serde.clone(),
                 value_serde: value_serde.clone(),
+                extractor: extractor.clone(),
                 children,
             });
             let typed: Rc<dyn Node<K, V>> = node.clone();
@@ -319,11 +334,12 @@ impl StreamsBuilder {
                 b.topology.offset_resets.insert(t.to_string(), policy);
             }
         }
-        let node = b.add_source(
+        let node = b.add_source_with(
             name.clone(),
             topics.iter().map(|t| t.to_string()).collect(),
             ks,
             vs,
+            consumed.timestamp_extractor.clone(),
         );
         drop(b);
         KStream {
@@ -373,7 +389,13 @@ impl StreamsBuilder {
         if let Some(policy) = consumed.offset_reset {
             b.topology.offset_resets.insert(topic.to_string(), policy);
         }
-        let source = b.add_source(source_name, vec![topic.to_string()], ks.clone(), vs.clone());
+        let source = b.add_source_with(
+            source_name,
+            vec![topic.to_string()],
+            ks.clone(),
+            vs.clone(),
+            consumed.timestamp_extractor.clone(),
+        );
         let send_old = Arc::new(AtomicBool::new(false));
         let materialize: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
         let spec = store::StoreSpec::from_materialized(&materialized, store_name.clone());
@@ -441,7 +463,13 @@ impl StreamsBuilder {
             "value serde",
             fix,
         );
-        let source = b.add_source(source_name, vec![topic.to_string()], ks.clone(), vs.clone());
+        let source = b.add_source_with(
+            source_name,
+            vec![topic.to_string()],
+            ks.clone(),
+            vs.clone(),
+            consumed.timestamp_extractor.clone(),
+        );
         // Global stores are restored from their source topic, never from a
         // changelog.
         let mut spec = store::StoreSpec::from_materialized(&materialized, store_name.clone());

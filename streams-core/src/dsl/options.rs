@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::processor::timestamp_extractor::ExtractorRef;
 use crate::processor::{StreamPartitioner, TopicNameExtractor};
 use crate::serde::{DefaultSerde, SerdeRef};
 
@@ -23,6 +24,7 @@ pub struct Consumed<K, V> {
     pub(crate) value_serde: Option<SerdeRef<V>>,
     pub(crate) name: Option<String>,
     pub(crate) offset_reset: Option<AutoOffsetReset>,
+    pub(crate) timestamp_extractor: Option<ExtractorRef<K, V>>,
 }
 
 /// Where a source starts reading a partition for which the application has
@@ -103,6 +105,7 @@ impl<K, V> Consumed<K, V> {
             value_serde: Some(value_serde),
             name: None,
             offset_reset: None,
+            timestamp_extractor: None,
         }
     }
     /// With no serdes yet (they must come from elsewhere or the build fails).
@@ -118,6 +121,7 @@ impl<K, V> Consumed<K, V> {
             value_serde: None,
             name: None,
             offset_reset: None,
+            timestamp_extractor: None,
         }
     }
     /// Names the source node (instead of `KSTREAM-SOURCE-<n>`).
@@ -164,6 +168,24 @@ impl<K, V> Consumed<K, V> {
     /// ```
     pub fn with_offset_reset_policy(mut self, policy: AutoOffsetReset) -> Self {
         self.offset_reset = Some(policy);
+        self
+    }
+    /// Takes this source's record timestamps from `extractor` instead of
+    /// Kafka's (see [`TimestampExtractor`](crate::processor::TimestampExtractor)).
+    ///
+    /// ```
+    /// use streams_core::dsl::Consumed;
+    /// use streams_core::processor::ConsumerRecord;
+    /// use streams_core::serde::Serdes;
+    /// // The value is the event time.
+    /// let c = Consumed::with(Serdes::string(), Serdes::i64())
+    ///     .with_timestamp_extractor(|r: &ConsumerRecord<String, i64>, _| r.value.copied().unwrap_or(-1));
+    /// ```
+    pub fn with_timestamp_extractor(
+        mut self,
+        extractor: impl crate::processor::TimestampExtractor<K, V>,
+    ) -> Self {
+        self.timestamp_extractor = Some(std::sync::Arc::new(extractor));
         self
     }
 }

@@ -9,6 +9,7 @@ mod context;
 mod fixed_key;
 pub(crate) mod node;
 mod record;
+pub(crate) mod timestamp_extractor;
 
 pub(crate) mod aggregate;
 pub(crate) mod fk_join;
@@ -32,6 +33,10 @@ pub(crate) use fixed_key::FixedKeyAdapter;
 pub use fixed_key::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
 pub use node::{RecordContext, StreamPartitioner, TopicNameExtractor};
 pub use record::{Header, Headers, Record, RecordMetadata};
+pub use timestamp_extractor::{
+    ConsumerRecord, FailOnInvalidTimestamp, LogAndSkipOnInvalidTimestamp, TimestampExtractor,
+    UsePartitionTimeOnInvalidTimestamp, WallclockTimestampExtractor,
+};
 
 use crate::error::StreamsError;
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::Processor;
 use super::context::{NodeInfo, ProcessorContext, ScheduleId, TaskContext};
 use super::record::{Headers, Record, RecordMetadata};
+use super::timestamp_extractor::{ConsumerRecord, ExtractorRef};
 use crate::error::StreamsError;
 use crate::serde::SerdeRef;
 
@@ -121,6 +122,23 @@ where
 
 /// A source node as the task sees it: raw bytes in.
 pub(crate) trait RawSource {
+    /// Whether this source has a timestamp extractor.
+    fn has_extractor(&self) -> bool {
+        false
+    }
+    /// The timestamp this source's extractor gives the record, given the
+    /// largest it gave in the partition so far (-1 for none); `None` when
+    /// the source has no extractor or the record does not deserialize (it
+    /// then keeps Kafka's timestamp, and meets the deserialization handler
+    /// when processed).
+    fn extract_timestamp(
+        &self,
+        _record: RawView<'_>,
+        _partition_time: i64,
+    ) -> Option<Result<i64, StreamsError>> {
+        None
+    }
+
     fn process_raw(
         &self,
         key: Option<&[u8]>,
@@ -131,14 +149,59 @@ pub(crate) trait RawSource {
     ) -> Result<(), StreamsError>;
 }
 
+/// A source record before deserialization, as a timestamp extractor's
+/// caller has it.
+pub(crate) struct RawView<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a Headers,
+}
+
 /// Deserializes once, then forwards typed records to its children.
 pub(crate) struct SourceNode<K, V> {
     pub(crate) key_serde: SerdeRef<K>,
     pub(crate) value_serde: SerdeRef<V>,
+    pub(crate) extractor: Option<ExtractorRef<K, V>>,
     pub(crate) children: Vec<Child<K, V>>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> RawSource for SourceNode<K, V> {
+    fn has_extractor(&self) -> bool {
+        self.extractor.is_some()
+    }
+
+    fn extract_timestamp(
+        &self,
+        record: RawView<'_>,
+        partition_time: i64,
+    ) -> Option<Result<i64, StreamsError>> {
+        let extractor = self.extractor.as_ref()?;
+        let key = match record.key {
+            Some(bytes) => Some(self.key_serde.deserialize(record.topic, bytes).ok()?),
+            None => None,
+        };
+        let value = match record.value {
+            Some(bytes) => Some(self.value_serde.deserialize(record.topic, bytes).ok()?),
+            None => None,
+        };
+        Some(extractor.extract(
+            &ConsumerRecord {
+                topic: record.topic,
+                partition: record.partition,
+                offset: record.offset,
+                timestamp: record.timestamp,
+                key: key.as_ref(),
+                value: value.as_ref(),
+                headers: record.headers,
+            },
+            partition_time,
+        ))
+    }
+
     fn process_raw(
         &self,
         key: Option<&[u8]>,

@@ -23,6 +23,7 @@ use super::errors::{RuntimeError, RuntimeResult};
 use super::internal_topics::GlobalPlan;
 use super::task_manager::now_ms;
 use crate::error::StreamsError;
+use crate::processor::node::RawView;
 use crate::processor::{Headers, RecordCollector, TaskId};
 use crate::task::{DeserializationHandler, StreamTask, TaskOptions};
 use crate::topology::Topology;
@@ -36,6 +37,8 @@ pub(crate) struct GlobalState {
     handler: DeserializationHandler,
     timeout: Duration,
     dirty: bool,
+    /// Per partition, the largest timestamp a source's extractor gave.
+    partition_times: BTreeMap<(String, i32), i64>,
 }
 
 impl GlobalState {
@@ -109,6 +112,7 @@ impl GlobalState {
             handler: cfg.deserialization_handler,
             timeout: cfg.api_timeout,
             dirty: false,
+            partition_times: BTreeMap::new(),
         })
     }
 
@@ -174,13 +178,43 @@ impl GlobalState {
                     headers.add(h.key, h.value.map(<[u8]>::to_vec));
                 }
             }
+            let mut timestamp = m.timestamp().to_millis().unwrap_or(-1);
+            if self.task.extracts_timestamps() {
+                let partition_time = self
+                    .partition_times
+                    .get(&(m.topic().to_string(), m.partition()))
+                    .copied()
+                    .unwrap_or(-1);
+                timestamp = self
+                    .task
+                    .extract_timestamp(
+                        RawView {
+                            topic: m.topic(),
+                            partition: m.partition(),
+                            offset: m.offset(),
+                            timestamp,
+                            key: m.key(),
+                            value: m.payload(),
+                            headers: &headers,
+                        },
+                        partition_time,
+                    )
+                    .map_err(|source| RuntimeError::Task {
+                        task: "global".into(),
+                        source: Box::new(source),
+                    })?;
+                if timestamp > partition_time {
+                    self.partition_times
+                        .insert((m.topic().to_string(), m.partition()), timestamp);
+                }
+            }
             let result = self.task.process(
                 m.topic(),
                 m.partition(),
                 m.offset(),
                 m.key(),
                 m.payload(),
-                m.timestamp().to_millis().unwrap_or(-1),
+                timestamp,
                 headers,
             );
             match result {

@@ -421,7 +421,7 @@ impl StreamThread {
                         m.payload(),
                         headers,
                     );
-                    self.tasks.enqueue(m.topic(), m.partition(), record);
+                    self.tasks.enqueue(m.topic(), m.partition(), record)?;
                 }
                 Some(Err(e)) => {
                     match e.rdkafka_error_code() {

@@ -39,6 +39,7 @@ use super::record_collector::KafkaCollector;
 use super::restore::Restorer;
 use super::state_dir::{Checkpoint, StateDirectory, TaskDirLock};
 use crate::error::StreamsError;
+use crate::processor::node::RawView;
 use crate::processor::{Headers, RecordCollector, TaskId};
 use crate::task::{DeserializationHandler, StreamTask, TaskOptions};
 use crate::topology::Topology;
@@ -149,6 +150,36 @@ struct PartitionQueue {
     /// its task back (`max.task.idle.ms` after its lag was first seen 0).
     idle_deadline: Option<i64>,
     paused: bool,
+    /// The largest timestamp the partition's timestamp extractor gave so
+    /// far (-1: none), which the extractor is given with the next record.
+    partition_time: i64,
+}
+
+impl PartitionQueue {
+    /// Gives `record` the timestamp of its source's extractor (the task
+    /// has one: [`StreamTask::extracts_timestamps`]).
+    fn extract(&mut self, task: &StreamTask, record: &mut RawRecord) -> RuntimeResult<()> {
+        let extracted = task
+            .extract_timestamp(
+                RawView {
+                    topic: &self.topic,
+                    partition: self.partition,
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    key: record.key(),
+                    value: record.value(),
+                    headers: &record.headers,
+                },
+                self.partition_time,
+            )
+            .map_err(|source| RuntimeError::Task {
+                task: task.ctx.task_id.to_string(),
+                source: Box::new(source),
+            })?;
+        self.partition_time = self.partition_time.max(extracted);
+        record.timestamp = extracted;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -447,7 +478,17 @@ impl TaskManager {
                 // Not paused yet: the thread pauses the partitions of
                 // tasks that restore (`pause_changes`) before it polls.
                 paused: false,
+                partition_time: -1,
             });
+        }
+        if task.extracts_timestamps() {
+            for q in &mut queues {
+                let mut records = std::mem::take(&mut q.records);
+                for record in &mut records {
+                    q.extract(&task, record)?;
+                }
+                q.records = records;
+            }
         }
         queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         log::info!(
@@ -546,14 +587,19 @@ impl TaskManager {
         }
     }
 
-    pub(crate) fn enqueue(&mut self, topic: &str, partition: i32, record: RawRecord) {
+    pub(crate) fn enqueue(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        mut record: RawRecord,
+    ) -> RuntimeResult<()> {
         let Some(id) = self
             .partition_task
             .get(topic)
             .and_then(|parts| parts.get(&partition))
         else {
             // Not (or no longer) ours: the next owner fetches it again.
-            return;
+            return Ok(());
         };
         match self.tasks.get_mut(id) {
             Some(t) => {
@@ -562,17 +608,23 @@ impl TaskManager {
                     .iter_mut()
                     .find(|q| q.partition == partition && q.topic == topic)
                 {
+                    if t.task.extracts_timestamps() {
+                        q.extract(&t.task, &mut record)?;
+                    }
                     // The lag known while the queue was empty is stale now.
                     q.lag = None;
                     q.records.push_back(record);
                 }
             }
+            // Its task is not created yet: the timestamp is extracted when
+            // it is (see `create`).
             None => self
                 .early
                 .entry((topic.to_string(), partition))
                 .or_default()
                 .push_back(record),
         }
+        Ok(())
     }
 
     /// Which partitions to pause and to resume: those of tasks that are not

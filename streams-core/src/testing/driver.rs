@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::topics::{TestInputTopic, TestOutputTopic};
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
+use crate::processor::node::RawView;
 use crate::processor::{Headers, RecordCollector, TaskId, TaskMetrics};
 use crate::serde::SerdeRef;
 use crate::state::{
@@ -66,6 +67,9 @@ pub(crate) struct DriverState {
     queues: Vec<(String, VecDeque<Produced>)>,
     internal_topics: HashSet<String>,
     offsets: HashMap<String, i64>,
+    /// Per input topic (one partition each), the largest timestamp its
+    /// source's extractor gave so far: the extractor's `partition_time`.
+    partition_times: HashMap<String, i64>,
     pub(crate) wall_clock_ms: i64,
 }
 
@@ -78,6 +82,7 @@ impl DriverState {
         timestamp: i64,
         headers: Headers,
     ) -> Result<(), StreamsError> {
+        let timestamp = self.extract_timestamp(topic, &key, &value, timestamp, &headers)?;
         let record = Produced {
             key,
             value,
@@ -105,6 +110,52 @@ impl DriverState {
         }
         self.enqueue(topic, record);
         self.complete_all_work()
+    }
+
+    /// The timestamp the source of `topic` gives a piped record: its
+    /// extractor's, or the record's own (see
+    /// [`TimestampExtractor`](crate::processor::TimestampExtractor)).
+    fn extract_timestamp(
+        &mut self,
+        topic: &str,
+        key: &Option<Vec<u8>>,
+        value: &Option<Vec<u8>>,
+        timestamp: i64,
+        headers: &Headers,
+    ) -> Result<i64, StreamsError> {
+        let task = match (&self.global_task, &self.task) {
+            (Some(g), _) if g.reads(topic) => g,
+            (_, Some(t)) if t.reads(topic) => t,
+            _ => return Ok(timestamp),
+        };
+        if !task.extracts_timestamps() {
+            return Ok(timestamp);
+        }
+        // The offset the record will get: after those of the topic still
+        // queued.
+        let queued = self
+            .queues
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map_or(0, |(_, q)| q.len() as i64);
+        let offset = self.offsets.get(topic).copied().unwrap_or(0) + queued;
+        let partition_time = self.partition_times.get(topic).copied().unwrap_or(-1);
+        let extracted = task.extract_timestamp(
+            RawView {
+                topic,
+                partition: 0,
+                offset,
+                timestamp,
+                key: key.as_deref(),
+                value: value.as_deref(),
+                headers,
+            },
+            partition_time,
+        )?;
+        if extracted > partition_time {
+            self.partition_times.insert(topic.to_string(), extracted);
+        }
+        Ok(extracted)
     }
 
     fn enqueue(&mut self, topic: &str, record: Produced) {
@@ -318,6 +369,7 @@ impl TopologyTestDriver {
                 queues: Vec::new(),
                 internal_topics,
                 offsets: HashMap::new(),
+                partition_times: HashMap::new(),
                 wall_clock_ms: initial_wall_clock_ms,
             })),
             application_id,

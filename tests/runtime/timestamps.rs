@@ -1,0 +1,70 @@
+//! Timestamp extractors on Kafka: records are written out with their
+//! extracted timestamps, and a task with two inputs reads them in the
+//! order of their extracted timestamps, not of Kafka's.
+
+use streams::dsl::{Consumed, Produced, StreamsBuilder};
+use streams::processor::ConsumerRecord;
+use streams::runtime::{produce, read_topic};
+use streams::serde::Serdes;
+
+use super::*;
+
+/// The value is the event time, as an offset from the tests' `t0`.
+fn event_time(r: &ConsumerRecord<String, String>, _partition_time: i64) -> i64 {
+    r.value
+        .and_then(|v| v.parse::<i64>().ok())
+        .map_or(-1, |ms| t0() + ms)
+}
+
+#[test]
+fn embedded_two_inputs_are_read_in_extracted_timestamp_order() {
+    let cluster = Cluster::embedded();
+    let (a, b_topic, output) = (unique("ts-a"), unique("ts-b"), unique("ts-out"));
+    let app = unique("ts-app");
+    cluster.create(&[(&a, 1), (&b_topic, 1), (&output, 1)]);
+    // By Kafka's timestamps b's records come first; by event time the
+    // values interleave 1, 2, 3, 4.
+    produce(
+        &cluster.bootstrap,
+        &a,
+        &[kv("a", "1", 100), kv("a", "4", 101)],
+    )
+    .unwrap();
+    produce(
+        &cluster.bootstrap,
+        &b_topic,
+        &[kv("b", "2", 50), kv("b", "3", 51)],
+    )
+    .unwrap();
+
+    let b = StreamsBuilder::new();
+    let consumed =
+        || Consumed::with(Serdes::string(), Serdes::string()).with_timestamp_extractor(event_time);
+    b.stream(&a, consumed())
+        .merge(&b.stream(&b_topic, consumed()))
+        .to(&output, Produced::with(Serdes::string(), Serdes::string()));
+    let dir = state_dir();
+    let streams = start(b.build().unwrap(), config(&cluster, &app, dir.path()));
+    wait_running(&streams);
+    wait_processed(&cluster, &app, &[&a, &b_topic]);
+    let got: Vec<(String, i64)> = read_topic(&cluster.bootstrap, &output, false)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                String::from_utf8(r.value.unwrap()).unwrap(),
+                r.timestamp - t0(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1".to_string(), 1),
+            ("2".to_string(), 2),
+            ("3".to_string(), 3),
+            ("4".to_string(), 4),
+        ]
+    );
+    close(streams);
+}
