@@ -34,6 +34,11 @@ pub const STATESTORE_CACHE_MAX_BYTES: &str = "statestore.cache.max.bytes";
 /// `default.deserialization.exception.handler` (`LogAndFail` or `LogAndContinue`).
 pub const DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER: &str =
     "default.deserialization.exception.handler";
+/// `default.timestamp.extractor`: the extractor of sources without their
+/// own, one of Kafka's built-ins (`FailOnInvalidTimestamp`, the default;
+/// `LogAndSkipOnInvalidTimestamp`; `UsePartitionTimeOnInvalidTimestamp`;
+/// `WallclockTimestampExtractor`), by simple or full Java class name.
+pub const DEFAULT_TIMESTAMP_EXTRACTOR: &str = "default.timestamp.extractor";
 /// `replication.factor` of internal topics (-1: the broker's default).
 pub const REPLICATION_FACTOR: &str = "replication.factor";
 /// `max.task.idle.ms` (default 0).
@@ -97,6 +102,7 @@ pub const STREAMS_KEYS: &[&str] = &[
     STATE_DIR,
     STATESTORE_CACHE_MAX_BYTES,
     DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER,
+    DEFAULT_TIMESTAMP_EXTRACTOR,
     REPLICATION_FACTOR,
     MAX_TASK_IDLE_MS,
     BUFFERED_RECORDS_PER_PARTITION,
@@ -431,6 +437,7 @@ impl StreamsConfig {
         self.commit_interval_ms()?;
         self.cache_max_bytes()?;
         self.deserialization_handler()?;
+        self.default_timestamp_extractor()?;
         self.replication_factor()?;
         self.max_task_idle_ms()?;
         self.buffered_records_per_partition()?;
@@ -475,6 +482,21 @@ impl StreamsConfig {
     /// `statestore.cache.max.bytes` (default 10 MiB).
     pub fn cache_max_bytes(&self) -> Result<usize, StreamsError> {
         self.parse(STATESTORE_CACHE_MAX_BYTES, 10 * 1024 * 1024)
+    }
+
+    /// `default.timestamp.extractor`.
+    pub(crate) fn default_timestamp_extractor(
+        &self,
+    ) -> Result<crate::processor::timestamp_extractor::DefaultExtractor, StreamsError> {
+        use crate::processor::timestamp_extractor::DefaultExtractor;
+        match self.get(DEFAULT_TIMESTAMP_EXTRACTOR) {
+            None => Ok(DefaultExtractor::default()),
+            Some(v) => DefaultExtractor::from_name(v).ok_or_else(|| {
+                StreamsError::Config(format!(
+                    "'{DEFAULT_TIMESTAMP_EXTRACTOR}' has the unknown value '{v}': use FailOnInvalidTimestamp, LogAndSkipOnInvalidTimestamp, UsePartitionTimeOnInvalidTimestamp or WallclockTimestampExtractor, and give a source its own extractor with Consumed::with_timestamp_extractor"
+                ))
+            }),
+        }
     }
 
     /// `default.deserialization.exception.handler`.

@@ -9,7 +9,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::StreamsError;
+use crate::processor::ConsumerRecord;
 use crate::processor::node::{NodeControl, RawView};
+use crate::processor::timestamp_extractor::DefaultExtractor;
 use crate::processor::{
     Headers, PunctuationType, RecordCollector, RecordMetadata, Schedule, TaskContext, TaskId,
     TaskStore,
@@ -63,6 +65,8 @@ pub(crate) struct TaskOptions {
     pub(crate) deserialization_handler: DeserializationHandler,
     pub(crate) emit_interval_ms: i64,
     pub(crate) wall_clock_ms: i64,
+    /// `default.timestamp.extractor`.
+    pub(crate) timestamp_extractor: DefaultExtractor,
 }
 
 /// One running task.
@@ -70,9 +74,12 @@ pub(crate) struct StreamTask {
     pub(crate) ctx: TaskContext,
     built: BuiltTask,
     handler: DeserializationHandler,
-    /// Whether some source has a timestamp extractor (callers skip the
-    /// per-record lookup otherwise).
+    /// Whether every record must go through an extractor: some source has
+    /// one, or the default rewrites valid timestamps too (callers skip the
+    /// per-record lookup otherwise, and extract only negative timestamps).
     extracting: bool,
+    /// The extractor of sources without their own.
+    default_extractor: DefaultExtractor,
 }
 
 impl StreamTask {
@@ -123,12 +130,14 @@ impl StreamTask {
         for (_, control) in &built.controls {
             control.init(&mut ctx)?;
         }
-        let extracting = built.sources.values().any(|(_, s)| s.has_extractor());
+        let extracting = options.timestamp_extractor.rewrites_valid_timestamps()
+            || built.sources.values().any(|(_, s)| s.has_extractor());
         Ok(StreamTask {
             ctx,
             built,
             handler: options.deserialization_handler,
             extracting,
+            default_extractor: options.timestamp_extractor,
         })
     }
 
@@ -139,20 +148,40 @@ impl StreamTask {
 
     /// The timestamp of a raw record of `topic`: its source's extractor's
     /// (see [`TimestampExtractor`](crate::processor::TimestampExtractor)),
-    /// given the largest it gave in the partition so far, or Kafka's
-    /// `record.timestamp` when the source has none.
+    /// given the largest it gave in the partition so far, or else
+    /// `default.timestamp.extractor`'s.
     pub(crate) fn extract_timestamp(
         &self,
         record: RawView<'_>,
         partition_time: i64,
     ) -> Result<i64, StreamsError> {
         let timestamp = record.timestamp;
-        match self.built.sources.get(record.topic) {
-            Some((_, source)) => source
-                .extract_timestamp(record, partition_time)
-                .unwrap_or(Ok(timestamp)),
-            None => Ok(timestamp),
+        let Some((_, source)) = self.built.sources.get(record.topic) else {
+            return Ok(timestamp);
+        };
+        if source.has_extractor() {
+            return source
+                .extract_timestamp(
+                    RawView {
+                        headers: record.headers,
+                        ..record
+                    },
+                    partition_time,
+                )
+                .unwrap_or(Ok(timestamp));
         }
+        self.default_extractor.extract(
+            &ConsumerRecord {
+                topic: record.topic,
+                partition: record.partition,
+                offset: record.offset,
+                timestamp,
+                key: None,
+                value: None,
+                headers: record.headers,
+            },
+            partition_time,
+        )
     }
 
     /// Whether some source of this task has a timestamp extractor.

@@ -344,11 +344,17 @@ fn repartition_drops_null_keys_and_feeds_the_topic_back() {
     assert_eq!(out.read_records_to_list().unwrap(), expected);
 }
 
+/// With `LogAndSkipOnInvalidTimestamp` as the default extractor, a record
+/// with a negative timestamp is dropped and counted.
 #[test]
 fn negative_timestamps_are_dropped_and_counted() {
     let b = StreamsBuilder::new();
     source(&b).to("out", Produced::none());
-    let driver = TopologyTestDriver::with_wall_clock(b.build().unwrap(), config(), 0).unwrap();
+    let cfg = config().set(
+        "default.timestamp.extractor",
+        "org.apache.kafka.streams.processor.LogAndSkipOnInvalidTimestamp",
+    );
+    let driver = TopologyTestDriver::with_wall_clock(b.build().unwrap(), cfg, 0).unwrap();
     let mut topic = driver.create_input_topic("in", Serdes::string(), Serdes::string());
     topic.pipe_input_at(s("a"), s("x"), -5).unwrap();
     topic.pipe_input_at(s("b"), s("y"), 5).unwrap();

@@ -240,3 +240,80 @@ fn undeserializable_record_meets_the_deserialization_handler() {
         .unwrap();
     assert_eq!(got, vec![rec(Some(s("k")), Some(77), 77)]);
 }
+
+/// Without an extractor of its own, a source uses
+/// `default.timestamp.extractor`: Kafka Streams' default,
+/// `FailOnInvalidTimestamp`, fails on a negative timestamp.
+#[test]
+fn default_extractor_fails_on_negative_timestamps() {
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(Serdes::string(), Serdes::string()))
+        .to("out", Produced::with(Serdes::string(), Serdes::string()));
+    let d = driver(&b);
+    let mut input = d.create_input_topic("in", Serdes::string(), Serdes::string());
+    input.pipe_input_at(s("k"), s("a"), 0).unwrap();
+    let err = input
+        .pipe_input_at(s("k"), s("b"), -3)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("in-0@1 has invalid (negative) timestamp -3"),
+        "{err}"
+    );
+    assert_eq!(out(&d), vec![rec(Some(s("k")), Some(s("a")), 0)]);
+}
+
+/// `default.timestamp.extractor` names a built-in by its simple or full
+/// Java class name; a source's own extractor overrides it; an unknown name
+/// is a configuration error that names the choices.
+#[test]
+fn default_extractor_from_config() {
+    let b = StreamsBuilder::new();
+    b.stream("in", Consumed::with(Serdes::string(), Serdes::string()))
+        .to("out", Produced::with(Serdes::string(), Serdes::string()));
+    b.stream(
+        "own",
+        Consumed::with(Serdes::string(), Serdes::string()).with_timestamp_extractor(event_time),
+    )
+    .to("out", Produced::with(Serdes::string(), Serdes::string()));
+    let cfg = config().set(
+        "default.timestamp.extractor",
+        "UsePartitionTimeOnInvalidTimestamp",
+    );
+    let d = TopologyTestDriver::with_wall_clock(b.build().unwrap(), cfg, 0).unwrap();
+    let mut input = d.create_input_topic("in", Serdes::string(), Serdes::string());
+    let mut own = d.create_input_topic("own", Serdes::string(), Serdes::string());
+    input.pipe_input_at(s("k"), s("a"), 8).unwrap();
+    input.pipe_input_at(s("k"), s("b"), -1).unwrap();
+    own.pipe_input_at(s("o"), s("30,c"), -1).unwrap();
+    assert_eq!(
+        out(&d),
+        vec![
+            rec(Some(s("k")), Some(s("a")), 8),
+            rec(Some(s("k")), Some(s("b")), 8),
+            rec(Some(s("o")), Some(s("30,c")), 30),
+        ]
+    );
+
+    let wall = config().set(
+        "default.timestamp.extractor",
+        "org.apache.kafka.streams.processor.WallclockTimestampExtractor",
+    );
+    let d = TopologyTestDriver::with_wall_clock(copy_with(event_time).build().unwrap(), wall, 0)
+        .unwrap();
+    let mut input = d.create_input_topic("in", Serdes::string(), Serdes::string());
+    input.pipe_input_at(s("k"), s("5,a"), 1).unwrap();
+    // The source's own extractor wins over the wall clock.
+    assert_eq!(out(&d), vec![rec(Some(s("k")), Some(s("5,a")), 5)]);
+
+    let bad = config().set("default.timestamp.extractor", "com.example.MyExtractor");
+    let err = TopologyTestDriver::with_wall_clock(copy_with(event_time).build().unwrap(), bad, 0)
+        .err()
+        .expect("an unknown extractor is refused")
+        .to_string();
+    assert!(
+        err.contains("com.example.MyExtractor")
+            && err.contains("Consumed::with_timestamp_extractor"),
+        "{err}"
+    );
+}

@@ -68,3 +68,42 @@ fn embedded_two_inputs_are_read_in_extracted_timestamp_order() {
     );
     close(streams);
 }
+
+/// `default.timestamp.extractor` reaches the tasks (and not the Kafka
+/// clients, which would refuse the key): with the wall-clock extractor the
+/// output is stamped when it is processed, not with the input's timestamp
+/// of an hour ago.
+#[test]
+fn embedded_default_timestamp_extractor_from_config() {
+    let cluster = Cluster::embedded();
+    let (input, output, app) = (unique("tsd-in"), unique("tsd-out"), unique("tsd-app"));
+    cluster.create(&[(&input, 1), (&output, 1)]);
+    produce(&cluster.bootstrap, &input, &[kv("k", "v", -3_600_000)]).unwrap();
+    let b = StreamsBuilder::new();
+    b.stream(&input, Consumed::with(Serdes::string(), Serdes::string()))
+        .to(&output, Produced::with(Serdes::string(), Serdes::string()));
+    let dir = state_dir();
+    let cfg = config(&cluster, &app, dir.path()).set(
+        "default.timestamp.extractor",
+        "org.apache.kafka.streams.processor.WallclockTimestampExtractor",
+    );
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = now();
+    let streams = start(b.build().unwrap(), cfg);
+    wait_running(&streams);
+    wait_processed(&cluster, &app, &[&input]);
+    let after = now();
+    let got = read_topic(&cluster.bootstrap, &output, false).unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(
+        (before..=after).contains(&got[0].timestamp),
+        "{} not in {before}..={after}",
+        got[0].timestamp
+    );
+    close(streams);
+}

@@ -1,12 +1,16 @@
 //! Timestamp extractors: where a source record's timestamp comes from
 //! (Kafka Streams' `TimestampExtractor`).
 //!
-//! Without one, a record carries the timestamp Kafka stored with it, and a
-//! record whose timestamp is negative is dropped and counted (Kafka's
-//! [`LogAndSkipOnInvalidTimestamp`]). A source given an extractor with
+//! A source given an extractor with
 //! [`Consumed::with_timestamp_extractor`](crate::dsl::Consumed::with_timestamp_extractor)
-//! takes its records' timestamps from it instead: event time read from
-//! the payload, say. The extracted timestamp is the one everything
+//! takes its records' timestamps from it: event time read from the
+//! payload, say. The other sources use the built-in extractor that
+//! `default.timestamp.extractor` names, as in Kafka Streams:
+//! [`FailOnInvalidTimestamp`] unless configured (Kafka's timestamp; a
+//! negative one, which only a producer older than Kafka 0.10 writes, stops
+//! processing with an error), or [`LogAndSkipOnInvalidTimestamp`],
+//! [`UsePartitionTimeOnInvalidTimestamp`], [`WallclockTimestampExtractor`],
+//! by simple or full Java class name. The extracted timestamp is the one everything
 //! downstream sees: windows, joins, stream time, and the timestamps of the
 //! records written out; the task also uses it to pick which of its input
 //! partitions to read next, as Kafka Streams does. A negative extracted
@@ -199,6 +203,62 @@ impl<K: 'static, V: 'static> TimestampExtractor<K, V> for WallclockTimestampExtr
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         Ok(now)
+    }
+}
+
+/// Kafka's built-in extractors, as `default.timestamp.extractor` names
+/// them: the extractor of every source that has none of its own. They read
+/// only Kafka's timestamp, so they need no deserialization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum DefaultExtractor {
+    /// [`FailOnInvalidTimestamp`], Kafka Streams' default.
+    #[default]
+    Fail,
+    /// [`LogAndSkipOnInvalidTimestamp`].
+    LogAndSkip,
+    /// [`UsePartitionTimeOnInvalidTimestamp`].
+    UsePartitionTime,
+    /// [`WallclockTimestampExtractor`].
+    Wallclock,
+}
+
+impl DefaultExtractor {
+    /// The extractor a `default.timestamp.extractor` value names (a Java
+    /// class name, with or without its package), if it is a built-in one.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        match name.rsplit('.').next().unwrap_or(name) {
+            "FailOnInvalidTimestamp" => Some(DefaultExtractor::Fail),
+            "LogAndSkipOnInvalidTimestamp" => Some(DefaultExtractor::LogAndSkip),
+            "UsePartitionTimeOnInvalidTimestamp" => Some(DefaultExtractor::UsePartitionTime),
+            "WallclockTimestampExtractor" => Some(DefaultExtractor::Wallclock),
+            _ => None,
+        }
+    }
+
+    /// Whether it may change a valid (non-negative) timestamp: only then
+    /// must every record go through it.
+    pub(crate) fn rewrites_valid_timestamps(self) -> bool {
+        self == DefaultExtractor::Wallclock
+    }
+
+    /// The timestamp it gives `record`.
+    pub(crate) fn extract(
+        self,
+        record: &ConsumerRecord<'_, (), ()>,
+        partition_time: i64,
+    ) -> Result<i64, StreamsError> {
+        match self {
+            DefaultExtractor::Fail => FailOnInvalidTimestamp.extract(record, partition_time),
+            DefaultExtractor::LogAndSkip => {
+                LogAndSkipOnInvalidTimestamp.extract(record, partition_time)
+            }
+            DefaultExtractor::UsePartitionTime => {
+                UsePartitionTimeOnInvalidTimestamp.extract(record, partition_time)
+            }
+            DefaultExtractor::Wallclock => {
+                WallclockTimestampExtractor.extract(record, partition_time)
+            }
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct RuntimeConfig {
     pub(crate) app_state_dir: PathBuf,
     pub(crate) cache_max_bytes: usize,
     pub(crate) deserialization_handler: DeserializationHandler,
+    /// `default.timestamp.extractor`.
+    pub(crate) timestamp_extractor: crate::processor::timestamp_extractor::DefaultExtractor,
     pub(crate) dead_letter_topic: Option<String>,
     pub(crate) replication_factor: i32,
     pub(crate) max_task_idle_ms: i64,
@@ -75,6 +77,7 @@ impl RuntimeConfig {
             app_state_dir: config.state_dir().join(&*application_id),
             cache_max_bytes: cfg(config.cache_max_bytes())?,
             deserialization_handler: cfg(config.deserialization_handler())?,
+            timestamp_extractor: cfg(config.default_timestamp_extractor())?,
             dead_letter_topic: config.dead_letter_queue_topic().map(str::to_string),
             replication_factor: cfg(config.replication_factor())?,
             max_task_idle_ms: cfg(config.max_task_idle_ms())?,

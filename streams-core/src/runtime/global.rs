@@ -66,6 +66,7 @@ impl GlobalState {
             deserialization_handler: DeserializationHandler::LogAndFail,
             emit_interval_ms: 1000,
             wall_clock_ms: now_ms(),
+            timestamp_extractor: cfg.timestamp_extractor,
         };
         let id = TaskId {
             subtopology: u32::MAX,
@@ -179,7 +180,7 @@ impl GlobalState {
                 }
             }
             let mut timestamp = m.timestamp().to_millis().unwrap_or(-1);
-            if self.task.extracts_timestamps() {
+            if self.task.extracts_timestamps() || timestamp < 0 {
                 let partition_time = self
                     .partition_times
                     .get(&(m.topic().to_string(), m.partition()))

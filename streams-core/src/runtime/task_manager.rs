@@ -156,8 +156,19 @@ struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    /// Gives `record` the timestamp of its source's extractor (the task
-    /// has one: [`StreamTask::extracts_timestamps`]).
+    /// Gives `record` its timestamp: Kafka's when it is valid and nothing
+    /// rewrites it (the common case: no lookup), else the extractor's.
+    fn stamp(&mut self, task: &StreamTask, record: &mut RawRecord) -> RuntimeResult<()> {
+        if task.extracts_timestamps() || record.timestamp < 0 {
+            self.extract(task, record)
+        } else {
+            self.partition_time = self.partition_time.max(record.timestamp);
+            Ok(())
+        }
+    }
+
+    /// Gives `record` the timestamp of its source's extractor, or of
+    /// `default.timestamp.extractor`.
     fn extract(&mut self, task: &StreamTask, record: &mut RawRecord) -> RuntimeResult<()> {
         let extracted = task
             .extract_timestamp(
@@ -420,6 +431,7 @@ impl TaskManager {
             deserialization_handler: DeserializationHandler::LogAndFail,
             emit_interval_ms: 1000,
             wall_clock_ms: now_ms(),
+            timestamp_extractor: self.cfg.timestamp_extractor,
         };
         let collector: Rc<RefCell<dyn RecordCollector>> = self.collector.clone();
         let nodes = sub.nodes.clone();
@@ -481,14 +493,12 @@ impl TaskManager {
                 partition_time: -1,
             });
         }
-        if task.extracts_timestamps() {
-            for q in &mut queues {
-                let mut records = std::mem::take(&mut q.records);
-                for record in &mut records {
-                    q.extract(&task, record)?;
-                }
-                q.records = records;
+        for q in &mut queues {
+            let mut records = std::mem::take(&mut q.records);
+            for record in &mut records {
+                q.stamp(&task, record)?;
             }
+            q.records = records;
         }
         queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         log::info!(
@@ -608,9 +618,7 @@ impl TaskManager {
                     .iter_mut()
                     .find(|q| q.partition == partition && q.topic == topic)
                 {
-                    if t.task.extracts_timestamps() {
-                        q.extract(&t.task, &mut record)?;
-                    }
+                    q.stamp(&t.task, &mut record)?;
                     // The lag known while the queue was empty is stale now.
                     q.lag = None;
                     q.records.push_back(record);

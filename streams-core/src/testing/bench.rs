@@ -78,6 +78,7 @@ impl RawTaskRunner {
                 deserialization_handler: config.deserialization_handler()?,
                 emit_interval_ms: 1000,
                 wall_clock_ms: 0,
+                timestamp_extractor: config.default_timestamp_extractor()?,
             },
         )?;
         Ok(RawTaskRunner {

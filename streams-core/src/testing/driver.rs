@@ -128,7 +128,11 @@ impl DriverState {
             (_, Some(t)) if t.reads(topic) => t,
             _ => return Ok(timestamp),
         };
-        if !task.extracts_timestamps() {
+        let partition_time = self.partition_times.get(topic).copied().unwrap_or(-1);
+        if !task.extracts_timestamps() && timestamp >= 0 {
+            if timestamp > partition_time {
+                self.partition_times.insert(topic.to_string(), timestamp);
+            }
             return Ok(timestamp);
         }
         // The offset the record will get: after those of the topic still
@@ -139,7 +143,6 @@ impl DriverState {
             .find(|(t, _)| t == topic)
             .map_or(0, |(_, q)| q.len() as i64);
         let offset = self.offsets.get(topic).copied().unwrap_or(0) + queued;
-        let partition_time = self.partition_times.get(topic).copied().unwrap_or(-1);
         let extracted = task.extract_timestamp(
             RawView {
                 topic,
@@ -321,6 +324,7 @@ impl TopologyTestDriver {
                 // Kafka's driver sets the internal emit intervals to 0.
                 emit_interval_ms: 0,
                 wall_clock_ms: initial_wall_clock_ms,
+                timestamp_extractor: config.default_timestamp_extractor()?,
             })
         };
         let has_local = topology.nodes.iter().any(|n| !n.global);
