@@ -317,3 +317,23 @@ fn default_extractor_from_config() {
         "{err}"
     );
 }
+
+/// A global table's source takes its extractor's timestamps too: they are
+/// what its store keeps.
+#[test]
+fn global_table_source_takes_extracted_timestamps() {
+    let b = StreamsBuilder::new();
+    b.global_table(
+        "g",
+        Consumed::with(Serdes::string(), Serdes::string()).with_timestamp_extractor(event_time),
+        Materialized::as_("g-store"),
+    );
+    let d = driver(&b);
+    let mut input = d.create_input_topic("g", Serdes::string(), Serdes::string());
+    input.pipe_input_at(s("a"), s("70,x"), 1).unwrap();
+    let store = d
+        .get_timestamped_key_value_store::<String, String>("g-store")
+        .unwrap();
+    let got = store.get(&s("a")).unwrap().unwrap();
+    assert_eq!((got.value.as_str(), got.timestamp), ("70,x", 70));
+}
