@@ -150,7 +150,7 @@ impl StreamTask {
     /// (see [`TimestampExtractor`](crate::processor::TimestampExtractor)),
     /// given the largest it gave in the partition so far, or else
     /// `default.timestamp.extractor`'s.
-    pub(crate) fn extract_timestamp(
+    fn extract_timestamp(
         &self,
         record: RawView<'_>,
         partition_time: i64,
@@ -184,9 +184,22 @@ impl StreamTask {
         )
     }
 
-    /// Whether some source of this task has a timestamp extractor.
-    pub(crate) fn extracts_timestamps(&self) -> bool {
-        self.extracting
+    /// The timestamp a raw record gets as it is buffered, given its
+    /// partition's time (the largest timestamp given there so far; -1 for
+    /// none), which it moves: Kafka's own when it is valid and nothing
+    /// rewrites it (no lookup: the common case), else the extractor's.
+    pub(crate) fn stamp(
+        &self,
+        record: RawView<'_>,
+        partition_time: &mut i64,
+    ) -> Result<i64, StreamsError> {
+        let timestamp = if self.extracting || record.timestamp < 0 {
+            self.extract_timestamp(record, *partition_time)?
+        } else {
+            record.timestamp
+        };
+        *partition_time = (*partition_time).max(timestamp);
+        Ok(timestamp)
     }
 
     /// Processes one raw record of `topic`. Records with a negative

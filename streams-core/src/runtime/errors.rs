@@ -121,6 +121,28 @@ impl RuntimeError {
             )
         )
     }
+
+    /// Whether the error says a partition's leadership is still settling,
+    /// as it does right after its topic is created or while a leader
+    /// moves: asking again shortly succeeds.
+    pub(crate) fn is_metadata_settling(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let RuntimeError::Client { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.rdkafka_error_code(),
+            Some(
+                C::NotLeaderForPartition
+                    | C::LeaderNotAvailable
+                    | C::UnknownTopicOrPartition
+                    | C::ReplicaNotAvailable
+                    | C::UnknownLeaderEpoch
+                    | C::FencedLeaderEpoch
+                    | C::OffsetNotAvailable
+            )
+        )
+    }
 }
 
 impl From<RuntimeError> for StreamsError {

@@ -37,8 +37,9 @@ pub(crate) struct GlobalState {
     handler: DeserializationHandler,
     timeout: Duration,
     dirty: bool,
-    /// Per partition, the largest timestamp a source's extractor gave.
-    partition_times: BTreeMap<(String, i32), i64>,
+    /// Per topic and partition, the largest timestamp given so far (the
+    /// timestamp extractors' `partition_time`).
+    partition_times: BTreeMap<String, BTreeMap<i32, i64>>,
 }
 
 impl GlobalState {
@@ -179,36 +180,33 @@ impl GlobalState {
                     headers.add(h.key, h.value.map(<[u8]>::to_vec));
                 }
             }
-            let mut timestamp = m.timestamp().to_millis().unwrap_or(-1);
-            if self.task.extracts_timestamps() || timestamp < 0 {
-                let partition_time = self
-                    .partition_times
-                    .get(&(m.topic().to_string(), m.partition()))
-                    .copied()
-                    .unwrap_or(-1);
-                timestamp = self
-                    .task
-                    .extract_timestamp(
-                        RawView {
-                            topic: m.topic(),
-                            partition: m.partition(),
-                            offset: m.offset(),
-                            timestamp,
-                            key: m.key(),
-                            value: m.payload(),
-                            headers: &headers,
-                        },
-                        partition_time,
-                    )
-                    .map_err(|source| RuntimeError::Task {
-                        task: "global".into(),
-                        source: Box::new(source),
-                    })?;
-                if timestamp > partition_time {
-                    self.partition_times
-                        .insert((m.topic().to_string(), m.partition()), timestamp);
-                }
+            // Looked up by `&str`: no key allocated per record.
+            if !self.partition_times.contains_key(m.topic()) {
+                self.partition_times
+                    .insert(m.topic().to_string(), BTreeMap::new());
             }
+            let Some(partitions) = self.partition_times.get_mut(m.topic()) else {
+                unreachable!("inserted above");
+            };
+            let partition_time = partitions.entry(m.partition()).or_insert(-1);
+            let timestamp = self
+                .task
+                .stamp(
+                    RawView {
+                        topic: m.topic(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                        key: m.key(),
+                        value: m.payload(),
+                        headers: &headers,
+                    },
+                    partition_time,
+                )
+                .map_err(|source| RuntimeError::Task {
+                    task: "global".into(),
+                    source: Box::new(source),
+                })?;
             let result = self.task.process(
                 m.topic(),
                 m.partition(),

@@ -171,7 +171,7 @@ impl Restorer {
                 Ok(watermarks) => return Ok(watermarks),
                 Err(e) => RuntimeError::client(format!("{operation} {topic}-{partition}"), e),
             };
-            if (!error.is_retriable() && !is_metadata_settling(&error)) || remaining < backoff {
+            if (!error.is_retriable() && !error.is_metadata_settling()) || remaining < backoff {
                 return Err(error);
             }
             log::debug!("{error}; asking again in {backoff:?}");
@@ -451,25 +451,4 @@ impl Restorer {
         }
         Ok((batches, finished))
     }
-}
-
-/// Whether `error` says a partition's leadership is still settling, as it
-/// does right after the topic is created or while a leader moves.
-fn is_metadata_settling(error: &RuntimeError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    let RuntimeError::Client { source, .. } = error else {
-        return false;
-    };
-    matches!(
-        source.rdkafka_error_code(),
-        Some(
-            C::NotLeaderForPartition
-                | C::LeaderNotAvailable
-                | C::UnknownTopicOrPartition
-                | C::ReplicaNotAvailable
-                | C::UnknownLeaderEpoch
-                | C::FencedLeaderEpoch
-                | C::OffsetNotAvailable
-        )
-    )
 }

@@ -156,22 +156,10 @@ struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    /// Gives `record` its timestamp: Kafka's when it is valid and nothing
-    /// rewrites it (the common case: no lookup), else the extractor's.
+    /// Gives `record` its timestamp ([`StreamTask::stamp`]).
     fn stamp(&mut self, task: &StreamTask, record: &mut RawRecord) -> RuntimeResult<()> {
-        if task.extracts_timestamps() || record.timestamp < 0 {
-            self.extract(task, record)
-        } else {
-            self.partition_time = self.partition_time.max(record.timestamp);
-            Ok(())
-        }
-    }
-
-    /// Gives `record` the timestamp of its source's extractor, or of
-    /// `default.timestamp.extractor`.
-    fn extract(&mut self, task: &StreamTask, record: &mut RawRecord) -> RuntimeResult<()> {
-        let extracted = task
-            .extract_timestamp(
+        record.timestamp = task
+            .stamp(
                 RawView {
                     topic: &self.topic,
                     partition: self.partition,
@@ -181,14 +169,12 @@ impl PartitionQueue {
                     value: record.value(),
                     headers: &record.headers,
                 },
-                self.partition_time,
+                &mut self.partition_time,
             )
             .map_err(|source| RuntimeError::Task {
                 task: task.ctx.task_id.to_string(),
                 source: Box::new(source),
             })?;
-        self.partition_time = self.partition_time.max(extracted);
-        record.timestamp = extracted;
         Ok(())
     }
 }

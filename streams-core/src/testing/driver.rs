@@ -128,13 +128,6 @@ impl DriverState {
             (_, Some(t)) if t.reads(topic) => t,
             _ => return Ok(timestamp),
         };
-        let partition_time = self.partition_times.get(topic).copied().unwrap_or(-1);
-        if !task.extracts_timestamps() && timestamp >= 0 {
-            if timestamp > partition_time {
-                self.partition_times.insert(topic.to_string(), timestamp);
-            }
-            return Ok(timestamp);
-        }
         // The offset the record will get: after those of the topic still
         // queued.
         let queued = self
@@ -143,7 +136,8 @@ impl DriverState {
             .find(|(t, _)| t == topic)
             .map_or(0, |(_, q)| q.len() as i64);
         let offset = self.offsets.get(topic).copied().unwrap_or(0) + queued;
-        let extracted = task.extract_timestamp(
+        let partition_time = self.partition_times.entry(topic.to_string()).or_insert(-1);
+        task.stamp(
             RawView {
                 topic,
                 partition: 0,
@@ -154,11 +148,7 @@ impl DriverState {
                 headers,
             },
             partition_time,
-        )?;
-        if extracted > partition_time {
-            self.partition_times.insert(topic.to_string(), extracted);
-        }
-        Ok(extracted)
+        )
     }
 
     fn enqueue(&mut self, topic: &str, record: Produced) {
