@@ -39,6 +39,11 @@ pub const DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER: &str =
 /// `LogAndSkipOnInvalidTimestamp`; `UsePartitionTimeOnInvalidTimestamp`;
 /// `WallclockTimestampExtractor`), by simple or full Java class name.
 pub const DEFAULT_TIMESTAMP_EXTRACTOR: &str = "default.timestamp.extractor";
+/// `processing.exception.handler`: what a processor's error does,
+/// `LogAndFailProcessingExceptionHandler` (the default: processing stops)
+/// or `LogAndContinueProcessingExceptionHandler` (the record is dropped at
+/// the failing processor and counted), by simple or full class name.
+pub const PROCESSING_EXCEPTION_HANDLER: &str = "processing.exception.handler";
 /// `replication.factor` of internal topics (-1: the broker's default).
 pub const REPLICATION_FACTOR: &str = "replication.factor";
 /// `max.task.idle.ms` (default 0).
@@ -103,6 +108,7 @@ pub const STREAMS_KEYS: &[&str] = &[
     STATESTORE_CACHE_MAX_BYTES,
     DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER,
     DEFAULT_TIMESTAMP_EXTRACTOR,
+    PROCESSING_EXCEPTION_HANDLER,
     REPLICATION_FACTOR,
     MAX_TASK_IDLE_MS,
     BUFFERED_RECORDS_PER_PARTITION,
@@ -438,6 +444,7 @@ impl StreamsConfig {
         self.cache_max_bytes()?;
         self.deserialization_handler()?;
         self.default_timestamp_extractor()?;
+        self.continue_on_processing_error()?;
         self.replication_factor()?;
         self.max_task_idle_ms()?;
         self.buffered_records_per_partition()?;
@@ -482,6 +489,21 @@ impl StreamsConfig {
     /// `statestore.cache.max.bytes` (default 10 MiB).
     pub fn cache_max_bytes(&self) -> Result<usize, StreamsError> {
         self.parse(STATESTORE_CACHE_MAX_BYTES, 10 * 1024 * 1024)
+    }
+
+    /// Whether `processing.exception.handler` continues past a failed
+    /// processor.
+    pub(crate) fn continue_on_processing_error(&self) -> Result<bool, StreamsError> {
+        match self.get(PROCESSING_EXCEPTION_HANDLER) {
+            None => Ok(false),
+            Some(v) => match v.rsplit('.').next().unwrap_or(v) {
+                "LogAndFailProcessingExceptionHandler" | "LogAndFail" => Ok(false),
+                "LogAndContinueProcessingExceptionHandler" | "LogAndContinue" => Ok(true),
+                _ => Err(StreamsError::Config(format!(
+                    "'{PROCESSING_EXCEPTION_HANDLER}' has the unknown value '{v}': use LogAndFailProcessingExceptionHandler or LogAndContinueProcessingExceptionHandler"
+                ))),
+            },
+        }
     }
 
     /// `default.timestamp.extractor`.

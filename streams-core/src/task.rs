@@ -67,6 +67,8 @@ pub(crate) struct TaskOptions {
     pub(crate) wall_clock_ms: i64,
     /// `default.timestamp.extractor`.
     pub(crate) timestamp_extractor: DefaultExtractor,
+    /// `processing.exception.handler` is `LogAndContinue`.
+    pub(crate) continue_on_processing_error: bool,
 }
 
 /// One running task.
@@ -96,6 +98,7 @@ impl StreamTask {
         let built = topology.instantiate(&application_id, include)?;
         let mut ctx = TaskContext::new(application_id.clone(), task_id, collector.clone());
         ctx.emit_interval_ms = options.emit_interval_ms;
+        ctx.continue_on_processing_error = options.continue_on_processing_error;
         ctx.wall_clock_ms = options.wall_clock_ms;
         let changelog: Rc<RefCell<dyn ChangelogWriter>> =
             Rc::new(RefCell::new(CollectorChangelog(collector)));
@@ -240,6 +243,7 @@ impl StreamTask {
             offset,
         });
         self.ctx.timestamp.set(timestamp);
+        self.ctx.error_judged = false;
         let result = source.process_raw(key, value, timestamp, headers, &mut self.ctx);
         match result {
             Err(StreamsError::Deserialization { .. })
@@ -278,6 +282,7 @@ impl StreamTask {
             if let Some(control) = control {
                 self.ctx.metadata = None;
                 self.ctx.timestamp.set(now);
+                self.ctx.error_judged = false;
                 control.punctuate(id, now, &mut self.ctx)?;
             }
         }
@@ -320,6 +325,7 @@ impl StreamTask {
     pub(crate) fn commit(&mut self) -> Result<(), StreamsError> {
         self.ctx.metadata = None;
         for (_, control) in &self.built.controls {
+            self.ctx.error_judged = false;
             control.flush(&mut self.ctx)?;
         }
         for store in self.ctx.stores.values() {

@@ -3,6 +3,7 @@
 
 mod describe;
 mod joins;
+mod processing_errors;
 mod processor_api;
 mod stateless;
 mod stores_windowed;

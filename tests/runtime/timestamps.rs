@@ -1,6 +1,7 @@
 //! Timestamp extractors on Kafka: records are written out with their
 //! extracted timestamps, and a task with two inputs reads them in the
-//! order of their extracted timestamps, not of Kafka's.
+//! order of their extracted timestamps, not of Kafka's. Also the other
+//! per-record policy set by configuration, `processing.exception.handler`.
 
 use streams::dsl::{Consumed, Produced, StreamsBuilder};
 use streams::processor::ConsumerRecord;
@@ -106,4 +107,59 @@ fn embedded_default_timestamp_extractor_from_config() {
         got[0].timestamp
     );
     close(streams);
+}
+
+/// `processing.exception.handler` reaches the tasks (and not the Kafka
+/// clients): with log-and-continue, a processor's failure drops that record
+/// and counts it, and the others go through.
+#[test]
+fn embedded_processing_errors_continue_when_configured() {
+    let cluster = Cluster::embedded();
+    let (input, output, app) = (unique("pe-in"), unique("pe-out"), unique("pe-app"));
+    cluster.create(&[(&input, 1), (&output, 1)]);
+    produce(
+        &cluster.bootstrap,
+        &input,
+        &[kv("k", "a", 1), kv("k", "bad", 2), kv("k", "c", 3)],
+    )
+    .unwrap();
+    let b = StreamsBuilder::new();
+    b.stream(&input, Consumed::with(Serdes::string(), Serdes::string()))
+        .process(|| FailOnBad, &[])
+        .to(&output, Produced::with(Serdes::string(), Serdes::string()));
+    let dir = state_dir();
+    let cfg = config(&cluster, &app, dir.path()).set(
+        "processing.exception.handler",
+        "LogAndContinueProcessingExceptionHandler",
+    );
+    let streams = start(b.build().unwrap(), cfg);
+    wait_running(&streams);
+    wait_processed(&cluster, &app, &[&input]);
+    let values: Vec<String> = read_topic(&cluster.bootstrap, &output, false)
+        .unwrap()
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    assert_eq!(values, vec!["a", "c"]);
+    assert_eq!(streams.metrics().dropped_records, 1);
+    close(streams);
+}
+
+/// Fails on the value "bad".
+struct FailOnBad;
+
+impl streams::processor::Processor<String, String, String, String> for FailOnBad {
+    fn process(
+        &mut self,
+        record: streams::processor::Record<String, String>,
+        ctx: &mut streams::processor::ProcessorContext<'_, String, String>,
+    ) -> Result<(), streams::error::StreamsError> {
+        if record.value.as_deref() == Some("bad") {
+            return Err(streams::error::StreamsError::Processing {
+                node: "fail-on-bad".into(),
+                reason: "cannot take 'bad'".into(),
+            });
+        }
+        ctx.forward(record)
+    }
 }

@@ -172,6 +172,13 @@ pub(crate) struct TaskContext {
     /// Internal emit interval of outer joins and emit-on-close windows
     /// (Kafka's internal config; 0 in the test driver).
     pub(crate) emit_interval_ms: i64,
+    /// `processing.exception.handler` is `LogAndContinue`.
+    pub(crate) continue_on_processing_error: bool,
+    /// Whether the error on its way up has been judged already (by the
+    /// handler at the node that raised it, or as a failed send): the
+    /// processors above pass it on. Cleared for each record and
+    /// punctuation.
+    pub(crate) error_judged: bool,
 }
 
 impl TaskContext {
@@ -195,6 +202,8 @@ impl TaskContext {
             key_buf: Vec::new(),
             value_buf: Vec::new(),
             emit_interval_ms: 1000,
+            continue_on_processing_error: false,
+            error_judged: false,
         }
     }
 }

@@ -69,12 +69,41 @@ where
     ) -> Result<(), StreamsError> {
         let mut processor = self.processor.try_borrow_mut().map_err(|_| self.busy())?;
         let mut ctx = ProcessorContext {
-            task,
+            task: &mut *task,
             children: &self.children,
             node: &self.info,
         };
-        processor.process(record, &mut ctx)
+        let result = processor.process(record, &mut ctx);
+        match result {
+            Err(e) => judge_error(&self.info, task, e),
+            ok => ok,
+        }
     }
+}
+
+/// Applies `processing.exception.handler` to an error a processor returned:
+/// Kafka Streams asks the handler where the error is raised, at the failing
+/// node only. An error passed up from a child (already judged there, or a
+/// failed send) goes on as it is. Continuing drops the record at this node
+/// alone (its siblings still get it) and counts it in `dropped_records`.
+fn judge_error(
+    node: &NodeInfo,
+    task: &mut TaskContext,
+    error: StreamsError,
+) -> Result<(), StreamsError> {
+    if task.error_judged {
+        return Err(error);
+    }
+    if task.continue_on_processing_error {
+        log::warn!(
+            "processor '{}' failed: {error}; continuing with the next record (processing.exception.handler=LogAndContinueProcessingExceptionHandler)",
+            node.name
+        );
+        task.metrics.dropped_records += 1;
+        return Ok(());
+    }
+    task.error_judged = true;
+    Err(error)
 }
 
 impl<P, KIn, VIn, KOut, VOut> NodeControl for ProcessorNode<P, KIn, VIn, KOut, VOut>
@@ -98,11 +127,14 @@ where
     ) -> Result<(), StreamsError> {
         let mut processor = self.processor.try_borrow_mut().map_err(|_| self.busy())?;
         let mut ctx = ProcessorContext {
-            task,
+            task: &mut *task,
             children: &self.children,
             node: &self.info,
         };
-        processor.punctuate(id, timestamp, &mut ctx)
+        match processor.punctuate(id, timestamp, &mut ctx) {
+            Err(e) => judge_error(&self.info, task, e),
+            ok => ok,
+        }
     }
     fn flush(&self, task: &mut TaskContext) -> Result<(), StreamsError> {
         let mut processor = self.processor.try_borrow_mut().map_err(|_| self.busy())?;
@@ -306,6 +338,19 @@ pub(crate) struct SinkNode<K, V> {
 
 impl<K: 'static, V: 'static> Node<K, V> for SinkNode<K, V> {
     fn process(&self, record: Record<K, V>, task: &mut TaskContext) -> Result<(), StreamsError> {
+        let result = self.send(record, task);
+        if result.is_err() {
+            // A failed send or serialization is not a processing error:
+            // the processors upstream pass it on without asking
+            // `processing.exception.handler` (it never skips a write).
+            task.error_judged = true;
+        }
+        result
+    }
+}
+
+impl<K: 'static, V: 'static> SinkNode<K, V> {
+    fn send(&self, record: Record<K, V>, task: &mut TaskContext) -> Result<(), StreamsError> {
         let extracted;
         let topic: &str = match &self.topic {
             SinkTopic::Fixed(t) => t,

@@ -39,6 +39,8 @@ pub(crate) struct RuntimeConfig {
     pub(crate) deserialization_handler: DeserializationHandler,
     /// `default.timestamp.extractor`.
     pub(crate) timestamp_extractor: crate::processor::timestamp_extractor::DefaultExtractor,
+    /// `processing.exception.handler` is `LogAndContinue`.
+    pub(crate) continue_on_processing_error: bool,
     pub(crate) dead_letter_topic: Option<String>,
     pub(crate) replication_factor: i32,
     pub(crate) max_task_idle_ms: i64,
@@ -78,6 +80,7 @@ impl RuntimeConfig {
             cache_max_bytes: cfg(config.cache_max_bytes())?,
             deserialization_handler: cfg(config.deserialization_handler())?,
             timestamp_extractor: cfg(config.default_timestamp_extractor())?,
+            continue_on_processing_error: cfg(config.continue_on_processing_error())?,
             dead_letter_topic: config.dead_letter_queue_topic().map(str::to_string),
             replication_factor: cfg(config.replication_factor())?,
             max_task_idle_ms: cfg(config.max_task_idle_ms())?,

@@ -68,6 +68,7 @@ impl GlobalState {
             emit_interval_ms: 1000,
             wall_clock_ms: now_ms(),
             timestamp_extractor: cfg.timestamp_extractor,
+            continue_on_processing_error: cfg.continue_on_processing_error,
         };
         let id = TaskId {
             subtopology: u32::MAX,

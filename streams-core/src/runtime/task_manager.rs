@@ -418,6 +418,7 @@ impl TaskManager {
             emit_interval_ms: 1000,
             wall_clock_ms: now_ms(),
             timestamp_extractor: self.cfg.timestamp_extractor,
+            continue_on_processing_error: self.cfg.continue_on_processing_error,
         };
         let collector: Rc<RefCell<dyn RecordCollector>> = self.collector.clone();
         let nodes = sub.nodes.clone();

@@ -79,6 +79,7 @@ impl RawTaskRunner {
                 emit_interval_ms: 1000,
                 wall_clock_ms: 0,
                 timestamp_extractor: config.default_timestamp_extractor()?,
+                continue_on_processing_error: config.continue_on_processing_error()?,
             },
         )?;
         Ok(RawTaskRunner {

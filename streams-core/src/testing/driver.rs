@@ -315,6 +315,7 @@ impl TopologyTestDriver {
                 emit_interval_ms: 0,
                 wall_clock_ms: initial_wall_clock_ms,
                 timestamp_extractor: config.default_timestamp_extractor()?,
+                continue_on_processing_error: config.continue_on_processing_error()?,
             })
         };
         let has_local = topology.nodes.iter().any(|n| !n.global);
