@@ -123,6 +123,11 @@ const CASES: &[Case] = &[
         run: |i| topologies::windowed_count(i, Windowing::Tumbling, false),
     },
     Case {
+        name: "extracted-tumbling-count",
+        inputs: inputs::windowed,
+        run: topologies::extracted_tumbling_count,
+    },
+    Case {
         name: "tumbling-count-suppressed",
         inputs: inputs::windowed,
         run: |i| topologies::windowed_count(i, Windowing::Tumbling, true),

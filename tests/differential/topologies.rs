@@ -354,3 +354,30 @@ pub fn windowed_count(
         .to("output", Produced::with(key_serde.clone(), Serdes::i64()));
     drive(&b, input, key_serde, Serdes::i64())
 }
+
+/// Topology 11 of `tests/java-ref/README.md`: the tumbling count over
+/// timestamps from an extractor (shifted event time, or the partition time).
+pub fn extracted_tumbling_count(input: &[InRecord]) -> Result<Vec<Value>, String> {
+    let shifted = |r: &streams::processor::ConsumerRecord<String, String>, partition_time: i64| {
+        let Some(v) = r.value else {
+            return r.timestamp;
+        };
+        let i: i64 = v.get(1..).and_then(|d| d.parse().ok()).unwrap_or(0);
+        if i % 7 == 0 {
+            partition_time
+        } else {
+            r.timestamp + (i % 5) * 20 - 40
+        }
+    };
+    let b = StreamsBuilder::new();
+    let windows = TimeWindows::of_size_and_grace(ms(100), ms(50))
+        .map_err(|e| format!("time windows: {e}"))?;
+    let key_serde = Serdes::time_windowed(Serdes::string(), 100);
+    b.stream("input", strings().with_timestamp_extractor(shifted))
+        .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+        .windowed_by_time(windows)
+        .count(Materialized::none())
+        .to_stream()
+        .to("output", Produced::with(key_serde.clone(), Serdes::i64()));
+    drive(&b, input, key_serde, Serdes::i64())
+}

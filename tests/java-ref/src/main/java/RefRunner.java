@@ -30,6 +30,7 @@ import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.ValueJoiner;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
+import org.apache.kafka.streams.processor.TimestampExtractor;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.test.TestRecord;
 
@@ -106,6 +107,21 @@ public final class RefRunner {
 
     static final Map<String, Spec> TOPOLOGIES = new LinkedHashMap<>();
 
+    /** Event time of topology 11: the input's `v<i>` values shift their record's time by
+     *  (i % 5) * 20 - 40 ms; every 7th takes the partition time instead (-1, so dropped,
+     *  before the first); a null value keeps the record's time. */
+    static final TimestampExtractor SHIFTED_EVENT_TIME = (record, partitionTime) -> {
+        final Object v = record.value();
+        if (v == null) {
+            return record.timestamp();
+        }
+        final long i = Long.parseLong(((String) v).substring(1));
+        if (i % 7 == 0) {
+            return partitionTime;
+        }
+        return record.timestamp() + (i % 5) * 20 - 40;
+    };
+
     static {
         TOPOLOGIES.put("word-count", new Spec(List.of("input"), RefRunner::wordCount,
             STRING.deserializer(), LONG.deserializer()));
@@ -162,6 +178,15 @@ public final class RefRunner {
                 },
                 sessionKey, LONG.deserializer()));
         }
+
+        TOPOLOGIES.put("extracted-tumbling-count", new Spec(List.of("input"),
+            b -> emitWindowed(
+                b.stream("input", Consumed.with(STRING, STRING).withTimestampExtractor(SHIFTED_EVENT_TIME))
+                    .groupByKey(Grouped.with(STRING, STRING))
+                    .windowedBy(tumbling)
+                    .count(),
+                false, tumbling.size()),
+            tumblingKey, LONG.deserializer()));
 
         for (final String kind : List.of("inner", "left", "outer")) {
             TOPOLOGIES.put("stream-stream-" + kind, new Spec(List.of("left", "right"),
