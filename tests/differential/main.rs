@@ -128,6 +128,11 @@ const CASES: &[Case] = &[
         run: topologies::extracted_tumbling_count,
     },
     Case {
+        name: "processing-continue",
+        inputs: inputs::windowed,
+        run: topologies::processing_continue,
+    },
+    Case {
         name: "tumbling-count-suppressed",
         inputs: inputs::windowed,
         run: |i| topologies::windowed_count(i, Windowing::Tumbling, true),

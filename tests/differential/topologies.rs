@@ -60,10 +60,24 @@ pub fn drive<K: ToJson + 'static, V: ToJson + 'static>(
     key_serde: SerdeRef<K>,
     value_serde: SerdeRef<V>,
 ) -> Result<Vec<Value>, String> {
+    drive_with(builder, input, key_serde, value_serde, &[])
+}
+
+/// [`drive`] with these settings on top of the runner's.
+pub fn drive_with<K: ToJson + 'static, V: ToJson + 'static>(
+    builder: &StreamsBuilder,
+    input: &[InRecord],
+    key_serde: SerdeRef<K>,
+    value_serde: SerdeRef<V>,
+    settings: &[(&str, &str)],
+) -> Result<Vec<Value>, String> {
     let topology = builder
         .build()
         .map_err(|e| format!("building the topology: {e}"))?;
-    let config = StreamsConfig::new().set("application.id", "ref");
+    let config = settings.iter().fold(
+        StreamsConfig::new().set("application.id", "ref"),
+        |c, (k, v)| c.set(*k, *v),
+    );
     let driver = TopologyTestDriver::with_wall_clock(topology, config, 0)
         .map_err(|e| format!("starting the driver: {e}"))?;
     let mut topics: Vec<(&str, TestInputTopic<String, String>)> = Vec::new();
@@ -380,4 +394,55 @@ pub fn extracted_tumbling_count(input: &[InRecord]) -> Result<Vec<Value>, String
         .to_stream()
         .to("output", Produced::with(key_serde.clone(), Serdes::i64()));
     drive(&b, input, key_serde, Serdes::i64())
+}
+
+/// Fails on a null value and on every `v<i>` with `i % 4 == 0`; forwards
+/// the others upper-cased.
+struct FailEveryFourth;
+
+impl streams::processor::Processor<String, String, String, String> for FailEveryFourth {
+    fn process(
+        &mut self,
+        record: streams::processor::Record<String, String>,
+        ctx: &mut streams::processor::ProcessorContext<'_, String, String>,
+    ) -> Result<(), streams::error::StreamsError> {
+        let i: Option<i64> = record
+            .value
+            .as_deref()
+            .and_then(|v| v.get(1..))
+            .and_then(|d| d.parse().ok());
+        match i {
+            Some(i) if i % 4 != 0 => {
+                let upper = record.value.as_ref().map(|v| v.to_uppercase());
+                ctx.forward(record.with_value(upper))
+            }
+            _ => Err(streams::error::StreamsError::Processing {
+                node: "fail-every-fourth".into(),
+                reason: format!("cannot take {:?}", record.value),
+            }),
+        }
+    }
+}
+
+/// Topology 12 of `tests/java-ref/README.md`: a failing processor beside a
+/// copying branch, under the log-and-continue processing handler.
+pub fn processing_continue(input: &[InRecord]) -> Result<Vec<Value>, String> {
+    let b = StreamsBuilder::new();
+    let stream = b.stream("input", strings());
+    stream
+        .process(|| FailEveryFourth, &[])
+        .to("output", Produced::with(Serdes::string(), Serdes::string()));
+    stream
+        .map_values(|v| Some(format!("copy:{}", v.map_or("null", String::as_str))))
+        .to("output", Produced::with(Serdes::string(), Serdes::string()));
+    drive_with(
+        &b,
+        input,
+        Serdes::string(),
+        Serdes::string(),
+        &[(
+            "processing.exception.handler",
+            "org.apache.kafka.streams.errors.LogAndContinueProcessingExceptionHandler",
+        )],
+    )
 }

@@ -31,6 +31,9 @@ import org.apache.kafka.streams.kstream.ValueJoiner;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
 import org.apache.kafka.streams.processor.TimestampExtractor;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.test.TestRecord;
 
@@ -85,7 +88,14 @@ public final class RefRunner {
     record Spec(List<String> inputTopics,
                 Consumer<StreamsBuilder> build,
                 Deserializer<?> outKey,
-                Deserializer<?> outValue) {
+                Deserializer<?> outValue,
+                Map<String, String> config) {
+        Spec(final List<String> inputTopics,
+             final Consumer<StreamsBuilder> build,
+             final Deserializer<?> outKey,
+             final Deserializer<?> outValue) {
+            this(inputTopics, build, outKey, outValue, Map.of());
+        }
     }
 
     /** One parsed input line. */
@@ -188,6 +198,11 @@ public final class RefRunner {
                 false, tumbling.size()),
             tumblingKey, LONG.deserializer()));
 
+        TOPOLOGIES.put("processing-continue", new Spec(List.of("input"),
+            RefRunner::processingContinue, STRING.deserializer(), STRING.deserializer(),
+            Map.of("processing.exception.handler",
+                "org.apache.kafka.streams.errors.LogAndContinueProcessingExceptionHandler")));
+
         for (final String kind : List.of("inner", "left", "outer")) {
             TOPOLOGIES.put("stream-stream-" + kind, new Spec(List.of("left", "right"),
                 b -> streamStreamJoin(b, kind), STRING.deserializer(), STRING.deserializer()));
@@ -235,6 +250,34 @@ public final class RefRunner {
                 Materialized.<String, Long, KeyValueStore<Bytes, byte[]>>with(STRING, LONG))
             .toStream()
             .to(OUTPUT_TOPIC, Produced.with(STRING, LONG));
+    }
+
+    /** Topology 12: a processor that fails on null values and on every 4th `v<i>`, beside a
+     *  copying branch, under the log-and-continue processing handler. */
+    static void processingContinue(final StreamsBuilder builder) {
+        final KStream<String, String> input = builder.stream("input", Consumed.with(STRING, STRING));
+        input
+            .process(() -> new Processor<String, String, String, String>() {
+                private ProcessorContext<String, String> context;
+
+                @Override
+                public void init(final ProcessorContext<String, String> context) {
+                    this.context = context;
+                }
+
+                @Override
+                public void process(final Record<String, String> record) {
+                    final String v = record.value();
+                    if (v == null || Long.parseLong(v.substring(1)) % 4 == 0) {
+                        throw new IllegalStateException("cannot take " + v);
+                    }
+                    context.forward(record.withValue(v.toUpperCase(Locale.ROOT)));
+                }
+            })
+            .to(OUTPUT_TOPIC, Produced.with(STRING, STRING));
+        input
+            .mapValues(v -> "copy:" + v)
+            .to(OUTPUT_TOPIC, Produced.with(STRING, STRING));
     }
 
     static KGroupedStream<String, String> groupInput(final StreamsBuilder builder) {
@@ -533,6 +576,7 @@ public final class RefRunner {
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "ref");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:1234");
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        props.putAll(spec.config());
 
         final List<String> out = new ArrayList<>();
         // Fixed mocked wall-clock start, so nothing can depend on the real time (see README).
