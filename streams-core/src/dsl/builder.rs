@@ -146,6 +146,35 @@ impl BuilderInner {
         self.add_source_with(name, topics, key_serde, value_serde, None)
     }
 
+    /// Adds the source node `name` reading `topics` as `consumed` says: its
+    /// serdes (a missing one is a build error naming the fix), its
+    /// timestamp extractor and, with `reset`, its offset reset policy (a
+    /// global table's source has none). Returns the node and the serdes.
+    pub(crate) fn add_consumed_source<K: Clone + 'static, V: Clone + 'static>(
+        &mut self,
+        name: String,
+        topics: &[&str],
+        consumed: &Consumed<K, V>,
+        reset: bool,
+    ) -> (usize, SerdeRef<K>, SerdeRef<V>) {
+        let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
+        let ks = self.serde_or_error(consumed.key_serde.clone(), &name, "key serde", fix);
+        let vs = self.serde_or_error(consumed.value_serde.clone(), &name, "value serde", fix);
+        if let (true, Some(policy)) = (reset, consumed.offset_reset) {
+            for t in topics {
+                self.topology.offset_resets.insert(t.to_string(), policy);
+            }
+        }
+        let node = self.add_source_with(
+            name,
+            topics.iter().map(|t| t.to_string()).collect(),
+            ks.clone(),
+            vs.clone(),
+            consumed.timestamp_extractor.clone(),
+        );
+        (node, ks, vs)
+    }
+
     /// Adds a source node reading `topics`, its records' timestamps from
     /// `extractor` when given.
     pub(crate) fn add_source_with<K: Clone + 'static, V: Clone + 'static>(
@@ -325,22 +354,8 @@ impl StreamsBuilder {
         consumed: Consumed<K, V>,
     ) -> KStream<K, V> {
         let mut b = self.inner.borrow_mut();
-        let name = b.name_or(consumed.name, "KSTREAM-SOURCE-");
-        let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
-        let ks = b.serde_or_error(consumed.key_serde.clone(), &name, "key serde", fix);
-        let vs = b.serde_or_error(consumed.value_serde.clone(), &name, "value serde", fix);
-        if let Some(policy) = consumed.offset_reset {
-            for t in topics {
-                b.topology.offset_resets.insert(t.to_string(), policy);
-            }
-        }
-        let node = b.add_source_with(
-            name.clone(),
-            topics.iter().map(|t| t.to_string()).collect(),
-            ks,
-            vs,
-            consumed.timestamp_extractor.clone(),
-        );
+        let name = b.name_or(consumed.name.clone(), "KSTREAM-SOURCE-");
+        let (node, _, _) = b.add_consumed_source(name, topics, &consumed, true);
         drop(b);
         KStream {
             builder: self.inner.clone(),
@@ -378,24 +393,7 @@ impl StreamsBuilder {
             consumed.name.as_ref().map(|n| format!("{n}-table-source")),
             "KTABLE-SOURCE-",
         );
-        let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
-        let ks = b.serde_or_error(consumed.key_serde.clone(), &source_name, "key serde", fix);
-        let vs = b.serde_or_error(
-            consumed.value_serde.clone(),
-            &source_name,
-            "value serde",
-            fix,
-        );
-        if let Some(policy) = consumed.offset_reset {
-            b.topology.offset_resets.insert(topic.to_string(), policy);
-        }
-        let source = b.add_source_with(
-            source_name,
-            vec![topic.to_string()],
-            ks.clone(),
-            vs.clone(),
-            consumed.timestamp_extractor.clone(),
-        );
+        let (source, ks, vs) = b.add_consumed_source(source_name, &[topic], &consumed, true);
         let send_old = Arc::new(AtomicBool::new(false));
         let materialize: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
         let spec = store::StoreSpec::from_materialized(&materialized, store_name.clone());
@@ -455,21 +453,8 @@ impl StreamsBuilder {
         };
         let source_name = b.name_or(consumed.name.clone(), "KSTREAM-SOURCE-");
         let table_name = b.new_processor_name("KTABLE-SOURCE-");
-        let fix = "pass serdes with Consumed::with(key_serde, value_serde)";
-        let ks = b.serde_or_error(consumed.key_serde.clone(), &source_name, "key serde", fix);
-        let vs = b.serde_or_error(
-            consumed.value_serde.clone(),
-            &source_name,
-            "value serde",
-            fix,
-        );
-        let source = b.add_source_with(
-            source_name,
-            vec![topic.to_string()],
-            ks.clone(),
-            vs.clone(),
-            consumed.timestamp_extractor.clone(),
-        );
+        // Global tables read their topic from the start, always.
+        let (source, ks, vs) = b.add_consumed_source(source_name, &[topic], &consumed, false);
         // Global stores are restored from their source topic, never from a
         // changelog.
         let mut spec = store::StoreSpec::from_materialized(&materialized, store_name.clone());
