@@ -125,6 +125,56 @@ pub const STREAMS_KEYS: &[&str] = &[
     TASK_TIMEOUT_MS,
 ];
 
+/// Kafka Streams keys of the Java client that change nothing this crate
+/// computes (metrics, the task assignor, rolling upgrades): accepted, so a
+/// configuration written for Java runs unchanged, and kept from the Kafka
+/// clients (librdkafka refuses keys it does not know). The runtime logs
+/// that they have no effect.
+pub const IGNORED_STREAMS_KEYS: &[&str] = &[
+    "metrics.recording.level",
+    "metrics.num.samples",
+    "metrics.sample.window.ms",
+    "metric.reporters",
+    "built.in.metrics.version",
+    "enable.metrics.push",
+    "upgrade.from",
+    "acceptable.recovery.lag",
+    "max.warmup.replicas",
+    "probing.rebalance.interval.ms",
+    "task.assignor.class",
+    "rack.aware.assignment.strategy",
+    "rack.aware.assignment.tags",
+    "rack.aware.assignment.traffic_cost",
+    "rack.aware.assignment.non_overlap_cost",
+    "log.summary.interval.ms",
+    "repartition.purge.interval.ms",
+];
+
+/// Kafka Streams keys that would change results, accepted with Java's
+/// default value only: `(key, default, what to do instead)`.
+const DEFAULT_ONLY_STREAMS_KEYS: &[(&str, &str, &str)] = &[
+    (
+        "default.production.exception.handler",
+        "DefaultProductionExceptionHandler",
+        "custom production exception handlers are not supported; remove the setting (retriable send errors are retried, others fail the task, as with Kafka's default)",
+    ),
+    (
+        "default.dsl.store",
+        "rocksDB",
+        "choose each store's kind with Materialized::with_store_type(StoreType::InMemory) (or Stores::in_memory_key_value_store) instead",
+    ),
+    (
+        "windowstore.changelog.additional.retention.ms",
+        "86400000",
+        "the window changelogs keep their store's retention plus one day; remove the setting",
+    ),
+    (
+        "rocksdb.config.setter",
+        "",
+        "RocksDB options are not set through a class here; remove the setting",
+    ),
+];
+
 /// Kafka Streams' `processing.guarantee`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProcessingGuarantee {
@@ -274,7 +324,11 @@ impl StreamsConfig {
         ];
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in &self.props {
-            if STREAMS_KEYS.contains(&k.as_str()) || prefixes.iter().any(|p| k.starts_with(p)) {
+            if STREAMS_KEYS.contains(&k.as_str())
+                || IGNORED_STREAMS_KEYS.contains(&k.as_str())
+                || DEFAULT_ONLY_STREAMS_KEYS.iter().any(|(key, _, _)| key == k)
+                || prefixes.iter().any(|p| k.starts_with(p))
+            {
                 continue;
             }
             out.insert(k.clone(), v.clone());
@@ -453,6 +507,14 @@ impl StreamsConfig {
         self.state_cleanup_delay_ms()?;
         self.default_api_timeout_ms()?;
         self.task_timeout_ms()?;
+        for (key, default, instead) in DEFAULT_ONLY_STREAMS_KEYS {
+            if let Some(v) = self.get(key) {
+                // By simple or full class name, or exactly the default.
+                if v.rsplit('.').next() != Some(*default) && v != *default {
+                    return Err(StreamsError::Config(format!("'{key}' is '{v}': {instead}")));
+                }
+            }
+        }
         let id = self.application_id()?;
         if let Some(c) = id
             .chars()
@@ -474,6 +536,24 @@ impl StreamsConfig {
                 ))
             }),
         }
+    }
+
+    /// The keys set among [`IGNORED_STREAMS_KEYS`], which have no effect.
+    ///
+    /// ```
+    /// use streams_core::config::StreamsConfig;
+    /// let config = StreamsConfig::new()
+    ///     .set("application.id", "app")
+    ///     .set("metrics.recording.level", "DEBUG");
+    /// assert_eq!(config.ignored_keys(), vec!["metrics.recording.level"]);
+    /// assert!(config.client_properties("consumer.").is_empty());
+    /// ```
+    pub fn ignored_keys(&self) -> Vec<&str> {
+        IGNORED_STREAMS_KEYS
+            .iter()
+            .copied()
+            .filter(|k| self.get(k).is_some())
+            .collect()
     }
 
     /// `application.id`, which is required.

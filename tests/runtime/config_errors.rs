@@ -86,6 +86,74 @@ fn bad_values_name_the_key() {
     assert!(err.contains("application.id"), "{err}");
 }
 
+/// Kafka Streams settings of the Java client that would change results
+/// are refused unless they hold Java's default, naming what to do instead.
+#[test]
+fn java_only_settings_that_change_results() {
+    let base = || {
+        StreamsConfig::new()
+            .set("application.id", "app")
+            .set("bootstrap.servers", "127.0.0.1:9")
+    };
+    for (key, value, named) in [
+        (
+            "default.dsl.store",
+            "in_memory",
+            "Materialized::with_store_type",
+        ),
+        (
+            "default.production.exception.handler",
+            "com.example.Mine",
+            "custom production exception handlers are not supported",
+        ),
+        (
+            "windowstore.changelog.additional.retention.ms",
+            "1000",
+            "retention plus one day",
+        ),
+        (
+            "rocksdb.config.setter",
+            "com.example.Setter",
+            "RocksDB options",
+        ),
+    ] {
+        let err = start_err(passthrough("in", "out"), base().set(key, value));
+        assert!(
+            err.contains(key) && err.contains(named),
+            "{key}={value}: {err}"
+        );
+    }
+}
+
+/// A configuration written for Java runs unchanged: its metrics and
+/// assignor settings, and the result-changing ones at their defaults, are
+/// accepted and kept from the Kafka clients (which would refuse them).
+#[test]
+fn embedded_java_settings_at_their_defaults_are_accepted() {
+    let cluster = Cluster::embedded();
+    let (input, output, app) = (unique("js-in"), unique("js-out"), unique("js-app"));
+    cluster.create(&[(&input, 1), (&output, 1)]);
+    let dir = state_dir();
+    let cfg = config(&cluster, &app, dir.path())
+        .set("metrics.recording.level", "DEBUG")
+        .set("acceptable.recovery.lag", "10000")
+        .set("upgrade.from", "3.9")
+        .set("default.dsl.store", "rocksDB")
+        .set(
+            "default.production.exception.handler",
+            "org.apache.kafka.streams.errors.DefaultProductionExceptionHandler",
+        )
+        .set("windowstore.changelog.additional.retention.ms", "86400000");
+    let streams = start(passthrough(&input, &output), cfg);
+    wait_running(&streams);
+    produce(&cluster.bootstrap, &input, &[kv("k", "v", 1)]).unwrap();
+    wait_processed(&cluster, &app, &[&input]);
+    let got = read_topic(&cluster.bootstrap, &output, false).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].value.as_deref(), Some(&b"v"[..]));
+    close(streams);
+}
+
 #[test]
 fn unreachable_broker_fails_within_the_api_timeout() {
     let t0 = Instant::now();

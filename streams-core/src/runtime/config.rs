@@ -58,6 +58,9 @@ impl RuntimeConfig {
     /// Parses and checks `config`; every error names the key and the fix.
     pub(crate) fn new(config: &StreamsConfig) -> RuntimeResult<Self> {
         cfg(config.validate())?;
+        for key in config.ignored_keys() {
+            log::warn!("'{key}' is a setting of Java Kafka Streams that has no effect here");
+        }
         let application_id: Arc<str> = cfg(config.application_id())?.trim().into();
         let guarantee = cfg(config.processing_guarantee())?;
         let standby = cfg(config.num_standby_replicas())?;
