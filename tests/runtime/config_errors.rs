@@ -319,3 +319,83 @@ fn embedded_replace_thread_handler() {
     assert_ne!(s.state(), State::Error);
     close(s);
 }
+
+/// Starts `topology`, whose changelog topics cannot be created, and checks
+/// what `start` does: the stream threads it started (they join the group
+/// while the changelogs are created) are stopped, nothing is processed, the
+/// uncaught-error handler is not called (the error is start()'s), and the
+/// state ends `NOT_RUNNING`. Returns start()'s error.
+pub fn changelog_creation_failure_fails_start(
+    cluster: &Cluster,
+    topology: streams::topology::Topology,
+    config: StreamsConfig,
+    input: &str,
+    output: &str,
+) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+    produce(&cluster.bootstrap, input, &lines(&["a b", "b"], t0())).unwrap();
+    let mut s = KafkaStreams::new(topology, config);
+    let handled = Arc::new(AtomicU32::new(0));
+    let h = handled.clone();
+    s.set_uncaught_exception_handler(move |e| {
+        eprintln!("handler called: {e}");
+        h.fetch_add(1, Ordering::SeqCst);
+        StreamsUncaughtExceptionResponse::ShutdownClient
+    });
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let st = states.clone();
+    s.set_state_listener(move |new, old| st.lock().unwrap().push((old, new)));
+    let err = s.start().expect_err("start must fail").to_string();
+    assert_eq!(s.state(), State::NotRunning);
+    assert_eq!(
+        *states.lock().unwrap(),
+        vec![
+            (State::Created, State::Rebalancing),
+            (State::Rebalancing, State::PendingShutdown),
+            (State::PendingShutdown, State::NotRunning),
+        ]
+    );
+    assert_eq!(handled.load(Ordering::SeqCst), 0);
+    assert!(s.close(Duration::from_secs(5)));
+    assert_eq!(
+        read_topic(&cluster.bootstrap, output, false).unwrap(),
+        vec![]
+    );
+    err
+}
+
+/// Creating the changelog topics in the background failed: start() says
+/// why, after stopping the threads it started.
+#[test]
+fn embedded_changelog_creation_failure_fails_start() {
+    let cluster = Cluster::embedded();
+    let (input, output, app) = (unique("ccf-in"), unique("ccf-out"), unique("ccf-app"));
+    cluster.create(&[(&input, 2), (&output, 2)]);
+    streams::runtime::faults::fail_next_changelog_creation(&app, "TOPIC_AUTHORIZATION_FAILED");
+    let dir = state_dir();
+    let err = changelog_creation_failure_fails_start(
+        &cluster,
+        word_count_topology(&input, &output, StoreType::RocksDb),
+        config(&cluster, &app, dir.path()),
+        &input,
+        &output,
+    );
+    assert_eq!(
+        err,
+        format!(
+            "kafka: cannot create topic '{app}-counts-store-changelog': TOPIC_AUTHORIZATION_FAILED (injected fault)"
+        )
+    );
+    // The next instance of the application, with nothing armed, runs.
+    let mut s = start(
+        word_count_topology(&input, &output, StoreType::RocksDb),
+        config(&cluster, &app, dir.path()),
+    );
+    wait_processed(&cluster, &app, &[&input]);
+    assert_eq!(
+        final_counts(&cluster, &output),
+        BTreeMap::from([("a".to_string(), 1), ("b".to_string(), 2)])
+    );
+    assert!(s.close(Duration::from_secs(60)));
+}

@@ -49,6 +49,39 @@ fn real_offset_reset_policies() {
     super::offset_reset::by_duration(&cluster);
 }
 
+/// A changelog the broker refuses to create (a replication factor larger
+/// than the single-node cluster): start() stops the threads it started and
+/// returns the broker's answer. The topology has no repartition topic, so
+/// the changelog is the first topic created, while the threads join.
+#[test]
+fn real_changelog_creation_failure_fails_start() {
+    let Some(cluster) = Cluster::real("real_changelog_creation_failure_fails_start") else {
+        return;
+    };
+    let (input, output, app) = (unique("rcf-in"), unique("rcf-out"), unique("rcf-app"));
+    cluster.create(&[(&input, 2), (&output, 2)]);
+    let b = StreamsBuilder::new();
+    b.stream(&input, Consumed::with(Serdes::string(), Serdes::string()))
+        .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+        .count(Materialized::as_("rcf-counts").with_store_type(StoreType::RocksDb))
+        .to_stream()
+        .to(&output, Produced::with(Serdes::string(), Serdes::i64()));
+    let dir = state_dir();
+    let err = super::config_errors::changelog_creation_failure_fails_start(
+        &cluster,
+        b.build().unwrap(),
+        config(&cluster, &app, dir.path()).set("replication.factor", "3"),
+        &input,
+        &output,
+    );
+    assert!(
+        err.starts_with(&format!(
+            "kafka: cannot create topic '{app}-rcf-counts-changelog': "
+        )) && err.contains("replication.factor=3"),
+        "{err}"
+    );
+}
+
 /// The internal topics are created with Kafka Streams' configs: the
 /// repartition topic deletes, a key-value changelog compacts, a window
 /// changelog compacts and deletes after the store's retention plus a day;

@@ -42,3 +42,32 @@ pub(crate) fn take_commit_failure(application_id: &str) -> bool {
         _ => false,
     }
 }
+
+fn changelog_creation_failures() -> &'static Mutex<HashMap<String, String>> {
+    static FAULTS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    FAULTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Makes the next creation of changelog topics by the application
+/// `application_id` fail with `reason`, as a broker refusing them would
+/// (an authorization error, a replication factor larger than the
+/// cluster): `start` must stop the threads it started and return the
+/// error.
+///
+/// ```
+/// streams_core::runtime::faults::fail_next_changelog_creation("my-app", "TOPIC_AUTHORIZATION_FAILED");
+/// ```
+pub fn fail_next_changelog_creation(application_id: &str, reason: &str) {
+    if let Ok(mut f) = changelog_creation_failures().lock() {
+        f.insert(application_id.to_string(), reason.to_string());
+    }
+}
+
+/// Consumes the armed changelog-creation failure of `application_id`, if
+/// any: its reason.
+pub(crate) fn take_changelog_creation_failure(application_id: &str) -> Option<String> {
+    changelog_creation_failures()
+        .lock()
+        .ok()?
+        .remove(application_id)
+}

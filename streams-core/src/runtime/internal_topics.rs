@@ -24,11 +24,20 @@
 //! does this through the group assignment, which librdkafka does not let an
 //! application extend).
 //!
+//! Missing changelog topics are created in the background while the stream
+//! threads join the group and open their stores (creating topics takes a
+//! broker about a seventh of a second, and nothing needs a changelog before
+//! restoration starts); a [`TopicsGate`] holds the restorers back until
+//! they exist. Repartition topics are created before the threads start:
+//! the consumers subscribe to them.
+//!
 //! On a real broker topics are created with the admin API; on an
 //! [`EmbeddedKafka`](super::EmbeddedKafka) of this process, whose admin API
 //! does not answer, through the mock cluster's own API.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -380,8 +389,93 @@ pub(crate) fn shutdown_requests_topic(application_id: &str) -> InternalTopic {
     }
 }
 
-/// Partition counts of every topic of the cluster, within the API timeout;
-/// an unreachable cluster is a clear error.
+/// Where the creation of the changelog topics stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateState {
+    Pending,
+    Open,
+    Failed,
+}
+
+/// Holds the threads' restorers back until the changelog topics that
+/// `start` creates in the background exist. `start` resolves it: open when
+/// the topics show up in the metadata, failed (after asking the threads to
+/// stop, so that no thread reports the failure as its own) when creating
+/// them failed; `start` itself returns that error.
+pub(crate) struct TopicsGate {
+    /// The fast path: set once the gate is open, read before every
+    /// watermark query.
+    open: AtomicBool,
+    state: Mutex<GateState>,
+    resolved: Condvar,
+}
+
+impl TopicsGate {
+    /// A gate with nothing to wait for.
+    pub(crate) fn open() -> Self {
+        TopicsGate {
+            open: AtomicBool::new(true),
+            state: Mutex::new(GateState::Open),
+            resolved: Condvar::new(),
+        }
+    }
+
+    /// A gate that waits for [`resolve`](Self::resolve).
+    pub(crate) fn pending() -> Self {
+        TopicsGate {
+            open: AtomicBool::new(false),
+            state: Mutex::new(GateState::Pending),
+            resolved: Condvar::new(),
+        }
+    }
+
+    /// Opens the gate (`created`) or fails it, and wakes the waiters.
+    pub(crate) fn resolve(&self, created: bool) {
+        let to = if created {
+            GateState::Open
+        } else {
+            GateState::Failed
+        };
+        if let Ok(mut state) = self.state.lock() {
+            *state = to;
+        }
+        self.open.store(created, Ordering::Release);
+        self.resolved.notify_all();
+    }
+
+    /// Waits until the gate is resolved, at most `timeout`.
+    pub(crate) fn wait(&self, timeout: Duration) -> RuntimeResult<()> {
+        if self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let failed = || {
+            RuntimeError::IllegalState(
+                "the changelog topics could not be created (start() returned why)".into(),
+            )
+        };
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().map_err(|_| failed())?;
+        loop {
+            match *state {
+                GateState::Open => return Ok(()),
+                GateState::Failed => return Err(failed()),
+                GateState::Pending => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RuntimeError::IllegalState(format!(
+                    "the changelog topics were not created within {timeout:?}"
+                )));
+            }
+            state = self
+                .resolved
+                .wait_timeout(state, deadline - now)
+                .map_err(|_| failed())?
+                .0;
+        }
+    }
+}
+
 /// A client for the cluster's metadata, created once for all the
 /// questions `start` asks (creating a client costs a connection and a
 /// handshake; `start` asks several times, and more while topics appear).
@@ -482,6 +576,11 @@ pub(crate) fn ensure_topics_among(
     } else {
         create_with_admin(cfg, &missing, cfg.replication_factor)?;
     }
+    log::debug!(
+        "{} topics created in {:?}",
+        missing.len(),
+        (Instant::now() + cfg.api_timeout).saturating_duration_since(deadline)
+    );
     // Topic creation is asynchronous on the brokers: wait until every topic
     // shows up with its partitions.
     loop {
@@ -535,8 +634,11 @@ fn create_with_admin(
     let options = AdminOptions::new()
         .operation_timeout(Some(cfg.api_timeout))
         .request_timeout(Some(cfg.api_timeout));
-    let results = futures::executor::block_on(admin.create_topics(new_topics.iter(), &options))
-        .map_err(|e| RuntimeError::client("creating internal topics", e))?;
+    let asked = Instant::now();
+    let results = futures::executor::block_on(admin.create_topics(new_topics.iter(), &options));
+    close_in_background(admin);
+    let results = results.map_err(|e| RuntimeError::client("creating internal topics", e))?;
+    log::debug!("the broker answered CreateTopics in {:?}", asked.elapsed());
     for r in results {
         match r {
             Ok(_) => {}
@@ -551,6 +653,17 @@ fn create_with_admin(
         }
     }
     Ok(())
+}
+
+/// Destroys a librdkafka client on a thread of its own. Destroying one
+/// joins its threads, about 100 ms, and nothing waits for it: creating a
+/// topic took 140 ms of which the broker's answer was 40.
+pub(crate) fn close_in_background<T: Send + 'static>(client: T) {
+    // Should the thread not start, the closure, and the client with it, is
+    // dropped here.
+    let _ = std::thread::Builder::new()
+        .name("kstreams-client-close".into())
+        .spawn(move || drop(client));
 }
 
 /// A topic to create with [`create_topics`].
@@ -783,6 +896,35 @@ mod tests {
                 },
                 shutdown_requests(),
             ]
+        );
+    }
+
+    #[test]
+    fn the_topics_gate_lets_waiters_through_once_resolved() {
+        use std::sync::Arc;
+        assert!(TopicsGate::open().wait(Duration::ZERO).is_ok());
+        for created in [true, false] {
+            let gate = Arc::new(TopicsGate::pending());
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let g = gate.clone();
+                    std::thread::spawn(move || g.wait(Duration::from_secs(30)))
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(20));
+            gate.resolve(created);
+            for w in waiters {
+                let r = w.join().unwrap();
+                assert_eq!(r.is_ok(), created, "{r:?}");
+            }
+            // Later waiters get the same answer at once.
+            assert_eq!(gate.wait(Duration::ZERO).is_ok(), created);
+        }
+        let unresolved = TopicsGate::pending();
+        let err = unresolved.wait(Duration::from_millis(10)).unwrap_err();
+        assert!(
+            err.to_string().contains("were not created within 10ms"),
+            "{err}"
         );
     }
 

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::config::RuntimeConfig;
 use super::errors::{RuntimeError, StreamsUncaughtExceptionResponse};
-use super::internal_topics::{self, TaskPlan};
+use super::internal_topics::{self, TaskPlan, TopicsGate};
 use super::restore::StateRestoreListener;
 use super::shutdown::{self, ShutdownRequest, Watcher};
 use super::stream_thread::StreamThread;
@@ -203,6 +203,8 @@ pub(crate) struct Shared {
     pub(crate) plan: Arc<TaskPlan>,
     pub(crate) restore_listener: Option<Arc<dyn StateRestoreListener>>,
     pub(crate) metrics: Arc<SharedMetrics>,
+    /// Open once the changelog topics exist (see `start`).
+    pub(crate) changelogs: Arc<TopicsGate>,
     inner: Mutex<StateInner>,
     changed: Condvar,
     listener: Option<StateListener>,
@@ -724,6 +726,14 @@ impl KafkaStreams {
     /// reached within `default.api.timeout.ms`, when a source topic is
     /// missing, or when internal or co-partitioned topics do not have the
     /// partition counts the topology needs. The state stays `CREATED` then.
+    ///
+    /// Missing changelog topics are created while the stream threads
+    /// already join the group and open their stores (nothing reads or
+    /// writes a changelog before restoration, which waits for them); `start`
+    /// returns once they exist. When creating them fails (authorization,
+    /// a `replication.factor` larger than the cluster ...), `start` stops
+    /// the threads it started and returns the error: the state is then
+    /// `NOT_RUNNING`, and the uncaught-error handler is not called.
     pub fn start(&mut self) -> Result<(), StreamsError> {
         if self.shared.is_some() || self.closed {
             return Err(RuntimeError::IllegalState(format!(
@@ -762,15 +772,17 @@ impl KafkaStreams {
         // creating a topic takes a quarter of a second, which every first
         // start would wait for) and reads it from its start, as any request
         // in it is newer than this instance.
-        let result = self.prepare(&cfg, &topology).and_then(|(plan, exists)| {
-            let watcher = if exists {
-                Some(Watcher::new(&cfg)?)
-            } else {
-                None
-            };
-            Ok((plan, watcher))
-        });
-        let (plan, watcher) = match result {
+        let result = self
+            .prepare(&cfg, &topology)
+            .and_then(|(plan, exists, creating)| {
+                let watcher = if exists {
+                    Some(Watcher::new(&cfg)?)
+                } else {
+                    None
+                };
+                Ok((plan, watcher, creating))
+            });
+        let (plan, watcher, creating) = match result {
             Ok(prepared) => prepared,
             Err(e) => {
                 self.topology = Some(topology);
@@ -784,6 +796,11 @@ impl KafkaStreams {
             plan: Arc::new(plan),
             restore_listener: self.restore_listener.clone(),
             metrics: Arc::new(SharedMetrics::default()),
+            changelogs: Arc::new(if creating.is_some() {
+                TopicsGate::pending()
+            } else {
+                TopicsGate::open()
+            }),
             inner: Mutex::new(StateInner::created(n)),
             changed: Condvar::new(),
             listener: self.listener.clone(),
@@ -833,24 +850,63 @@ impl KafkaStreams {
                 "cannot start the thread that reads shutdown requests ({e}): this instance will not stop when another instance of the application asks"
             ),
         }
-        self.shared = Some(shared);
-        Ok(())
+        self.shared = Some(shared.clone());
+        let Some(creating) = creating else {
+            return Ok(());
+        };
+        // The threads are joining the group meanwhile. The creating thread
+        // gives up within the API timeout; the extra second only guards
+        // against it vanishing without an answer.
+        let created = creating
+            .recv_timeout(cfg.api_timeout + Duration::from_secs(1))
+            .unwrap_or_else(|_| {
+                Err(RuntimeError::IllegalState(
+                    "creating the changelog topics ended without an answer".into(),
+                ))
+            });
+        match created {
+            Ok(()) => {
+                shared.changelogs.resolve(true);
+                Ok(())
+            }
+            Err(e) => {
+                // Stop first, then fail the gate: a thread that sees the
+                // failure sees the stop too, and leaves without calling the
+                // uncaught-error handler (this error is start()'s to report).
+                log::error!("{e}; stopping the stream threads");
+                shared.stop.store(true, Ordering::SeqCst);
+                shared.changelogs.resolve(false);
+                self.close(cfg.api_timeout);
+                Err(e.into())
+            }
+        }
     }
 
     /// Plans the tasks and creates the internal topics; also says whether
-    /// the shutdown-request topic exists (it is not waited for).
+    /// the shutdown-request topic exists (it is not waited for). Missing
+    /// changelog topics are created on a thread of their own, whose answer
+    /// comes through the returned channel: the stream threads can join the
+    /// group and open their stores meanwhile (see `TopicsGate`).
+    #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
-        cfg: &RuntimeConfig,
+        cfg: &Arc<RuntimeConfig>,
         topology: &Topology,
-    ) -> Result<(TaskPlan, bool), RuntimeError> {
+    ) -> Result<
+        (
+            TaskPlan,
+            bool,
+            Option<mpsc::Receiver<Result<(), RuntimeError>>>,
+        ),
+        RuntimeError,
+    > {
         if topology.nodes.is_empty() {
             return Err(RuntimeError::Config(
                 "the topology is empty: add a source (StreamsBuilder::stream/table) before starting".into(),
             ));
         }
         let started = Instant::now();
-        let client = internal_topics::MetadataClient::new(cfg)?;
+        let client = Arc::new(internal_topics::MetadataClient::new(cfg)?);
         let existing = client.partition_counts(cfg)?;
         log::debug!(
             "cluster metadata read in {:?} ({} topics)",
@@ -863,7 +919,47 @@ impl KafkaStreams {
             .iter()
             .cloned()
             .partition(|t| t.kind == internal_topics::InternalKind::ShutdownRequests);
-        internal_topics::ensure_topics_among(cfg, &client, &needed, &existing)?;
+        // Existing changelogs are checked here with the rest; only the
+        // missing ones can wait.
+        let (later, now): (Vec<_>, Vec<_>) = needed.into_iter().partition(|t| {
+            t.kind == internal_topics::InternalKind::Changelog && !existing.contains_key(&t.name)
+        });
+        let creating = if later.is_empty() {
+            None
+        } else {
+            let (answer, creating) = mpsc::channel();
+            let (cfg, client) = (cfg.clone(), client.clone());
+            let existing = existing.clone();
+            std::thread::Builder::new()
+                .name(format!("{}-ChangelogCreator", cfg.client_id))
+                .spawn(move || {
+                    #[cfg(feature = "fault-injection")]
+                    if let Some(reason) =
+                        super::faults::take_changelog_creation_failure(&cfg.application_id)
+                    {
+                        let _ = answer.send(Err(RuntimeError::TopicMismatch(format!(
+                            "cannot create topic '{}': {reason} (injected fault)",
+                            later[0].name
+                        ))));
+                        return;
+                    }
+                    let r = internal_topics::ensure_topics_among(&cfg, &client, &later, &existing);
+                    if r.is_ok() {
+                        log::debug!(
+                            "changelog topics ready {:?} after the start",
+                            started.elapsed()
+                        );
+                    }
+                    let _ = answer.send(r);
+                })
+                .map_err(|e| {
+                    RuntimeError::IllegalState(format!(
+                        "cannot start the thread that creates the changelog topics: {e}"
+                    ))
+                })?;
+            Some(creating)
+        };
+        internal_topics::ensure_topics_among(cfg, &client, &now, &existing)?;
         let exists = shutdown_topic
             .iter()
             .all(|t| existing.contains_key(&t.name));
@@ -872,15 +968,18 @@ impl KafkaStreams {
             internal_topics::ensure_topics_among(cfg, &client, &shutdown_topic, &existing)?;
         }
         log::debug!(
-            "internal topics ready {:?} after the start",
-            started.elapsed()
+            "internal topics ready {:?} after the start{}",
+            started.elapsed(),
+            if creating.is_some() {
+                " (changelogs still being created)"
+            } else {
+                ""
+            }
         );
-        // Destroying a librdkafka client joins its threads, which takes
-        // about 100 ms: not on the way to the first record.
-        let _ = std::thread::Builder::new()
-            .name("kstreams-metadata-close".into())
-            .spawn(move || drop(client));
-        Ok((plan, exists))
+        // Not on the way to the first record (the changelog creator may
+        // hold the last reference; it is not waited for either).
+        internal_topics::close_in_background(client);
+        Ok((plan, exists, creating))
     }
 
     /// Stops: every thread commits, closes its tasks (writing their
@@ -969,6 +1068,7 @@ mod tests {
             }),
             restore_listener: None,
             metrics: Arc::default(),
+            changelogs: Arc::new(TopicsGate::open()),
             inner: Mutex::new(StateInner::created(threads)),
             changed: Condvar::new(),
             listener: None,

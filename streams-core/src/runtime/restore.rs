@@ -25,6 +25,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch_queue::{BATCH, BatchQueue};
 use super::errors::{RuntimeError, RuntimeResult};
+use super::internal_topics::TopicsGate;
 use crate::processor::TaskId;
 use crate::state::TimestampedBytesWrite;
 
@@ -122,6 +123,9 @@ pub(crate) struct Restorer {
     assignment_changed: bool,
     listener: Option<Arc<dyn StateRestoreListener>>,
     timeout: Duration,
+    /// Open once the changelog topics exist (`start` may still be creating
+    /// them when the first tasks are assigned).
+    changelogs: Arc<TopicsGate>,
     /// Records restored by this thread (a metric).
     pub(crate) total_restored: u64,
 }
@@ -131,6 +135,7 @@ impl Restorer {
         consumer: BaseConsumer,
         listener: Option<Arc<dyn StateRestoreListener>>,
         timeout: Duration,
+        changelogs: Arc<TopicsGate>,
     ) -> RuntimeResult<Self> {
         Ok(Restorer {
             queue: BatchQueue::of_consumer(consumer.client())?,
@@ -141,6 +146,7 @@ impl Restorer {
             assignment_changed: false,
             listener,
             timeout,
+            changelogs,
             total_restored: 0,
         })
     }
@@ -163,6 +169,9 @@ impl Restorer {
         partition: i32,
         operation: &str,
     ) -> RuntimeResult<(i64, i64)> {
+        // `start` resolves the gate within the API timeout; twice that is
+        // only a guard against a gate nobody resolves.
+        self.changelogs.wait(self.timeout * 2)?;
         let deadline = Instant::now() + self.timeout;
         let mut backoff = Duration::from_millis(20);
         loop {

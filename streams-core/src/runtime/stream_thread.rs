@@ -160,6 +160,7 @@ impl StreamThread {
             restore_consumer,
             shared.restore_listener.clone(),
             cfg.api_timeout,
+            shared.changelogs.clone(),
         )?;
         let global = match &shared.plan.global {
             Some(plan) => {

@@ -33,7 +33,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::RuntimeConfig;
 use super::errors::{RuntimeError, RuntimeResult};
-use super::internal_topics::TaskPlan;
+use super::internal_topics::{SubPlan, TaskPlan};
 use super::kafka_streams::SharedMetrics;
 use super::record_collector::KafkaCollector;
 use super::restore::Restorer;
@@ -205,6 +205,16 @@ struct ActiveTask {
     checkpointed: Checkpoint,
 }
 
+/// A task whose stores are open, not yet registered with the restorer.
+struct OpenedTask {
+    id: TaskId,
+    lock: TaskDirLock,
+    task: StreamTask,
+    sub: SubPlan,
+    checkpoint: Checkpoint,
+    partitions: Vec<(String, i32)>,
+}
+
 /// Changelog records written since the last checkpoint after which an
 /// at-least-once commit also checkpoints (Kafka Streams'
 /// `OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT`). A checkpoint flushes RocksDB's
@@ -351,23 +361,32 @@ impl TaskManager {
     /// Creates the pending tasks whose directories can be locked now.
     pub(crate) fn create_pending(&mut self, restorer: &mut Restorer) -> RuntimeResult<()> {
         let ids: Vec<TaskId> = self.pending.keys().copied().collect();
+        // Every task's stores are opened before any is registered with the
+        // restorer: registering waits for the changelog topics, which
+        // `start` may still be creating, and opening does not need them.
+        let mut opened = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(lock) = self.state_dir.lock(id)? else {
                 continue;
             };
             let partitions = self.pending.remove(&id).unwrap_or_default();
-            self.create(id, lock, partitions, restorer)?;
+            opened.push(self.open(id, lock, partitions, restorer)?);
+        }
+        for task in opened {
+            self.register(task, restorer)?;
         }
         Ok(())
     }
 
-    fn create(
+    /// Opens task `id`'s processors and stores (wiping state that its
+    /// checkpoint shows to be from another changelog).
+    fn open(
         &mut self,
         id: TaskId,
         lock: TaskDirLock,
         partitions: Vec<(String, i32)>,
         restorer: &mut Restorer,
-    ) -> RuntimeResult<()> {
+    ) -> RuntimeResult<OpenedTask> {
         let sub = self
             .plan
             .subtopology(id.subtopology)
@@ -434,6 +453,27 @@ impl TaskManager {
             task: id.to_string(),
             source: Box::new(source),
         })?;
+        Ok(OpenedTask {
+            id,
+            lock,
+            task,
+            sub,
+            checkpoint,
+            partitions,
+        })
+    }
+
+    /// Starts restoring an opened task's stores (or marks it running when
+    /// they are up to date) and adds it to the active tasks.
+    fn register(&mut self, opened: OpenedTask, restorer: &mut Restorer) -> RuntimeResult<()> {
+        let OpenedTask {
+            id,
+            lock,
+            task,
+            sub,
+            checkpoint,
+            partitions,
+        } = opened;
         let mut changelogs = Vec::new();
         let mut changelog_offsets = Checkpoint::new();
         let mut restoring = false;
