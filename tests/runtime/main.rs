@@ -11,6 +11,7 @@ mod dead_letter;
 mod differential;
 mod examples;
 mod global;
+mod headers;
 mod offset_reset;
 mod real_broker;
 mod rebalance;

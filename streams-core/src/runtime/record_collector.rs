@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientContext;
 use rdkafka::Message;
 use rdkafka::TopicPartitionList;
+use rdkafka::bindings::rd_kafka_vtype_t as RDKafkaVType;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header as KHeader, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 
 use super::errors::{RuntimeError, RuntimeResult};
 use crate::error::StreamsError;
@@ -36,7 +37,24 @@ use crate::processor::{Headers, RecordCollector};
 #[derive(Default)]
 struct DeliveryState {
     first_error: Option<RuntimeError>,
-    offsets: HashMap<String, HashMap<i32, i64>>,
+    /// Per topic whose offsets are tracked (changelogs, see
+    /// [`KafkaCollector::track_offsets`]), indexed by its delivery opaque
+    /// less one: the offset of the last record acknowledged per partition
+    /// (-1: none yet).
+    tracked: Vec<(String, Vec<i64>)>,
+}
+
+impl DeliveryState {
+    fn written(&mut self, slot: usize, partition: i32, offset: i64) {
+        let (Some((_, offsets)), Ok(p)) = (self.tracked.get_mut(slot), usize::try_from(partition))
+        else {
+            return;
+        };
+        if offsets.len() <= p {
+            offsets.resize(p + 1, -1);
+        }
+        offsets[p] = offsets[p].max(offset);
+    }
 }
 
 /// Receives delivery reports (on the thread that polls the producer).
@@ -61,29 +79,20 @@ impl ClientContext for CollectorContext {
 }
 
 impl ProducerContext for CollectorContext {
-    type DeliveryOpaque = ();
+    /// 0 for a record whose offset nobody asks for (sinks), else the slot of
+    /// its topic in `DeliveryState::tracked` plus one. Most records are
+    /// sink records: their acknowledgement costs no lock and no look-up.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, slot: usize) {
+        if result.is_ok() && slot == 0 {
+            return;
+        }
         let Ok(mut state) = self.state.lock() else {
             return;
         };
         match result {
-            Ok(m) => {
-                let topic = m.topic();
-                let partition = m.partition();
-                let offset = m.offset();
-                match state.offsets.get_mut(topic) {
-                    Some(p) => {
-                        let e = p.entry(partition).or_insert(offset);
-                        *e = (*e).max(offset);
-                    }
-                    None => {
-                        state
-                            .offsets
-                            .insert(topic.to_string(), HashMap::from([(partition, offset)]));
-                    }
-                }
-            }
+            Ok(m) => state.written(slot - 1, m.partition(), m.offset()),
             // Records purged by an abort: nothing to report.
             Err((e, _))
                 if matches!(
@@ -232,6 +241,8 @@ struct PendingCommit {
 
 /// Sends what a thread's tasks produce.
 pub(crate) struct KafkaCollector {
+    /// Declared before `producer`: dropped (the handles destroyed) first.
+    topics: RefCell<TopicHandles>,
     /// Shared with the thread of a commit running in the background.
     producer: Arc<BaseProducer<CollectorContext>>,
     /// The commit running in the background, if any (exactly-once).
@@ -265,6 +276,7 @@ impl KafkaCollector {
         metrics: Arc<super::kafka_streams::SharedMetrics>,
     ) -> RuntimeResult<Self> {
         Ok(KafkaCollector {
+            topics: RefCell::new(TopicHandles::default()),
             producer: Arc::new(producer),
             pending: None,
             held: HeldRecords::default(),
@@ -346,10 +358,78 @@ impl KafkaCollector {
         drain(&self.producer, self.timeout)
     }
 
-    /// Offset of the last record acknowledged on `topic`-`partition`.
+    /// Offset of the last record acknowledged on `topic`-`partition`, for a
+    /// topic registered with [`track_offsets`](Self::track_offsets).
     pub(crate) fn written_offset(&self, topic: &str, partition: i32) -> Option<i64> {
         let state = self.producer.context().state.lock().ok()?;
-        state.offsets.get(topic)?.get(&partition).copied()
+        let (_, offsets) = state.tracked.iter().find(|(t, _)| t == topic)?;
+        let offset = *offsets.get(usize::try_from(partition).ok()?)?;
+        (offset >= 0).then_some(offset)
+    }
+
+    /// Keeps the offset of the last record acknowledged per partition of
+    /// `topic` (for [`written_offset`](Self::written_offset)): changelogs,
+    /// whose offsets go into the checkpoints. Call it before sending to
+    /// the topic.
+    pub(crate) fn track_offsets(&self, topic: &str) -> RuntimeResult<()> {
+        let index = self.topic_index(topic)?;
+        let mut handles = self.topics.borrow_mut();
+        if handles.list[index].opaque != 0 {
+            return Ok(());
+        }
+        let mut state = self
+            .producer
+            .context()
+            .state
+            .lock()
+            .map_err(|_| RuntimeError::IllegalState("the delivery state is poisoned".into()))?;
+        state.tracked.push((topic.to_string(), Vec::new()));
+        handles.list[index].opaque = state.tracked.len();
+        Ok(())
+    }
+
+    /// The index in `topics` of `topic`'s handle, created on first use.
+    fn topic_index(&self, topic: &str) -> RuntimeResult<usize> {
+        let mut handles = self.topics.borrow_mut();
+        // Records come in runs to one topic: the last one is checked first.
+        let last = handles.last;
+        if handles.list.get(last).is_some_and(|h| &*h.name == topic) {
+            return Ok(last);
+        }
+        let index = match handles.list.iter().position(|h| &*h.name == topic) {
+            Some(i) => i,
+            None => {
+                let name = std::ffi::CString::new(topic).map_err(|_| RuntimeError::Send {
+                    topic: topic.to_string(),
+                    reason: "the topic name contains a NUL byte".into(),
+                })?;
+                // SAFETY: the client is alive (`producer` outlives
+                // `topics`, see the field order); a null configuration
+                // takes the producer's default topic configuration, as
+                // naming the topic in each `rd_kafka_producev` did.
+                let rkt = unsafe {
+                    rdkafka::bindings::rd_kafka_topic_new(
+                        self.producer.client().native_ptr(),
+                        name.as_ptr(),
+                        std::ptr::null_mut(),
+                    )
+                };
+                if rkt.is_null() {
+                    return Err(RuntimeError::Send {
+                        topic: topic.to_string(),
+                        reason: "librdkafka refused the topic handle".into(),
+                    });
+                }
+                handles.list.push(TopicHandle {
+                    name: topic.into(),
+                    rkt,
+                    opaque: 0,
+                });
+                handles.list.len() - 1
+            }
+        };
+        handles.last = index;
+        Ok(index)
     }
 
     /// Commits the open transaction with the input `offsets` (exactly-once),
@@ -544,41 +624,126 @@ impl KafkaCollector {
         timestamp: i64,
         partition: Option<i32>,
     ) -> RuntimeResult<()> {
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).timestamp(timestamp);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        if let Some(v) = value {
-            record = record.payload(v);
-        }
-        if let Some(p) = partition {
-            record = record.partition(p);
-        }
-        if let Some(headers) = headers {
-            let mut owned = OwnedHeaders::new_with_capacity(headers.len());
-            for h in headers.iter() {
-                owned = owned.insert(KHeader {
-                    key: &h.key,
-                    value: h.value.as_deref(),
-                });
-            }
-            record = record.headers(owned);
-        }
+        let index = self.topic_index(topic)?;
+        let (rkt, opaque) = {
+            let handles = self.topics.borrow();
+            let h = &handles.list[index];
+            (h.rkt, h.opaque)
+        };
+        let owned = headers.map(NativeHeaders::of);
+        let bytes = |b: Option<&[u8]>| {
+            b.map_or((std::ptr::null_mut(), 0), |b| {
+                (b.as_ptr() as *mut std::ffi::c_void, b.len())
+            })
+        };
+        let ((key_ptr, key_len), (value_ptr, value_len)) = (bytes(key), bytes(value));
+        let native = self.producer.client().native_ptr();
         loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    // The local queue is full: serve deliveries, then retry.
-                    record = back;
-                    serve_reports(&self.producer);
+            // SAFETY: rdkafka's `BaseProducer::send`, with the topic given
+            // by a handle this collector holds (the name was turned into a
+            // C string and looked up under the client's lock for every
+            // record) and the slot of its tracked offsets as the opaque.
+            // Key and value are copied (`MSG_F_COPY`); the headers belong
+            // to librdkafka once the call succeeds.
+            let err = unsafe {
+                rdkafka::bindings::rd_kafka_producev(
+                    native,
+                    RDKafkaVType::RD_KAFKA_VTYPE_RKT,
+                    rkt,
+                    RDKafkaVType::RD_KAFKA_VTYPE_PARTITION,
+                    partition.unwrap_or(-1),
+                    RDKafkaVType::RD_KAFKA_VTYPE_MSGFLAGS,
+                    rdkafka::bindings::RD_KAFKA_MSG_F_COPY,
+                    RDKafkaVType::RD_KAFKA_VTYPE_VALUE,
+                    value_ptr,
+                    value_len,
+                    RDKafkaVType::RD_KAFKA_VTYPE_KEY,
+                    key_ptr,
+                    key_len,
+                    RDKafkaVType::RD_KAFKA_VTYPE_OPAQUE,
+                    opaque as *mut std::ffi::c_void,
+                    RDKafkaVType::RD_KAFKA_VTYPE_TIMESTAMP,
+                    timestamp,
+                    RDKafkaVType::RD_KAFKA_VTYPE_HEADERS,
+                    owned.as_ref().map_or(std::ptr::null_mut(), |h| h.0),
+                    RDKafkaVType::RD_KAFKA_VTYPE_END,
+                )
+            };
+            match RDKafkaErrorCode::from(err) {
+                RDKafkaErrorCode::NoError => {
+                    std::mem::forget(owned);
+                    return Ok(());
                 }
-                Err((e, _)) => {
+                // The local queue is full: serve deliveries, then retry.
+                RDKafkaErrorCode::QueueFull => serve_reports(&self.producer),
+                code => {
                     return Err(RuntimeError::Send {
                         topic: topic.to_string(),
-                        reason: e.to_string(),
+                        reason: KafkaError::MessageProduction(code).to_string(),
                     });
                 }
             }
+        }
+    }
+}
+
+/// A librdkafka header list, destroyed on drop unless a send took it.
+struct NativeHeaders(*mut rdkafka::bindings::rd_kafka_headers_t);
+
+impl NativeHeaders {
+    fn of(headers: &Headers) -> Self {
+        // SAFETY: a new list, filled with copies of the names and values
+        // (`rd_kafka_header_add` copies both).
+        unsafe {
+            let list = rdkafka::bindings::rd_kafka_headers_new(headers.len());
+            for h in headers.iter() {
+                let (value, len) = h.value.as_deref().map_or((std::ptr::null(), 0), |v| {
+                    (v.as_ptr() as *const std::ffi::c_void, v.len() as isize)
+                });
+                rdkafka::bindings::rd_kafka_header_add(
+                    list,
+                    h.key.as_ptr() as *const std::ffi::c_char,
+                    h.key.len() as isize,
+                    value,
+                    len,
+                );
+            }
+            NativeHeaders(list)
+        }
+    }
+}
+
+impl Drop for NativeHeaders {
+    fn drop(&mut self) {
+        // SAFETY: still owned here (a successful send forgets it).
+        unsafe { rdkafka::bindings::rd_kafka_headers_destroy(self.0) };
+    }
+}
+
+/// librdkafka topic handles, one per topic a collector sends to: sending
+/// by handle spares each record a C string of the topic's name and a
+/// look-up of the topic under the client's lock.
+#[derive(Default)]
+struct TopicHandles {
+    list: Vec<TopicHandle>,
+    /// The last handle used.
+    last: usize,
+}
+
+struct TopicHandle {
+    name: Box<str>,
+    rkt: *mut rdkafka::bindings::rd_kafka_topic_t,
+    /// The delivery opaque of its records (see `CollectorContext`).
+    opaque: usize,
+}
+
+impl Drop for TopicHandles {
+    fn drop(&mut self) {
+        for h in &self.list {
+            // SAFETY: created by `rd_kafka_topic_new` and destroyed once,
+            // before the client (records still queued hold their own
+            // reference to the topic).
+            unsafe { rdkafka::bindings::rd_kafka_topic_destroy(h.rkt) };
         }
     }
 }

@@ -28,6 +28,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -370,7 +371,9 @@ impl TaskManager {
                 continue;
             };
             let partitions = self.pending.remove(&id).unwrap_or_default();
+            let started = Instant::now();
             opened.push(self.open(id, lock, partitions, restorer)?);
+            log::debug!("task {id} opened in {:?}", started.elapsed());
         }
         for task in opened {
             self.register(task, restorer)?;
@@ -485,6 +488,8 @@ impl TaskManager {
                 topic: topic.clone(),
                 persistent: store.persistent,
             });
+            // Its offsets go into the checkpoints.
+            self.collector.borrow().track_offsets(topic)?;
             // An in-memory store starts empty: it is always restored from
             // the start of its changelog.
             let offset = if store.persistent {
