@@ -3,9 +3,9 @@
 //!
 //! Sends are asynchronous; the producer reports each delivery to
 //! [`CollectorContext`], which keeps the first failure (raised at the next
-//! flush or commit: nothing is lost silently) and the offset of the last
-//! record written to each partition (what `.checkpoint` files record for
-//! changelog partitions).
+//! flush or commit: nothing is lost silently) and, for changelog topics, the
+//! offset of the last record written to each partition (what `.checkpoint`
+//! files record).
 //!
 //! Under exactly-once, the periodic commit runs in the background
 //! ([`KafkaCollector::commit_transaction_in_background`]): waiting for the
