@@ -77,6 +77,25 @@ pub(crate) struct RawRecord {
 }
 
 impl RawRecord {
+    /// Starts loading the record's first bytes (its key) into the CPU
+    /// cache. A record becomes the head of its queue long after it was
+    /// fetched (a join waits for its other input with thousands queued),
+    /// and its key bytes have left the cache: the key deserializer's load
+    /// missed on most records (6-7 % of a stream-table join's thread).
+    /// Called when the record becomes its queue's head, the load overlaps
+    /// with the processing of the records before it.
+    #[inline]
+    fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; it never faults, whatever the
+        // address (SSE, which it needs, is part of x86_64).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                self.data.as_ptr().cast(),
+            );
+        }
+    }
+
     pub(crate) fn new(
         offset: i64,
         timestamp: i64,
@@ -825,10 +844,17 @@ impl TaskManager {
             );
         }
         let Some((_, i)) = best else { return Ok(false) };
+        let multi_input = t.queues.len() > 1;
         let q = &mut t.queues[i];
         let Some(mut record) = q.records.pop_front() else {
             return Ok(false);
         };
+        // Only where records wait in the queues: a task with one input
+        // processes them moments after polling them, still in the cache,
+        // and the sink measured 5 % slower with the prefetch (4 pairs).
+        if multi_input && let Some(next) = q.records.front() {
+            next.prefetch();
+        }
         q.processed = Some(record.offset);
         let topic: &str = &q.topic;
         let partition = q.partition;
