@@ -196,6 +196,10 @@ impl StateInner {
     }
 }
 
+/// The answer of the thread that creates the missing changelog topics
+/// (see `KafkaStreams::start`).
+type ChangelogCreation = mpsc::Receiver<Result<(), RuntimeError>>;
+
 /// What the threads of an instance share.
 pub(crate) struct Shared {
     pub(crate) cfg: Arc<RuntimeConfig>,
@@ -887,19 +891,11 @@ impl KafkaStreams {
     /// changelog topics are created on a thread of their own, whose answer
     /// comes through the returned channel: the stream threads can join the
     /// group and open their stores meanwhile (see `TopicsGate`).
-    #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
         cfg: &Arc<RuntimeConfig>,
         topology: &Topology,
-    ) -> Result<
-        (
-            TaskPlan,
-            bool,
-            Option<mpsc::Receiver<Result<(), RuntimeError>>>,
-        ),
-        RuntimeError,
-    > {
+    ) -> Result<(TaskPlan, bool, Option<ChangelogCreation>), RuntimeError> {
         if topology.nodes.is_empty() {
             return Err(RuntimeError::Config(
                 "the topology is empty: add a source (StreamsBuilder::stream/table) before starting".into(),
