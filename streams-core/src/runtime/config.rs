@@ -204,6 +204,15 @@ impl RuntimeConfig {
                 // stay together.
                 c.set("partition.assignment.strategy", "range");
                 c.set("enable.partition.eof", "false");
+                // librdkafka prefetches up to 100,000 records per partition
+                // (within 64 MiB): with a stream thread's own queues and
+                // buffers on top, that working set cost speed and memory.
+                // Measured in alternating pairs: sink +8 % (803k-807k ->
+                // 870k-873k records/s), table-table join +10 %, peak RSS
+                // 103 -> 61-69 MiB and 145 -> 104 MiB, the windowed count
+                // unchanged; the raw consumer's rate did not move with it.
+                // The Java consumer holds one fetch per partition.
+                set_default(&mut c, "queued.min.messages", "20000");
             }
             ConsumerRole::Restore | ConsumerRole::Global => {
                 // Restoration is done when the position reaches the end
@@ -381,10 +390,23 @@ mod tests {
                 ("group.instance.id", "node-a-2"),
                 ("isolation.level", "read_uncommitted"),
                 ("partition.assignment.strategy", "range"),
+                ("queued.min.messages", "20000"),
                 ("reconnect.backoff.ms", "20"),
                 ("session.timeout.ms", "7000"),
                 ("socket.keepalive.enable", "true"),
             ])
+        );
+        // The prefetch depth is a default the application may change.
+        let own = RuntimeConfig::new(
+            &config
+                .clone()
+                .set("main.consumer.queued.min.messages", "5000"),
+        )
+        .unwrap();
+        assert_eq!(
+            own.consumer_config(1, ConsumerRole::Main)
+                .get("queued.min.messages"),
+            Some("5000")
         );
         assert_eq!(
             props(&cfg.consumer_config(1, ConsumerRole::Restore)),
