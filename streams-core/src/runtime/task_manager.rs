@@ -176,6 +176,18 @@ struct PartitionQueue {
 }
 
 impl PartitionQueue {
+    /// Whether the queue is empty and its task waits for polling to fill
+    /// it: while the broker may hold records for it (its lag is unknown or
+    /// positive), or, caught up, until `max.task.idle.ms` has passed since
+    /// (`idle_deadline`, set by `process_one`; `wall` is now, in ms).
+    fn awaits_fetch(&self, wall: i64) -> bool {
+        self.records.is_empty()
+            && match self.lag {
+                None | Some(1..) => true,
+                Some(_) => self.idle_deadline.is_none_or(|deadline| wall < deadline),
+            }
+    }
+
     /// Gives `record` its timestamp ([`StreamTask::stamp`]).
     fn stamp(&mut self, task: &StreamTask, record: &mut RawRecord) -> RuntimeResult<()> {
         record.timestamp = task
@@ -305,13 +317,17 @@ impl TaskManager {
     /// and with the buffers full of its other inputs' records, it would
     /// wait forever. (Kafka Streams pauses only the partitions whose own
     /// buffer is full; pausing a partition in librdkafka drops what it has
-    /// fetched for it.)
+    /// fetched for it.) An empty input known to be caught up (lag 0, such
+    /// as a table's topic read to its end) waits for nothing that polling
+    /// would bring: counting it made a stream-table join buffer its whole
+    /// stream input (the Yahoo benchmark's thread grew to 350 MiB).
     pub(crate) fn buffers_full(&self) -> bool {
+        let wall = now_ms();
         if self.cfg.max_task_idle_ms >= 0
             && self.tasks.values().any(|t| {
                 t.status == TaskStatus::Running
                     && t.queues.len() > 1
-                    && t.queues.iter().any(|q| q.records.is_empty())
+                    && t.queues.iter().any(|q| q.awaits_fetch(wall))
             })
         {
             return false;
@@ -1122,4 +1138,59 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(records: usize, lag: Option<i64>, idle_deadline: Option<i64>) -> PartitionQueue {
+        PartitionQueue {
+            topic: "t".into(),
+            partition: 0,
+            records: (0..records)
+                .map(|i| RawRecord::new(i as i64, 0, None, Some(b"v"), Headers::default()))
+                .collect(),
+            processed: None,
+            committed: None,
+            lag,
+            start_position: None,
+            idle_deadline,
+            paused: false,
+            partition_time: -1,
+        }
+    }
+
+    /// An empty input holds the thread's polling open (`buffers_full`)
+    /// only while polling may bring it records: a table topic read to its
+    /// end does not, and counting it let a stream-table join buffer its
+    /// whole stream input.
+    #[test]
+    fn only_an_empty_queue_with_lag_awaits_a_fetch() {
+        let now = 1_000;
+        assert!(queue(0, None, None).awaits_fetch(now), "unknown lag");
+        assert!(
+            queue(0, Some(3), Some(0)).awaits_fetch(now),
+            "records on the broker"
+        );
+        // Caught up: waits only until max.task.idle.ms has passed.
+        assert!(
+            queue(0, Some(0), None).awaits_fetch(now),
+            "idle time not started"
+        );
+        assert!(queue(0, Some(0), Some(now + 1)).awaits_fetch(now), "idling");
+        assert!(
+            !queue(0, Some(0), Some(now)).awaits_fetch(now),
+            "idle time over"
+        );
+        assert!(
+            !queue(0, Some(-1), Some(now - 5)).awaits_fetch(now),
+            "idle time over"
+        );
+        assert!(!queue(2, None, None).awaits_fetch(now), "records buffered");
+        assert!(
+            !queue(2, Some(5), None).awaits_fetch(now),
+            "records buffered"
+        );
+    }
 }
