@@ -102,7 +102,7 @@ where
         }
         if self.via_cache {
             let raw = self.store(ctx)?.session_key_bytes(&key)?;
-            self.contexts.remember(ctx, raw);
+            self.contexts.remember(ctx, &raw);
             let evicted = self.store(ctx)?.take_evicted()?;
             return self.forward_flushed(ctx, evicted);
         }

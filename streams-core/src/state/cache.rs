@@ -42,6 +42,20 @@ struct Slot {
 }
 
 impl Slot {
+    /// An entry not linked into the LRU and dirty lists yet.
+    fn new(key: Rc<[u8]>, value: Option<&[u8]>, timestamp: i64, dirty: bool) -> Self {
+        Slot {
+            key,
+            value: value.map(<[u8]>::to_vec),
+            timestamp,
+            dirty,
+            lru_prev: NIL,
+            lru_next: NIL,
+            dirty_prev: NIL,
+            dirty_next: NIL,
+        }
+    }
+
     fn size(&self, uncharged: usize) -> usize {
         self.key.len().saturating_sub(uncharged)
             + self.value.as_ref().map_or(0, Vec::len)
@@ -92,7 +106,7 @@ struct Keys {
 /// cache (half of a cache lookup's time in the table-table join). Hashed
 /// and compared as the bytes they hold, so a `&[u8]` looks them up.
 #[derive(Debug, Clone)]
-enum LookupKey {
+pub(crate) enum LookupKey {
     Inline { len: u8, bytes: [u8; INLINE_KEY] },
     Shared(Rc<[u8]>),
 }
@@ -101,6 +115,11 @@ enum LookupKey {
 const INLINE_KEY: usize = 30;
 
 impl LookupKey {
+    /// `key`, inline if it is short enough, else in a new allocation.
+    pub(crate) fn from_slice(key: &[u8]) -> Self {
+        Self::inline(key).unwrap_or_else(|| LookupKey::Shared(Rc::from(key)))
+    }
+
     /// `key` inline, if it is short enough.
     fn inline(key: &[u8]) -> Option<Self> {
         let len = u8::try_from(key.len())
@@ -285,53 +304,40 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     /// Inserts or replaces `key`, marking it most recently used; a dirty
     /// write also moves it to the back of the dirty list.
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64, dirty: bool) {
+        // A sorted-only cache (window, session) finds and inserts in one
+        // walk of the index: most windowed writes open a new entry, and a
+        // lookup then an insert walked the B-tree twice.
+        if !Self::HASHED
+            && let Some(query) = LookupKey::inline(key)
+        {
+            let idx = match self.keys.index.entry(query) {
+                std::collections::btree_map::Entry::Occupied(e) => Ok(*e.get()),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let slot = Slot::new(Rc::from(key), value, timestamp, dirty);
+                    self.size_bytes += slot.size(UNCHARGED);
+                    let idx = occupy(&mut self.slots, &mut self.free, slot);
+                    e.insert(idx);
+                    Err(idx)
+                }
+            };
+            match idx {
+                Ok(idx) => self.update(idx, value, timestamp, dirty),
+                Err(idx) => {
+                    self.lru_push_front(idx);
+                    if dirty {
+                        self.dirty_push_back(idx);
+                    }
+                }
+            }
+            return;
+        }
         if let Some(idx) = self.find(key) {
-            let slot = self.slot_mut(idx);
-            let old_size = slot.size(UNCHARGED);
-            match (&mut slot.value, value) {
-                (Some(buf), Some(value)) => {
-                    buf.clear();
-                    buf.extend_from_slice(value);
-                }
-                (slot_value, value) => *slot_value = value.map(<[u8]>::to_vec),
-            }
-            slot.timestamp = timestamp;
-            let was_dirty = slot.dirty;
-            // A clean write (a read-through fill) never lands on a dirty key:
-            // the caller only fills keys it did not find.
-            slot.dirty = was_dirty || dirty;
-            let new_size = slot.size(UNCHARGED);
-            self.size_bytes = self.size_bytes - old_size + new_size;
-            self.touch(idx);
-            if dirty {
-                if was_dirty {
-                    self.dirty_unlink(idx);
-                }
-                self.dirty_push_back(idx);
-            }
+            self.update(idx, value, timestamp, dirty);
         } else {
             let key: Rc<[u8]> = Rc::from(key);
-            let slot = Slot {
-                key: Rc::clone(&key),
-                value: value.map(<[u8]>::to_vec),
-                timestamp,
-                dirty,
-                lru_prev: NIL,
-                lru_next: NIL,
-                dirty_prev: NIL,
-                dirty_next: NIL,
-            };
+            let slot = Slot::new(Rc::clone(&key), value, timestamp, dirty);
             self.size_bytes += slot.size(UNCHARGED);
-            let idx = match self.free.pop() {
-                Some(idx) => {
-                    self.slots[idx] = Some(slot);
-                    idx
-                }
-                None => {
-                    self.slots.push(Some(slot));
-                    self.slots.len() - 1
-                }
-            };
+            let idx = occupy(&mut self.slots, &mut self.free, slot);
             let indexed = LookupKey::new(&key);
             if Self::HASHED {
                 self.keys.lookup.insert(indexed.clone(), idx);
@@ -341,6 +347,33 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             if dirty {
                 self.dirty_push_back(idx);
             }
+        }
+    }
+
+    /// Replaces the value of the cached entry `idx` (see [`put`](Self::put)).
+    fn update(&mut self, idx: usize, value: Option<&[u8]>, timestamp: i64, dirty: bool) {
+        let slot = self.slot_mut(idx);
+        let old_size = slot.size(UNCHARGED);
+        match (&mut slot.value, value) {
+            (Some(buf), Some(value)) => {
+                buf.clear();
+                buf.extend_from_slice(value);
+            }
+            (slot_value, value) => *slot_value = value.map(<[u8]>::to_vec),
+        }
+        slot.timestamp = timestamp;
+        let was_dirty = slot.dirty;
+        // A clean write (a read-through fill) never lands on a dirty key:
+        // the caller only fills keys it did not find.
+        slot.dirty = was_dirty || dirty;
+        let new_size = slot.size(UNCHARGED);
+        self.size_bytes = self.size_bytes - old_size + new_size;
+        self.touch(idx);
+        if dirty {
+            if was_dirty {
+                self.dirty_unlink(idx);
+            }
+            self.dirty_push_back(idx);
         }
     }
 
@@ -568,6 +601,21 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         let slot = self.slot_mut(idx);
         slot.dirty_prev = NIL;
         slot.dirty_next = NIL;
+    }
+}
+
+/// Puts `slot` in a free place of `slots` (a field-level borrow, usable
+/// while the index is borrowed); returns its index.
+fn occupy(slots: &mut Vec<Option<Slot>>, free: &mut Vec<usize>, slot: Slot) -> usize {
+    match free.pop() {
+        Some(idx) => {
+            slots[idx] = Some(slot);
+            idx
+        }
+        None => {
+            slots.push(Some(slot));
+            slots.len() - 1
+        }
     }
 }
 

@@ -39,7 +39,7 @@ pub mod timestamped;
 pub mod typed;
 pub mod window;
 
-mod cache;
+pub(crate) mod cache;
 #[cfg(test)]
 mod tests;
 

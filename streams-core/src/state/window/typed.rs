@@ -492,14 +492,18 @@ impl<K, V> TimestampedWindowStore<K, V> {
         self.codec.decode_windowed(entries)
     }
 
-    /// The binary key of one window (the window store key, seqnum 0), as
-    /// [`WindowTypedFlush::raw_key`] reports it.
-    pub(crate) fn window_key_bytes(&self, key: &K, window_start: i64) -> StoreResult<Vec<u8>> {
-        Ok(super::window_store_key(
-            &self.codec.encode_key(key)?,
-            window_start,
-            0,
-        ))
+    /// Appends the binary key of one window (the window store key, seqnum
+    /// 0), as [`WindowTypedFlush::raw_key`] reports it, to `out`.
+    pub(crate) fn write_window_key_bytes(
+        &self,
+        key: &K,
+        window_start: i64,
+        out: &mut Vec<u8>,
+    ) -> StoreResult<()> {
+        self.codec.with_key(key, |k| {
+            super::write_window_store_key(k, window_start, 0, out);
+            Ok(())
+        })
     }
 
     /// A read view with plain values over the same store (the timestamps
