@@ -1,6 +1,7 @@
 //! Exact-output tests of the DSL in the TopologyTestDriver: one binary, so
 //! RocksDB and librdkafka are linked once.
 
+mod cache_contexts;
 mod describe;
 mod joins;
 mod processing_errors;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::aggregate::not_initialized;
 use super::window_aggregate::{
-    Aggregator, CacheContexts, EmitFinal, Initializer, log_expired, log_null_key,
+    Aggregator, EmitFinal, Initializer, forward_with_context, log_expired, log_null_key,
 };
 use super::{Headers, Processor, ProcessorContext, Record};
 use crate::error::StreamsError;
@@ -40,7 +40,6 @@ pub(crate) struct SessionWindowAggregate<K, V, VA> {
     pub(crate) send_old_values: bool,
     pub(crate) store: Option<SessionStore<K, VA>>,
     pub(crate) via_cache: bool,
-    pub(crate) contexts: CacheContexts,
     pub(crate) observed_stream_time: i64,
     pub(crate) emit: EmitFinal,
 }
@@ -66,7 +65,6 @@ impl<K, V, VA> SessionWindowAggregate<K, V, VA> {
             send_old_values,
             store: None,
             via_cache: false,
-            contexts: CacheContexts::default(),
             observed_stream_time: -1,
             emit: EmitFinal::default(),
         }
@@ -101,8 +99,6 @@ where
             return Ok(());
         }
         if self.via_cache {
-            let raw = self.store(ctx)?.session_key_bytes(&key)?;
-            self.contexts.remember(ctx, &raw);
             let evicted = self.store(ctx)?.take_evicted()?;
             return self.forward_flushed(ctx, evicted);
         }
@@ -136,7 +132,7 @@ where
                 Some(Change::new(entry.new, old)),
                 timestamp,
             );
-            self.contexts.forward(ctx, &entry.raw_key, record)?;
+            forward_with_context(ctx, entry.context, record)?;
         }
         Ok(())
     }
@@ -207,6 +203,11 @@ where
             .saturating_sub(self.windows.grace_ms())
             .saturating_sub(gap);
 
+        if self.via_cache {
+            // The cache stamps the entries this record writes with its
+            // context, which their write-down forwards.
+            self.store(ctx)?.set_record_context(ctx.record_metadata())?;
+        }
         let merged = self.store(ctx)?.find_sessions(
             key,
             timestamp.saturating_sub(gap),
@@ -251,7 +252,6 @@ where
         if self.via_cache {
             let flushed = self.store(ctx)?.flush_cache()?;
             self.forward_flushed(ctx, flushed)?;
-            self.contexts.clear();
         }
         Ok(())
     }

@@ -124,15 +124,12 @@ where
             return Ok(());
         }
         let old = if self.send_old_values { old } else { None };
-        self.forwarder(ctx)?.maybe_forward(
-            ctx,
-            Record {
-                key: Some(Windowed::new(input.key.clone(), window)),
-                value: Some(Change::new(new, old)),
-                timestamp,
-                headers: input.headers.clone(),
-            },
-        )
+        self.forwarder(ctx)?.maybe_forward(ctx, || Record {
+            key: Some(Windowed::new(input.key.clone(), window)),
+            value: Some(Change::new(new, old)),
+            timestamp,
+            headers: input.headers.clone(),
+        })
     }
 
     fn put(
@@ -467,6 +464,7 @@ where
             headers: &record.headers,
             close_time,
         };
+        self.forwarder(ctx)?.begin_record(ctx)?;
         if timestamp < td {
             // As Kafka Streams, an early record does not trigger emit-final.
             return self.process_early(ctx, &input);

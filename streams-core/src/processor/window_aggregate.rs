@@ -18,14 +18,12 @@
 //!   its end plus grace (throttled by the task's emit interval, 0 in the
 //!   test driver).
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::aggregate::not_initialized;
 use super::{Headers, Processor, ProcessorContext, Record, RecordMetadata};
 use crate::error::StreamsError;
 use crate::serde::Change;
-use crate::state::cache::LookupKey;
 use crate::state::{TimestampedWindowStore, ValueAndTimestamp};
 use crate::window::{TimeWindows, Window, Windowed};
 
@@ -39,49 +37,18 @@ pub(crate) type Initializer<VA> = Arc<dyn Fn() -> Option<VA> + Send + Sync>;
 pub(crate) type Aggregator<K, V, VA> =
     Arc<dyn Fn(&K, Option<&V>, Option<VA>) -> Option<VA> + Send + Sync>;
 
-/// The metadata (topic, partition, offset) of the record behind each dirty
-/// cache entry, so that an entry written down later is forwarded with the
-/// context of the record that wrote it, as Kafka Streams' cache does (it
-/// keeps the record context in each cache entry).
-#[derive(Default)]
-pub(crate) struct CacheContexts {
-    /// FxHash: one insert and one remove per windowed update, where SipHash
-    /// showed up at 10 % of a hopping count's profile. Keyed by the cache's
-    /// own key type, which holds a window key (24 bytes at most for keys
-    /// of up to 12 bytes) without an allocation.
-    map: RefCell<rustc_hash::FxHashMap<LookupKey, Option<RecordMetadata>>>,
-    /// Where the raw key of the entry being remembered is written.
-    pub(crate) key_buf: RefCell<Vec<u8>>,
-}
-
-impl CacheContexts {
-    /// Notes the current record's metadata for the entry `raw_key`.
-    pub(crate) fn remember<K, V>(&self, ctx: &ProcessorContext<'_, K, V>, raw_key: &[u8]) {
-        self.map.borrow_mut().insert(
-            LookupKey::from_slice(raw_key),
-            ctx.record_metadata().cloned(),
-        );
-    }
-
-    /// Forwards `record`, written down from the cache entry `raw_key`, with
-    /// that entry's record metadata.
-    pub(crate) fn forward<K: Clone + 'static, V: Clone + 'static>(
-        &self,
-        ctx: &mut ProcessorContext<'_, K, V>,
-        raw_key: &[u8],
-        record: Record<K, V>,
-    ) -> Result<(), StreamsError> {
-        let metadata = self.map.borrow_mut().remove(raw_key).flatten();
-        let previous = std::mem::replace(&mut ctx.task.metadata, metadata);
-        let result = ctx.forward(record);
-        ctx.task.metadata = previous;
-        result
-    }
-
-    /// Forgets everything (after a commit wrote every dirty entry down).
-    pub(crate) fn clear(&self) {
-        self.map.borrow_mut().clear();
-    }
+/// Forwards `record`, written down from a cache entry, with the record
+/// context the entry kept (that of the record that last wrote it), as
+/// Kafka Streams' cache flush listeners do; `None` forwards it with none.
+pub(crate) fn forward_with_context<K: Clone + 'static, V: Clone + 'static>(
+    ctx: &mut ProcessorContext<'_, K, V>,
+    context: Option<RecordMetadata>,
+    record: Record<K, V>,
+) -> Result<(), StreamsError> {
+    let previous = std::mem::replace(&mut ctx.task.metadata, context);
+    let result = ctx.forward(record);
+    ctx.task.metadata = previous;
+    result
 }
 
 /// Forwards the updates of a timestamped window store as `Change`s: at once
@@ -93,7 +60,6 @@ pub(crate) struct WindowForwarder<K, VA> {
     /// Whether updates go through the cache (false for emit-on-close,
     /// which forwards directly whatever the store is).
     pub(crate) via_cache: bool,
-    pub(crate) contexts: CacheContexts,
 }
 
 impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
@@ -113,34 +79,41 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
             store,
             send_old_values,
             via_cache,
-            contexts: CacheContexts::default(),
         }
     }
 
+    /// Before a record's writes: the cache stamps the entries they write
+    /// with the record's context, which their write-down forwards.
+    pub(crate) fn begin_record(
+        &self,
+        ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
+    ) -> Result<(), StreamsError> {
+        if self.via_cache {
+            self.store.set_record_context(ctx.record_metadata())?;
+        }
+        Ok(())
+    }
+
+    /// Forwards an update: with a cache, what the cache evicted (the
+    /// update itself goes on when its entry is written down; `record` is
+    /// not built), else `record()` at once.
     pub(crate) fn maybe_forward(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
-        record: Record<Windowed<K>, Change<VA>>,
+        record: impl FnOnce() -> Record<Windowed<K>, Change<VA>>,
     ) -> Result<(), StreamsError> {
         if self.via_cache {
-            if let Some(key) = &record.key {
-                let mut raw = self.contexts.key_buf.borrow_mut();
-                raw.clear();
-                self.store
-                    .write_window_key_bytes(&key.key, key.window.start(), &mut raw)?;
-                self.contexts.remember(ctx, &raw);
-            }
             let evicted = self.store.take_evicted()?;
-            self.forward_flushed(ctx, evicted)
-        } else {
-            let record = if self.send_old_values {
-                record
-            } else {
-                let value = record.value.map(|c| Change::new(c.new_value, None));
-                Record { value, ..record }
-            };
-            ctx.forward(record)
+            return self.forward_flushed(ctx, evicted);
         }
+        let record = record();
+        let record = if self.send_old_values {
+            record
+        } else {
+            let value = record.value.map(|c| Change::new(c.new_value, None));
+            Record { value, ..record }
+        };
+        ctx.forward(record)
     }
 
     pub(crate) fn flush(
@@ -150,7 +123,6 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
         if self.via_cache {
             let flushed = self.store.flush_cache()?;
             self.forward_flushed(ctx, flushed)?;
-            self.contexts.clear();
         }
         Ok(())
     }
@@ -172,7 +144,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
             };
             let change = Change::new(entry.new.map(|n| n.value), old);
             let record = Record::new(Some(entry.key), Some(change), timestamp);
-            self.contexts.forward(ctx, &entry.raw_key, record)?;
+            forward_with_context(ctx, entry.context, record)?;
         }
         Ok(())
     }
@@ -353,6 +325,7 @@ where
             .forwarder
             .as_ref()
             .ok_or_else(|| not_initialized(ctx.node_name()))?;
+        forwarder.begin_record(ctx)?;
         for window in self.windows.windows_for(timestamp) {
             if window.end() > close_time {
                 let (old_agg, new_timestamp) = match forwarder.store.fetch(key, window.start())? {
@@ -374,15 +347,12 @@ where
                     None => forwarder.store.put(key, None, window.start())?,
                 }
                 if !self.emit_on_close {
-                    forwarder.maybe_forward(
-                        ctx,
-                        Record {
-                            key: Some(Windowed::new(key.clone(), window)),
-                            value: Some(Change::new(new_agg, old_for_change)),
-                            timestamp: new_timestamp,
-                            headers: record.headers.clone(),
-                        },
-                    )?;
+                    forwarder.maybe_forward(ctx, || Record {
+                        key: Some(Windowed::new(key.clone(), window)),
+                        value: Some(Change::new(new_agg, old_for_change)),
+                        timestamp: new_timestamp,
+                        headers: record.headers.clone(),
+                    })?;
                 }
             } else {
                 log_expired(

@@ -16,8 +16,11 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+
+use crate::processor::RecordMetadata;
 
 /// Marks the end of a list.
 const NIL: usize = usize::MAX;
@@ -34,6 +37,10 @@ struct Slot {
     /// `None` is a cached delete (a tombstone hiding the store's value).
     value: Option<Vec<u8>>,
     timestamp: i64,
+    /// Where the record that last wrote the entry came from, forwarded
+    /// with the entry when it is written down (Kafka Streams keeps the
+    /// record context in each `LRUCacheEntry`).
+    context: Option<RecordMetadata>,
     dirty: bool,
     lru_prev: usize,
     lru_next: usize,
@@ -43,12 +50,13 @@ struct Slot {
 
 impl Slot {
     /// An entry not linked into the LRU and dirty lists yet.
-    fn new(key: Rc<[u8]>, value: Option<&[u8]>, timestamp: i64, dirty: bool) -> Self {
+    fn new(key: Rc<[u8]>, value: Option<&[u8]>, write: Write<'_>) -> Self {
         Slot {
             key,
             value: value.map(<[u8]>::to_vec),
-            timestamp,
-            dirty,
+            timestamp: write.timestamp,
+            context: write.context.cloned(),
+            dirty: write.dirty,
             lru_prev: NIL,
             lru_next: NIL,
             dirty_prev: NIL,
@@ -69,6 +77,20 @@ pub(crate) struct DirtyEntry {
     pub key: Vec<u8>,
     pub value: Option<Vec<u8>>,
     pub timestamp: i64,
+    pub context: Option<RecordMetadata>,
+}
+
+/// What a [`NamedCache::put`] stamps on its entry besides the value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Write<'a> {
+    /// The timestamp of the record behind the write.
+    pub timestamp: i64,
+    /// Where that record came from (`None` outside a record, or for a
+    /// store whose owner forwards nothing from its cache).
+    pub context: Option<&'a RecordMetadata>,
+    /// Whether the entry must be written down (false for a read-through
+    /// fill).
+    pub dirty: bool,
 }
 
 /// A cached entry as seen by readers.
@@ -106,7 +128,7 @@ struct Keys {
 /// cache (half of a cache lookup's time in the table-table join). Hashed
 /// and compared as the bytes they hold, so a `&[u8]` looks them up.
 #[derive(Debug, Clone)]
-pub(crate) enum LookupKey {
+enum LookupKey {
     Inline { len: u8, bytes: [u8; INLINE_KEY] },
     Shared(Rc<[u8]>),
 }
@@ -115,11 +137,6 @@ pub(crate) enum LookupKey {
 const INLINE_KEY: usize = 30;
 
 impl LookupKey {
-    /// `key`, inline if it is short enough, else in a new allocation.
-    pub(crate) fn from_slice(key: &[u8]) -> Self {
-        Self::inline(key).unwrap_or_else(|| LookupKey::Shared(Rc::from(key)))
-    }
-
     /// `key` inline, if it is short enough.
     fn inline(key: &[u8]) -> Option<Self> {
         let len = u8::try_from(key.len())
@@ -303,7 +320,8 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
 
     /// Inserts or replaces `key`, marking it most recently used; a dirty
     /// write also moves it to the back of the dirty list.
-    pub fn put(&mut self, key: &[u8], value: Option<&[u8]>, timestamp: i64, dirty: bool) {
+    pub fn put(&mut self, key: &[u8], value: Option<&[u8]>, write: Write<'_>) {
+        let dirty = write.dirty;
         // A sorted-only cache (window, session) finds and inserts in one
         // walk of the index: most windowed writes open a new entry, and a
         // lookup then an insert walked the B-tree twice.
@@ -313,7 +331,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             let idx = match self.keys.index.entry(query) {
                 std::collections::btree_map::Entry::Occupied(e) => Ok(*e.get()),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    let slot = Slot::new(Rc::from(key), value, timestamp, dirty);
+                    let slot = Slot::new(Rc::from(key), value, write);
                     self.size_bytes += slot.size(UNCHARGED);
                     let idx = occupy(&mut self.slots, &mut self.free, slot);
                     e.insert(idx);
@@ -321,7 +339,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                 }
             };
             match idx {
-                Ok(idx) => self.update(idx, value, timestamp, dirty),
+                Ok(idx) => self.update(idx, value, write),
                 Err(idx) => {
                     self.lru_push_front(idx);
                     if dirty {
@@ -332,10 +350,10 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             return;
         }
         if let Some(idx) = self.find(key) {
-            self.update(idx, value, timestamp, dirty);
+            self.update(idx, value, write);
         } else {
             let key: Rc<[u8]> = Rc::from(key);
-            let slot = Slot::new(Rc::clone(&key), value, timestamp, dirty);
+            let slot = Slot::new(Rc::clone(&key), value, write);
             self.size_bytes += slot.size(UNCHARGED);
             let idx = occupy(&mut self.slots, &mut self.free, slot);
             let indexed = LookupKey::new(&key);
@@ -351,7 +369,8 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     }
 
     /// Replaces the value of the cached entry `idx` (see [`put`](Self::put)).
-    fn update(&mut self, idx: usize, value: Option<&[u8]>, timestamp: i64, dirty: bool) {
+    fn update(&mut self, idx: usize, value: Option<&[u8]>, write: Write<'_>) {
+        let dirty = write.dirty;
         let slot = self.slot_mut(idx);
         let old_size = slot.size(UNCHARGED);
         match (&mut slot.value, value) {
@@ -361,7 +380,16 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             }
             (slot_value, value) => *slot_value = value.map(<[u8]>::to_vec),
         }
-        slot.timestamp = timestamp;
+        slot.timestamp = write.timestamp;
+        match (&mut slot.context, write.context) {
+            // The common case, another record of the same partition: no
+            // reference count to move.
+            (Some(kept), Some(new)) if Arc::ptr_eq(&kept.topic, &new.topic) => {
+                kept.partition = new.partition;
+                kept.offset = new.offset;
+            }
+            (kept, new) => *kept = new.cloned(),
+        }
         let was_dirty = slot.dirty;
         // A clean write (a read-through fill) never lands on a dirty key:
         // the caller only fills keys it did not find.
@@ -389,6 +417,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                 key: slot.key.to_vec(),
                 value: slot.value,
                 timestamp: slot.timestamp,
+                context: slot.context,
             },
         })
     }
@@ -417,6 +446,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                 key: slot.key.to_vec(),
                 value: slot.value.clone(),
                 timestamp: slot.timestamp,
+                context: slot.context.clone(),
             });
             if slot.value.is_none() {
                 tombstones.push(idx);
@@ -634,6 +664,15 @@ fn bounds_are_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
 mod tests {
     use super::*;
 
+    /// A write with no record context.
+    fn w(timestamp: i64, dirty: bool) -> Write<'static> {
+        Write {
+            timestamp,
+            context: None,
+            dirty,
+        }
+    }
+
     fn keys_of(entries: &[DirtyEntry]) -> Vec<&[u8]> {
         entries.iter().map(|e| e.key.as_slice()).collect()
     }
@@ -688,13 +727,13 @@ mod tests {
             .flat_map(|&n| [vec![7u8; n], [vec![7u8; n], vec![8]].concat()])
             .collect();
         for (i, k) in keys.iter().enumerate() {
-            cache.put(k, Some(&[i as u8]), i as i64, false);
+            cache.put(k, Some(&[i as u8]), w(i as i64, false));
         }
         for (i, k) in keys.iter().enumerate() {
             let got = cache.get(k).and_then(|c| c.value.map(<[u8]>::to_vec));
             assert_eq!(got, Some(vec![i as u8]), "key of {} bytes", k.len());
         }
-        cache.put(&keys[9], Some(b"new"), 99, true);
+        cache.put(&keys[9], Some(b"new"), w(99, true));
         assert_eq!(cache.get(&keys[9]).unwrap().value, Some(&b"new"[..]));
         assert_eq!(cache.len(), keys.len());
         for k in &keys {
@@ -708,10 +747,10 @@ mod tests {
     #[test]
     fn dirty_order_is_latest_write_order() {
         let mut cache: NamedCache = NamedCache::new();
-        cache.put(b"a", Some(b"1"), 1, true);
-        cache.put(b"b", Some(b"2"), 2, true);
-        cache.put(b"c", Some(b"3"), 3, true);
-        cache.put(b"a", Some(b"4"), 4, true);
+        cache.put(b"a", Some(b"1"), w(1, true));
+        cache.put(b"b", Some(b"2"), w(2, true));
+        cache.put(b"c", Some(b"3"), w(3, true));
+        cache.put(b"a", Some(b"4"), w(4, true));
         let dirty = cache.take_dirty();
         assert_eq!(keys_of(&dirty), vec![&b"b"[..], b"c", b"a"]);
         assert_eq!(dirty[2].value.as_deref(), Some(&b"4"[..]));
@@ -723,8 +762,8 @@ mod tests {
     #[test]
     fn tombstones_leave_the_cache_when_taken() {
         let mut cache: NamedCache = NamedCache::new();
-        cache.put(b"a", Some(b"1"), 1, true);
-        cache.put(b"b", None, 2, true);
+        cache.put(b"a", Some(b"1"), w(1, true));
+        cache.put(b"b", None, w(2, true));
         let dirty = cache.take_dirty();
         assert_eq!(dirty.len(), 2);
         assert_eq!(cache.len(), 1);
@@ -736,9 +775,9 @@ mod tests {
     #[test]
     fn eviction_takes_least_recently_used() {
         let mut cache: NamedCache = NamedCache::new();
-        cache.put(b"a", Some(b"1"), 1, false);
-        cache.put(b"b", Some(b"2"), 2, true);
-        cache.put(b"c", Some(b"3"), 3, false);
+        cache.put(b"a", Some(b"1"), w(1, false));
+        cache.put(b"b", Some(b"2"), w(2, true));
+        cache.put(b"c", Some(b"3"), w(3, false));
         // Reading `a` makes `b` the least recently used.
         assert!(cache.get(b"a").is_some());
         let evicted = cache.evict().map(|e| (e.entry.key, e.dirty));
@@ -755,11 +794,11 @@ mod tests {
     #[test]
     fn sizes_track_updates() {
         let mut cache: NamedCache = NamedCache::new();
-        cache.put(b"key", Some(b"v"), 1, true);
+        cache.put(b"key", Some(b"v"), w(1, true));
         assert_eq!(cache.size_bytes(), 3 + 1 + ENTRY_OVERHEAD);
-        cache.put(b"key", Some(b"value"), 2, true);
+        cache.put(b"key", Some(b"value"), w(2, true));
         assert_eq!(cache.size_bytes(), 3 + 5 + ENTRY_OVERHEAD);
-        cache.put(b"key", None, 3, true);
+        cache.put(b"key", None, w(3, true));
         assert_eq!(cache.size_bytes(), 3 + ENTRY_OVERHEAD);
         cache.remove(b"key");
         assert_eq!(cache.size_bytes(), 0);
@@ -770,7 +809,7 @@ mod tests {
     fn slots_are_reused() {
         let mut cache: NamedCache = NamedCache::new();
         for round in 0..10u8 {
-            cache.put(&[round], Some(b"v"), 0, true);
+            cache.put(&[round], Some(b"v"), w(0, true));
             cache.remove(&[round]);
         }
         assert_eq!(cache.slots.len(), 1);
@@ -780,7 +819,7 @@ mod tests {
     fn range_in_both_directions() {
         let mut cache: NamedCache = NamedCache::new();
         for k in [b"a", b"b", b"c", b"d"] {
-            cache.put(k, Some(k), 0, false);
+            cache.put(k, Some(k), w(0, false));
         }
         let fwd: Vec<_> = cache
             .range(Bound::Included(b"b"), Bound::Included(b"c"), true)

@@ -34,7 +34,7 @@ use std::cell::{Cell, RefCell};
 use std::ops::Bound;
 use std::rc::Rc;
 
-use super::cache::{DirtyEntry, NamedCache};
+use super::cache::{DirtyEntry, NamedCache, Write};
 use super::{
     BytesIter, BytesKeyValue, KeyValueBytesStore, StateStore, StoreError, StoreResult,
     TimestampedBytesWrite, range_is_inverted,
@@ -182,7 +182,14 @@ impl CachingKeyValueStore {
         timestamp: i64,
         dirty: bool,
     ) -> StoreResult<()> {
-        inner.cache.put(key, value, timestamp, dirty);
+        // No record context: a key-value table forwards what it writes
+        // down with the context of the record being processed.
+        let write = Write {
+            timestamp,
+            context: None,
+            dirty,
+        };
+        inner.cache.put(key, value, write);
         self.maybe_evict(inner)
     }
 

@@ -19,7 +19,7 @@ use std::ops::Bound;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::cache::{DirtyEntry, NamedCache};
+use super::cache::{DirtyEntry, NamedCache, Write};
 use super::caching::FlushedEntry;
 use super::rocksdb::RocksDbConfig;
 use super::window::segmented::Segments;
@@ -29,6 +29,7 @@ use super::{
     StoreError, StoreFactory, StoreKind, StoreResult, Stores, TimestampedBytesWrite,
     changelog_topic_name,
 };
+use crate::processor::RecordMetadata;
 use crate::serde::{SerdeError, SerdeRef};
 use crate::window::{Window, Windowed};
 
@@ -718,12 +719,17 @@ pub struct SessionFlushedEntry {
     pub old_value: Option<Vec<u8>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
+    /// Where that record came from, as set by
+    /// [`CachingSessionStore::set_record_context`] before its write.
+    pub context: Option<RecordMetadata>,
 }
 
 struct CacheInner {
     cache: NamedCache<SEGMENT_PREFIX>,
     wrapped: Box<dyn SessionBytesStore>,
     pending: Vec<SessionFlushedEntry>,
+    /// Stamped on the entries of the next writes.
+    context: Option<RecordMetadata>,
 }
 
 /// Bytes of the segment id in front of every session cache key.
@@ -827,8 +833,15 @@ impl CachingSessionStore {
                 cache: NamedCache::new(),
                 wrapped,
                 pending: Vec::new(),
+                context: None,
             }),
         }
+    }
+
+    /// The record context that the next writes stamp on their entries
+    /// (see [`CachingWindowStore::set_record_context`](crate::state::window::CachingWindowStore::set_record_context)).
+    pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
+        self.inner.get_mut().context = context.cloned();
     }
 
     /// Whether write-downs outside a commit are kept for
@@ -1024,6 +1037,7 @@ impl CacheInner {
                     new_value: entry.value,
                     old_value: old,
                     timestamp: entry.timestamp,
+                    context: entry.context,
                 });
             }
             Ok(())
@@ -1070,8 +1084,14 @@ impl SessionBytesStore for CachingSessionStore {
         let ts = self.timestamp.get();
         let cache_key = self.layout.key(key, start, end);
         let mut inner = self.borrow_mut()?;
-        inner.cache.put(&cache_key, value, ts, true);
-        self.maybe_evict(&mut inner)
+        let inner = &mut *inner;
+        let write = Write {
+            timestamp: ts,
+            context: inner.context.as_ref(),
+            dirty: true,
+        };
+        inner.cache.put(&cache_key, value, write);
+        self.maybe_evict(inner)
     }
     fn fetch_session(&self, key: &[u8], start: i64, end: i64) -> StoreResult<Option<Vec<u8>>> {
         let cache_key = self.layout.key(key, start, end);
@@ -1153,7 +1173,8 @@ pub struct SessionLayeredStore {
 }
 
 enum SessionTop {
-    Cached(CachingSessionStore),
+    // Boxed: the cache is far larger than a pointer.
+    Cached(Box<CachingSessionStore>),
     Plain(Box<dyn SessionBytesStore>),
 }
 
@@ -1176,7 +1197,7 @@ impl SessionLayeredStore {
     /// A stack topped by a cache.
     pub fn with_cache(store: CachingSessionStore) -> Self {
         SessionLayeredStore {
-            top: SessionTop::Cached(store),
+            top: SessionTop::Cached(Box::new(store)),
         }
     }
     /// Whether the top layer is a cache.
@@ -1186,14 +1207,14 @@ impl SessionLayeredStore {
     /// The top layer.
     pub fn bytes(&self) -> &dyn SessionBytesStore {
         match &self.top {
-            SessionTop::Cached(s) => s,
+            SessionTop::Cached(s) => s.as_ref(),
             SessionTop::Plain(s) => s.as_ref(),
         }
     }
     /// The top layer, mutably.
     pub fn bytes_mut(&mut self) -> &mut dyn SessionBytesStore {
         match &mut self.top {
-            SessionTop::Cached(s) => s,
+            SessionTop::Cached(s) => s.as_mut(),
             SessionTop::Plain(s) => s.as_mut(),
         }
     }
@@ -1209,13 +1230,16 @@ impl SessionLayeredStore {
             SessionTop::Plain(_) => Vec::new(),
         }
     }
+    fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
+        if let SessionTop::Cached(s) = &mut self.top {
+            s.set_record_context(context);
+        }
+    }
 }
 
 /// A session cache entry written down, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionTypedFlush<K, V> {
-    /// The entry's binary key (the session store key).
-    pub raw_key: Vec<u8>,
     /// The session.
     pub key: Windowed<K>,
     /// The aggregate written (`None`: the session was removed).
@@ -1224,6 +1248,9 @@ pub struct SessionTypedFlush<K, V> {
     pub old: Option<V>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
+    /// Where that record came from (see
+    /// [`CachingSessionStore::set_record_context`]).
+    pub context: Option<RecordMetadata>,
 }
 
 struct SessionCodec<K, V> {
@@ -1360,17 +1387,6 @@ impl<K, V> SessionStore<K, V> {
         self.stack_mut()?
             .bytes_mut()
             .put(&key, start, end, value.as_deref())
-    }
-
-    /// The binary key of a session, as [`SessionTypedFlush::raw_key`]
-    /// reports it.
-    pub(crate) fn session_key_bytes(&self, session: &Windowed<K>) -> StoreResult<Vec<u8>> {
-        let key = self.encode_key(&session.key)?;
-        Ok(session_store_key(
-            &key,
-            session.window.start(),
-            session.window.end(),
-        ))
     }
 
     /// Removes a session.
@@ -1516,7 +1532,6 @@ impl<K, V> SessionStore<K, V> {
             .into_iter()
             .map(|e| {
                 Ok(SessionTypedFlush {
-                    raw_key: session_store_key(&e.key, e.start, e.end),
                     key: Windowed::new(
                         self.decode_key(&e.key)?,
                         Window::from_valid_bounds(e.start, e.end),
@@ -1524,6 +1539,7 @@ impl<K, V> SessionStore<K, V> {
                     new: decode(e.new_value)?,
                     old: decode(e.old_value)?,
                     timestamp: e.timestamp,
+                    context: e.context,
                 })
             })
             .collect()
@@ -1539,6 +1555,14 @@ impl<K, V> SessionStore<K, V> {
     pub fn take_evicted(&self) -> StoreResult<Vec<SessionTypedFlush<K, V>>> {
         let entries = self.stack_mut()?.take_evicted();
         self.decode_flushes(entries)
+    }
+
+    /// The record context the cache stamps on the entries of the next
+    /// writes (see [`CachingSessionStore::set_record_context`]); no-op
+    /// without a cache.
+    pub fn set_record_context(&self, context: Option<&RecordMetadata>) -> StoreResult<()> {
+        self.stack_mut()?.set_record_context(context);
+        Ok(())
     }
 }
 

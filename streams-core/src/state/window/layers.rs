@@ -10,7 +10,8 @@ use super::{
     WindowBytesStore, WindowEntry, WindowOrder, key_in_range, split_window_store_key,
     window_store_key,
 };
-use crate::state::cache::{DirtyEntry, NamedCache};
+use crate::processor::RecordMetadata;
+use crate::state::cache::{DirtyEntry, NamedCache, Write};
 use crate::state::timestamped::split_timestamped;
 use crate::state::{ChangelogWriter, StateStore, StoreError, StoreResult, TimestampedBytesWrite};
 
@@ -196,6 +197,9 @@ pub struct WindowFlushedEntry {
     pub old_value: Option<Vec<u8>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
+    /// Where that record came from, as set by
+    /// [`CachingWindowStore::set_record_context`] before its write.
+    pub context: Option<RecordMetadata>,
 }
 
 /// Bytes of the segment id in front of every window cache key.
@@ -462,6 +466,9 @@ struct Inner {
     read_old_values: bool,
     /// Reused for the cache key of point reads and writes.
     key_buf: Vec<u8>,
+    /// Stamped on the entries of the next writes (see
+    /// [`CachingWindowStore::set_record_context`]).
+    context: Option<RecordMetadata>,
 }
 
 /// A record cache in front of a window byte store (Kafka Streams'
@@ -519,6 +526,7 @@ impl CachingWindowStore {
                 pending: Vec::new(),
                 read_old_values: true,
                 key_buf: Vec::new(),
+                context: None,
             }),
         }
     }
@@ -539,6 +547,21 @@ impl CachingWindowStore {
     pub fn with_retained_reports(mut self, retain: bool) -> Self {
         self.retain_reports = retain;
         self
+    }
+
+    /// The record context that the next writes stamp on their entries,
+    /// which write-downs report with the entries (Kafka Streams' cache
+    /// takes it from the processor context at each put; here the owner
+    /// that forwards what the cache writes down sets it once per record).
+    pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
+        let kept = &mut self.inner.get_mut().context;
+        match (kept.as_mut(), context) {
+            (Some(kept), Some(new)) if std::sync::Arc::ptr_eq(&kept.topic, &new.topic) => {
+                kept.partition = new.partition;
+                kept.offset = new.offset;
+            }
+            (_, new) => *kept = new.cloned(),
+        }
     }
 
     /// Writes every dirty entry down and returns them in write-down order.
@@ -705,6 +728,7 @@ impl Inner {
         let mut out = Vec::with_capacity(dirty.len());
         let mut batch: Vec<TimestampedBytesWrite> = Vec::with_capacity(dirty.len());
         let mut old_values = Vec::with_capacity(dirty.len());
+        let mut contexts = Vec::with_capacity(dirty.len());
         // The latest window start of the batch so far.
         let mut batch_latest: Option<i64> = None;
         for entry in dirty {
@@ -719,7 +743,7 @@ impl Inner {
             // start at least `retention` later does: write the batch first
             // then.
             if read_old && batch_latest.is_some_and(|l| start <= l.saturating_sub(retention)) {
-                self.write_batch(&mut batch, &mut old_values, &mut out)?;
+                self.write_batch(&mut batch, &mut old_values, &mut contexts, &mut out)?;
                 batch_latest = None;
             }
             let old = if read_old {
@@ -736,9 +760,10 @@ impl Inner {
                 entry.timestamp,
             ));
             old_values.push(old);
+            contexts.push(entry.context);
             batch_latest = Some(batch_latest.map_or(start, |l| l.max(start)));
         }
-        self.write_batch(&mut batch, &mut old_values, &mut out)?;
+        self.write_batch(&mut batch, &mut old_values, &mut contexts, &mut out)?;
         Ok(out)
     }
 
@@ -748,14 +773,17 @@ impl Inner {
         &mut self,
         batch: &mut Vec<TimestampedBytesWrite>,
         old_values: &mut Vec<Option<Vec<u8>>>,
+        contexts: &mut Vec<Option<RecordMetadata>>,
         out: &mut Vec<WindowFlushedEntry>,
     ) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
         self.wrapped.put_all_with_timestamps(batch)?;
-        for ((mut key, new_value, timestamp), old_value) in
-            batch.drain(..).zip(old_values.drain(..))
+        for (((mut key, new_value, timestamp), old_value), context) in batch
+            .drain(..)
+            .zip(old_values.drain(..))
+            .zip(contexts.drain(..))
         {
             let Some((_, start, _)) = split_window_store_key(&key) else {
                 continue;
@@ -767,6 +795,7 @@ impl Inner {
                 new_value,
                 old_value,
                 timestamp,
+                context,
             });
         }
         Ok(())
@@ -821,7 +850,12 @@ impl WindowBytesStore for CachingWindowStore {
         let mut inner = self.borrow_mut()?;
         let inner = &mut *inner;
         self.layout.write_key(key, window_start, &mut inner.key_buf);
-        inner.cache.put(&inner.key_buf, value, ts, true);
+        let write = Write {
+            timestamp: ts,
+            context: inner.context.as_ref(),
+            dirty: true,
+        };
+        inner.cache.put(&inner.key_buf, value, write);
         self.maybe_evict(inner)
     }
 

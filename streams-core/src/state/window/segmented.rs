@@ -312,6 +312,8 @@ impl RocksDbWindowStore {
         // sorting a copy of itself.
         let layout = if retain_duplicates && !time_ordered {
             KeyLayout::WindowKeyFirst
+        } else if !retain_duplicates && !time_ordered {
+            KeyLayout::WindowPoint
         } else {
             KeyLayout::Plain
         };

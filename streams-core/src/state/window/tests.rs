@@ -1006,6 +1006,7 @@ fn batched_write_down_reads_old_values_after_earlier_expiring_writes() {
                 new_value: Some(b"2".to_vec()),
                 old_value: None,
                 timestamp: 2,
+                context: None,
             }],
             "{name}"
         );

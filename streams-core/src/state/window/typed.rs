@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use super::layers::{CachingWindowStore, WindowFlushedEntry};
 use super::{WindowBytesStore, WindowEntry};
+use crate::processor::RecordMetadata;
 use crate::serde::{SerdeError, SerdeRef};
 use crate::state::timestamped::{split_timestamped, write_timestamp_prefix};
 use crate::state::{StoreError, StoreResult, ValueAndTimestamp};
@@ -85,6 +86,14 @@ impl WindowLayeredStore {
         match &mut self.top {
             Top::Cached(s) => s.take_evicted(),
             Top::Plain(_) => Vec::new(),
+        }
+    }
+
+    /// See [`CachingWindowStore::set_record_context`]; no-op without a
+    /// cache.
+    pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
+        if let Top::Cached(s) = &mut self.top {
+            s.set_record_context(context);
         }
     }
 
@@ -239,11 +248,11 @@ impl<K, V> Codec<K, V> {
             .into_iter()
             .map(|e| {
                 Ok(WindowTypedFlush {
-                    raw_key: super::window_store_key(&e.key, e.start, 0),
                     key: Windowed::new(self.decode_key(&e.key)?, self.window(e.start)),
                     new: decode(e.new_value)?,
                     old: decode(e.old_value)?,
                     timestamp: e.timestamp,
+                    context: e.context,
                 })
             })
             .collect()
@@ -254,8 +263,6 @@ impl<K, V> Codec<K, V> {
 /// KTable forwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowTypedFlush<K, V> {
-    /// The entry's binary key (the window store key, seqnum 0).
-    pub raw_key: Vec<u8>,
     /// The windowed key.
     pub key: Windowed<K>,
     /// The value written (`None`: a delete).
@@ -264,6 +271,9 @@ pub struct WindowTypedFlush<K, V> {
     pub old: Option<ValueAndTimestamp<V>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
+    /// Where that record came from (see
+    /// [`CachingWindowStore::set_record_context`]).
+    pub context: Option<RecordMetadata>,
 }
 
 macro_rules! window_handle_common {
@@ -492,20 +502,6 @@ impl<K, V> TimestampedWindowStore<K, V> {
         self.codec.decode_windowed(entries)
     }
 
-    /// Appends the binary key of one window (the window store key, seqnum
-    /// 0), as [`WindowTypedFlush::raw_key`] reports it, to `out`.
-    pub(crate) fn write_window_key_bytes(
-        &self,
-        key: &K,
-        window_start: i64,
-        out: &mut Vec<u8>,
-    ) -> StoreResult<()> {
-        self.codec.with_key(key, |k| {
-            super::write_window_store_key(k, window_start, 0, out);
-            Ok(())
-        })
-    }
-
     /// A read view with plain values over the same store (the timestamps
     /// are dropped on read; puts through the view store timestamp -1).
     pub fn as_plain(&self) -> WindowStore<K, V> {
@@ -525,6 +521,14 @@ impl<K, V> TimestampedWindowStore<K, V> {
     pub fn take_evicted(&self) -> StoreResult<Vec<WindowTypedFlush<K, V>>> {
         let entries = self.codec.stack_mut()?.take_evicted();
         self.codec.decode_flushes(entries)
+    }
+
+    /// The record context the cache stamps on the entries of the next
+    /// writes (see [`CachingWindowStore::set_record_context`]); no-op
+    /// without a cache.
+    pub fn set_record_context(&self, context: Option<&RecordMetadata>) -> StoreResult<()> {
+        self.codec.stack_mut()?.set_record_context(context);
+        Ok(())
     }
 
     /// Whether the cache's reports carry old values (see
