@@ -4,14 +4,18 @@
 //! lists: the LRU list (head = most recently used, tail = next to evict) and
 //! the dirty list (keys waiting to be written down, in the order of their
 //! *latest* write: a re-written key moves to the back, as Kafka's
-//! `LinkedHashSet` remove-then-add does). A sorted index over the keys serves
-//! range scans and a hash index point lookups (a B-tree walk costs a key
-//! comparison and a likely cache miss per level, and every read and write
-//! of a cached store makes one lookup; the sorted index is only touched
-//! when a key enters or leaves the cache). Keys are shared between index and slot through an
-//! `Rc<[u8]>`, so a new key costs one allocation and an update none (the
-//! value buffer is reused when it is large enough); the hash index holds
-//! short keys inline (see `LookupKey`).
+//! `LinkedHashSet` remove-then-add does). A hash index over the keys serves
+//! point lookups, a sorted index range scans and seeks (a B-tree walk costs
+//! a key comparison and a likely cache miss per level, and every read and
+//! write of a cached store makes one lookup). The sorted index is brought
+//! up to date only when a range scan or seek needs it: keys that entered
+//! the cache since the last one wait in a list, so a cache read only by
+//! point lookups (a windowed aggregation's, whose writes are mostly new
+//! windows that are evicted later) never pays for the B-tree. Keys are
+//! shared between the indexes and the slot through an `Rc<[u8]>` when they
+//! are long, so a new key costs one allocation and an update none (the
+//! value buffer is reused when it is large enough); the indexes hold short
+//! keys inline (see `LookupKey`).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -42,6 +46,9 @@ struct Slot {
     /// record context in each `LRUCacheEntry`).
     context: Option<RecordMetadata>,
     dirty: bool,
+    /// The entry's place in `Keys::unsorted`, or `NIL` once it is in the
+    /// sorted index.
+    unsorted_at: usize,
     lru_prev: usize,
     lru_next: usize,
     dirty_prev: usize,
@@ -57,6 +64,7 @@ impl Slot {
             timestamp: write.timestamp,
             context: write.context.cloned(),
             dirty: write.dirty,
+            unsorted_at: NIL,
             lru_prev: NIL,
             lru_next: NIL,
             dirty_prev: NIL,
@@ -109,16 +117,20 @@ pub(crate) struct Evicted {
 /// The cache's two indexes over its keys (see the module docs).
 #[derive(Debug, Default)]
 struct Keys {
-    /// Sorted: for range scans and seeks, and the point lookups of window
-    /// and session caches. Keyed by [`LookupKey`] too: with the bytes of a
-    /// short key inside the B-tree's node, a comparison reads no other
-    /// memory (behind an `Rc<[u8]>`, each comparison of a lookup's walk
-    /// was a likely cache miss plus a `memcmp` call: a fifth of a windowed
-    /// count's time).
-    index: BTreeMap<LookupKey, usize>,
-    /// Hashed: for point lookups (of key-value caches only, see
-    /// `NamedCache::HASHED`).
+    /// Hashed, every key: for point lookups.
     lookup: FxHashMap<LookupKey, usize>,
+    /// Sorted, for range scans and seeks: every key but those of
+    /// `unsorted`, which [`NamedCache::sort_keys`] moves in. Keyed by
+    /// [`LookupKey`] too: with the bytes of a short key inside the B-tree's
+    /// node, a comparison reads no other memory (behind an `Rc<[u8]>`,
+    /// each comparison of a walk was a likely cache miss plus a `memcmp`
+    /// call).
+    index: BTreeMap<LookupKey, usize>,
+    /// The slots whose keys are not in `index` yet. Until `sort_keys` runs,
+    /// a key costs one hash insert to enter and one hash remove to leave,
+    /// where a B-tree insert and remove were a third of a windowed count's
+    /// time.
+    unsorted: Vec<usize>,
 }
 
 /// A key of the hash index: short keys are copied into the table's own
@@ -257,7 +269,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
 
     /// Entries in the cache.
     pub fn len(&self) -> usize {
-        self.keys.index.len()
+        self.keys.lookup.len()
     }
 
     /// Estimated bytes held (see [`ENTRY_OVERHEAD`]).
@@ -285,22 +297,9 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         }
     }
 
-    /// Whether point lookups go through the hash index. Only for caches
-    /// of whole keys (key-value stores): a window or session cache is
-    /// mostly read by range, holds many small entries (each would cost a
-    /// hash slot on top of its charged size: tens of MiB in a windowed
-    /// count's peak memory), and is written by one B-tree walk anyway.
-    const HASHED: bool = UNCHARGED == 0;
-
     /// The slot of `key`, if cached.
     fn find(&self, key: &[u8]) -> Option<usize> {
-        if Self::HASHED {
-            self.keys.lookup.get(key).copied()
-        } else if let Some(query) = LookupKey::inline(key) {
-            self.keys.index.get(&query).copied()
-        } else {
-            self.keys.index.get(key).copied()
-        }
+        self.keys.lookup.get(key).copied()
     }
 
     /// Looks `key` up, marking it most recently used.
@@ -315,56 +314,63 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     /// Whether `key` is cached, without touching the LRU order.
     #[cfg(test)]
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.keys.index.contains_key(key)
+        self.keys.lookup.contains_key(key)
     }
 
     /// Inserts or replaces `key`, marking it most recently used; a dirty
     /// write also moves it to the back of the dirty list.
     pub fn put(&mut self, key: &[u8], value: Option<&[u8]>, write: Write<'_>) {
-        let dirty = write.dirty;
-        // A sorted-only cache (window, session) finds and inserts in one
-        // walk of the index: most windowed writes open a new entry, and a
-        // lookup then an insert walked the B-tree twice.
-        if !Self::HASHED
-            && let Some(query) = LookupKey::inline(key)
-        {
-            let idx = match self.keys.index.entry(query) {
-                std::collections::btree_map::Entry::Occupied(e) => Ok(*e.get()),
-                std::collections::btree_map::Entry::Vacant(e) => {
+        // A short key finds and inserts in one probe of the hash index
+        // (most windowed writes open a new entry); a long one is looked up
+        // first, so that an update allocates nothing.
+        let vacant = match LookupKey::inline(key) {
+            Some(query) => match self.keys.lookup.entry(query) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let idx = *e.get();
+                    self.update(idx, value, write);
+                    return;
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
                     let slot = Slot::new(Rc::from(key), value, write);
-                    self.size_bytes += slot.size(UNCHARGED);
                     let idx = occupy(&mut self.slots, &mut self.free, slot);
                     e.insert(idx);
-                    Err(idx)
+                    idx
                 }
-            };
-            match idx {
-                Ok(idx) => self.update(idx, value, write),
-                Err(idx) => {
-                    self.lru_push_front(idx);
-                    if dirty {
-                        self.dirty_push_back(idx);
-                    }
+            },
+            None => {
+                if let Some(idx) = self.find(key) {
+                    self.update(idx, value, write);
+                    return;
                 }
+                let key: Rc<[u8]> = Rc::from(key);
+                let slot = Slot::new(Rc::clone(&key), value, write);
+                let idx = occupy(&mut self.slots, &mut self.free, slot);
+                self.keys.lookup.insert(LookupKey::Shared(key), idx);
+                idx
             }
-            return;
+        };
+        let unsorted_at = self.keys.unsorted.len();
+        self.keys.unsorted.push(vacant);
+        let slot = self.slot_mut(vacant);
+        slot.unsorted_at = unsorted_at;
+        let size = slot.size(UNCHARGED);
+        self.size_bytes += size;
+        self.lru_push_front(vacant);
+        if write.dirty {
+            self.dirty_push_back(vacant);
         }
-        if let Some(idx) = self.find(key) {
-            self.update(idx, value, write);
-        } else {
-            let key: Rc<[u8]> = Rc::from(key);
-            let slot = Slot::new(Rc::clone(&key), value, write);
-            self.size_bytes += slot.size(UNCHARGED);
-            let idx = occupy(&mut self.slots, &mut self.free, slot);
-            let indexed = LookupKey::new(&key);
-            if Self::HASHED {
-                self.keys.lookup.insert(indexed.clone(), idx);
-            }
-            self.keys.index.insert(indexed, idx);
-            self.lru_push_front(idx);
-            if dirty {
-                self.dirty_push_back(idx);
-            }
+    }
+
+    /// Moves the keys that entered since the last call into the sorted
+    /// index, which range scans and seeks read.
+    fn sort_keys(&mut self) {
+        for idx in std::mem::take(&mut self.keys.unsorted) {
+            let slot = match self.slots.get_mut(idx) {
+                Some(Some(slot)) => slot,
+                _ => unreachable!("record cache: dangling slot {idx}"),
+            };
+            slot.unsorted_at = NIL;
+            self.keys.index.insert(LookupKey::new(&slot.key), idx);
         }
     }
 
@@ -494,6 +500,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         if bounds_are_empty(lower, upper) {
             return 0;
         }
+        self.sort_keys();
         // The slots are touched (relinked) while the index is walked; the
         // index itself does not change, so its range can be read first.
         let mut indices = Vec::new();
@@ -515,7 +522,8 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
 
     /// The smallest cached key at or after `lower` (`forward`), or the
     /// largest one at or before `upper` (backward), without touching it.
-    pub fn seek(&self, bound: Bound<&[u8]>, forward: bool) -> Option<&[u8]> {
+    pub fn seek(&mut self, bound: Bound<&[u8]>, forward: bool) -> Option<&[u8]> {
+        self.sort_keys();
         let entry = if forward {
             self.keys
                 .index
@@ -544,13 +552,19 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             Some(slot) => slot,
             None => unreachable!("record cache: dangling slot {idx}"),
         };
-        match LookupKey::inline(&slot.key) {
-            Some(query) => self.keys.index.remove(&query),
-            None => self.keys.index.remove(&*slot.key),
-        };
-        if Self::HASHED {
-            self.keys.lookup.remove(&*slot.key);
+        if slot.unsorted_at == NIL {
+            match LookupKey::inline(&slot.key) {
+                Some(query) => self.keys.index.remove(&query),
+                None => self.keys.index.remove(&*slot.key),
+            };
+        } else {
+            let at = slot.unsorted_at;
+            self.keys.unsorted.swap_remove(at);
+            if let Some(&moved) = self.keys.unsorted.get(at) {
+                self.slot_mut(moved).unsorted_at = at;
+            }
         }
+        self.keys.lookup.remove(&*slot.key);
         self.free.push(idx);
         self.size_bytes -= slot.size(UNCHARGED);
         slot
@@ -838,5 +852,98 @@ mod tests {
         );
         // The reverse scan touched `a` last, so `d` is now the eldest.
         assert_eq!(cache.evict().map(|e| e.entry.key), Some(b"d".to_vec()));
+    }
+
+    /// The lazily sorted index against a model: random puts, removes,
+    /// evictions, write-downs, range scans and seeks over short and long
+    /// keys, interleaved so that keys enter and leave both while waiting
+    /// to be sorted and after. Every scan and seek must see exactly the
+    /// model's keys, in order, and the two indexes must hold every cached
+    /// key once.
+    #[test]
+    fn the_sorted_index_catches_up_with_every_key_before_a_scan() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 33) % n
+        };
+        let key = |n: u64| {
+            // Keys 0..40, a quarter of them longer than the inline limit.
+            let mut k = vec![(n % 40) as u8];
+            if n.is_multiple_of(4) {
+                k.extend([9u8; INLINE_KEY + 3]);
+            }
+            k
+        };
+        let mut cache: NamedCache = NamedCache::new();
+        let mut model: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for step in 0..20_000u64 {
+            match next(10) {
+                0..=3 => {
+                    let k = key(next(40));
+                    let v = (next(5) != 0).then(|| step.to_be_bytes().to_vec());
+                    cache.put(&k, v.as_deref(), w(step as i64, next(2) == 0));
+                    model.insert(k, v);
+                }
+                4 => {
+                    let k = key(next(40));
+                    cache.remove(&k);
+                    model.remove(&k);
+                }
+                5 => {
+                    if let Some(e) = cache.evict() {
+                        assert!(model.remove(&e.entry.key).is_some());
+                    }
+                }
+                6 => {
+                    for e in cache.take_dirty() {
+                        if e.value.is_none() {
+                            model.remove(&e.key);
+                        }
+                    }
+                }
+                7 => {
+                    let (a, b) = (key(next(40)), key(next(40)));
+                    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                    let forward = next(2) == 0;
+                    let got: Vec<Vec<u8>> = cache
+                        .range(Bound::Included(&lo), Bound::Excluded(&hi), forward)
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect();
+                    let mut want: Vec<Vec<u8>> = model
+                        .range::<Vec<u8>, _>((Bound::Included(&lo), Bound::Excluded(&hi)))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    if !forward {
+                        want.reverse();
+                    }
+                    assert_eq!(got, want, "step {step}");
+                }
+                8 => {
+                    let k = key(next(40));
+                    let forward = next(2) == 0;
+                    let got = cache.seek(Bound::Included(&k), forward).map(<[u8]>::to_vec);
+                    let want = if forward {
+                        model.range::<Vec<u8>, _>(&k..).next()
+                    } else {
+                        model.range::<Vec<u8>, _>(..=&k).next_back()
+                    }
+                    .map(|(k, _)| k.clone());
+                    assert_eq!(got, want, "step {step}");
+                }
+                _ => {
+                    let k = key(next(40));
+                    let got = cache.get(&k).map(|c| c.value.map(<[u8]>::to_vec));
+                    assert_eq!(got, model.get(&k).cloned(), "step {step}");
+                }
+            }
+            assert_eq!(cache.len(), model.len(), "step {step}");
+            assert_eq!(
+                cache.keys.index.len() + cache.keys.unsorted.len(),
+                model.len(),
+                "step {step}"
+            );
+        }
     }
 }
