@@ -41,10 +41,6 @@ struct Slot {
     /// `None` is a cached delete (a tombstone hiding the store's value).
     value: Option<Vec<u8>>,
     timestamp: i64,
-    /// Where the record that last wrote the entry came from, forwarded
-    /// with the entry when it is written down (Kafka Streams keeps the
-    /// record context in each `LRUCacheEntry`).
-    context: Option<RecordMetadata>,
     dirty: bool,
     /// The entry's place in `Keys::unsorted`, or `NIL` once it is in the
     /// sorted index.
@@ -62,7 +58,6 @@ impl Slot {
             key,
             value: value.map(<[u8]>::to_vec),
             timestamp: write.timestamp,
-            context: write.context.cloned(),
             dirty: write.dirty,
             unsorted_at: NIL,
             lru_prev: NIL,
@@ -131,6 +126,13 @@ struct Keys {
     /// where a B-tree insert and remove were a third of a windowed count's
     /// time.
     unsorted: Vec<usize>,
+    /// Where the record that last wrote each entry came from, by slot,
+    /// forwarded with the entry when it is written down (Kafka Streams
+    /// keeps the record context in each `LRUCacheEntry`). Beside the slots
+    /// rather than in them: only writes and write-downs read it, and the
+    /// slots, which every read relinks, stay small. Empty in caches whose
+    /// writes carry no context.
+    contexts: Vec<Option<RecordMetadata>>,
 }
 
 /// A key of the hash index: short keys are copied into the table's own
@@ -355,9 +357,32 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         slot.unsorted_at = unsorted_at;
         let size = slot.size(UNCHARGED);
         self.size_bytes += size;
+        self.set_context(vacant, write.context);
         self.lru_push_front(vacant);
         if write.dirty {
             self.dirty_push_back(vacant);
+        }
+    }
+
+    /// Notes `context` as that of the entry in slot `idx`.
+    fn set_context(&mut self, idx: usize, context: Option<&RecordMetadata>) {
+        let Some(new) = context else {
+            if let Some(kept) = self.keys.contexts.get_mut(idx) {
+                *kept = None;
+            }
+            return;
+        };
+        if self.keys.contexts.len() <= idx {
+            self.keys.contexts.resize_with(idx + 1, || None);
+        }
+        match &mut self.keys.contexts[idx] {
+            // The common case, another record of the same partition: no
+            // reference count to move.
+            Some(kept) if Arc::ptr_eq(&kept.topic, &new.topic) => {
+                kept.partition = new.partition;
+                kept.offset = new.offset;
+            }
+            kept => *kept = Some(new.clone()),
         }
     }
 
@@ -387,21 +412,13 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             (slot_value, value) => *slot_value = value.map(<[u8]>::to_vec),
         }
         slot.timestamp = write.timestamp;
-        match (&mut slot.context, write.context) {
-            // The common case, another record of the same partition: no
-            // reference count to move.
-            (Some(kept), Some(new)) if Arc::ptr_eq(&kept.topic, &new.topic) => {
-                kept.partition = new.partition;
-                kept.offset = new.offset;
-            }
-            (kept, new) => *kept = new.cloned(),
-        }
         let was_dirty = slot.dirty;
         // A clean write (a read-through fill) never lands on a dirty key:
         // the caller only fills keys it did not find.
         slot.dirty = was_dirty || dirty;
         let new_size = slot.size(UNCHARGED);
         self.size_bytes = self.size_bytes - old_size + new_size;
+        self.set_context(idx, write.context);
         self.touch(idx);
         if dirty {
             if was_dirty {
@@ -416,14 +433,16 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         if self.lru_tail == NIL {
             return None;
         }
-        let slot = self.remove_slot(self.lru_tail);
+        let idx = self.lru_tail;
+        let context = self.keys.contexts.get_mut(idx).and_then(Option::take);
+        let slot = self.remove_slot(idx);
         Some(Evicted {
             dirty: slot.dirty,
             entry: DirtyEntry {
                 key: slot.key.to_vec(),
                 value: slot.value,
                 timestamp: slot.timestamp,
-                context: slot.context,
+                context,
             },
         })
     }
@@ -443,6 +462,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         let mut idx = self.dirty_head;
         let mut tombstones = Vec::new();
         while idx != NIL {
+            let context = self.keys.contexts.get(idx).cloned().flatten();
             let slot = self.slot_mut(idx);
             let next = slot.dirty_next;
             slot.dirty = false;
@@ -452,7 +472,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                 key: slot.key.to_vec(),
                 value: slot.value.clone(),
                 timestamp: slot.timestamp,
-                context: slot.context.clone(),
+                context,
             });
             if slot.value.is_none() {
                 tombstones.push(idx);
@@ -565,6 +585,9 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             }
         }
         self.keys.lookup.remove(&*slot.key);
+        if let Some(context) = self.keys.contexts.get_mut(idx) {
+            *context = None;
+        }
         self.free.push(idx);
         self.size_bytes -= slot.size(UNCHARGED);
         slot
