@@ -46,13 +46,7 @@ impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
             let evicted = self.store.take_evicted()?;
             self.forward_flushed(ctx, evicted)
         } else {
-            let record = if self.send_old_values {
-                record
-            } else {
-                let value = record.value.map(|c| Change::new(c.new_value, None));
-                Record { value, ..record }
-            };
-            ctx.forward(record)
+            ctx.forward(with_old_value_if(record, self.send_old_values))
         }
     }
 
@@ -166,6 +160,21 @@ where
             Some(f) => f.flush(ctx),
             None => Ok(()),
         }
+    }
+}
+
+/// `record` as a table forwards it downstream: with the old value only
+/// when the table sends old values (Kafka Streams forwards `Change`s with
+/// a null old value otherwise).
+pub(crate) fn with_old_value_if<K, V>(
+    record: Record<K, Change<V>>,
+    send_old_values: bool,
+) -> Record<K, Change<V>> {
+    if send_old_values {
+        record
+    } else {
+        let value = record.value.map(|c| Change::new(c.new_value, None));
+        Record { value, ..record }
     }
 }
 

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::aggregate::{ChangeForwarder, not_initialized};
+use super::aggregate::{ChangeForwarder, not_initialized, with_old_value_if};
 use super::{Processor, ProcessorContext, Record};
 use crate::error::StreamsError;
 use crate::serde::Change;
@@ -65,15 +65,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Materialization<K, V> {
                 }
                 f.maybe_forward(ctx, record)
             }
-            None => {
-                let record = if send_old {
-                    record
-                } else {
-                    let value = record.value.map(|c| Change::new(c.new_value, None));
-                    Record { value, ..record }
-                };
-                ctx.forward(record)
-            }
+            None => ctx.forward(with_old_value_if(record, send_old)),
         }
     }
 

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::aggregate::ChangeForwarder;
+use super::aggregate::{ChangeForwarder, with_old_value_if};
 use super::value_getter::{ValueGetter, ValueGetterSupplier};
 use super::{Processor, ProcessorContext, Record};
 use crate::error::StreamsError;
@@ -203,14 +203,10 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
                 }
                 f.maybe_forward(ctx, record)
             }
-            None => {
-                if self.send_old_values.load(Ordering::Relaxed) {
-                    ctx.forward(record)
-                } else {
-                    let value = record.value.map(|c| Change::new(c.new_value, None));
-                    ctx.forward(Record { value, ..record })
-                }
-            }
+            None => ctx.forward(with_old_value_if(
+                record,
+                self.send_old_values.load(Ordering::Relaxed),
+            )),
         }
     }
 

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use super::aggregate::not_initialized;
+use super::aggregate::{not_initialized, with_old_value_if};
 use super::{Headers, Processor, ProcessorContext, Record, RecordMetadata};
 use crate::error::StreamsError;
 use crate::serde::Change;
@@ -106,14 +106,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
             let evicted = self.store.take_evicted()?;
             return self.forward_flushed(ctx, evicted);
         }
-        let record = record();
-        let record = if self.send_old_values {
-            record
-        } else {
-            let value = record.value.map(|c| Change::new(c.new_value, None));
-            Record { value, ..record }
-        };
-        ctx.forward(record)
+        ctx.forward(with_old_value_if(record(), self.send_old_values))
     }
 
     pub(crate) fn flush(
