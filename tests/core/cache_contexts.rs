@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use streams::config::{STATESTORE_CACHE_MAX_BYTES, StreamsConfig};
-use streams::dsl::{KTable, Materialized, StreamsBuilder};
+use streams::dsl::{KTable, Materialized, StoreType, StreamsBuilder};
 use streams::error::StreamsError;
 use streams::processor::{Processor, ProcessorContext, Record};
 use streams::testing::RawTaskRunner;
@@ -81,61 +81,62 @@ fn s(key: &str, start: i64, count: Option<i64>, offset: i64) -> Seen {
     (key.to_owned(), start, count, Some(offset))
 }
 
-#[test]
-fn a_windowed_count_forwards_evicted_windows_with_the_context_of_their_last_writer() {
+/// Runs `count` (built over the grouped input with each store type) as
+/// `run` does, and checks what went on during the third record and at the
+/// commit.
+fn check(
+    count: impl Fn(&StreamsBuilder, StoreType) -> KTable<Windowed<String>, i64>,
+    evicted: &[Seen],
+    committed: &[Seen],
+) {
     for store in STORE_TYPES {
         let b = StreamsBuilder::new();
-        let seen = probe(
-            grouped_input(&b)
-                .windowed_by_time(TimeWindows::of_size_with_no_grace(ms(10)).unwrap())
-                .count(Materialized::as_("counts").with_store_type(store)),
-        );
-        let (evicted, committed) = run(&mut runner(&b), &seen);
-        // The third record's put evicts a's window, and an eviction writes
-        // every dirty entry down, the evicted one first: all three go on
-        // while offset 3 is processed, each with its own writer's offset.
-        assert_eq!(
-            evicted,
-            vec![
-                s("a", 0, Some(1), 1),
-                s("b", 0, Some(1), 2),
-                s("c", 0, Some(1), 3)
-            ],
-            "{store:?}"
-        );
-        // a's second write re-opens its window (evicting the clean b);
-        // the commit writes it down with offset 4.
-        assert_eq!(committed, vec![s("a", 0, Some(2), 4)], "{store:?}");
+        let seen = probe(count(&b, store));
+        let (got_evicted, got_committed) = run(&mut runner(&b), &seen);
+        assert_eq!(got_evicted, evicted, "{store:?}");
+        assert_eq!(got_committed, committed, "{store:?}");
     }
 }
 
 #[test]
+fn a_windowed_count_forwards_evicted_windows_with_the_context_of_their_last_writer() {
+    check(
+        |b, store| {
+            grouped_input(b)
+                .windowed_by_time(TimeWindows::of_size_with_no_grace(ms(10)).unwrap())
+                .count(Materialized::as_("counts").with_store_type(store))
+        },
+        // The third record's put evicts a's window, and an eviction writes
+        // every dirty entry down, the evicted one first: all three go on
+        // while offset 3 is processed, each with its own writer's offset.
+        &[
+            s("a", 0, Some(1), 1),
+            s("b", 0, Some(1), 2),
+            s("c", 0, Some(1), 3),
+        ],
+        // a's second write re-opens its window (evicting the clean b);
+        // the commit writes it down with offset 4.
+        &[s("a", 0, Some(2), 4)],
+    );
+}
+
+#[test]
 fn a_session_count_forwards_evicted_sessions_with_the_context_of_their_last_writer() {
-    for store in STORE_TYPES {
-        let b = StreamsBuilder::new();
-        let seen = probe(
-            grouped_input(&b)
+    check(
+        |b, store| {
+            grouped_input(b)
                 .windowed_by_session(
                     SessionWindows::of_inactivity_gap_with_no_grace(ms(10)).unwrap(),
                 )
-                .count(Materialized::as_("sessions").with_store_type(store)),
-        );
-        let (evicted, committed) = run(&mut runner(&b), &seen);
-        assert_eq!(
-            evicted,
-            vec![
-                s("a", 1, Some(1), 1),
-                s("b", 2, Some(1), 2),
-                s("c", 3, Some(1), 3)
-            ],
-            "{store:?}"
-        );
+                .count(Materialized::as_("sessions").with_store_type(store))
+        },
+        &[
+            s("a", 1, Some(1), 1),
+            s("b", 2, Some(1), 2),
+            s("c", 3, Some(1), 3),
+        ],
         // a@4 merges into a's session [1,1]: the old session is removed and
         // the merged [1,4] written, both by offset 4.
-        assert_eq!(
-            committed,
-            vec![s("a", 1, None, 4), s("a", 1, Some(2), 4)],
-            "{store:?}"
-        );
-    }
+        &[s("a", 1, None, 4), s("a", 1, Some(2), 4)],
+    );
 }

@@ -375,15 +375,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         if self.keys.contexts.len() <= idx {
             self.keys.contexts.resize_with(idx + 1, || None);
         }
-        match &mut self.keys.contexts[idx] {
-            // The common case, another record of the same partition: no
-            // reference count to move.
-            Some(kept) if Arc::ptr_eq(&kept.topic, &new.topic) => {
-                kept.partition = new.partition;
-                kept.offset = new.offset;
-            }
-            kept => *kept = Some(new.clone()),
-        }
+        refresh_context(&mut self.keys.contexts[idx], Some(new));
     }
 
     /// Moves the keys that entered since the last call into the sorted
@@ -683,6 +675,18 @@ fn occupy(slots: &mut Vec<Option<Slot>>, free: &mut Vec<usize>, slot: Slot) -> u
             slots.push(Some(slot));
             slots.len() - 1
         }
+    }
+}
+
+/// Makes `kept` a copy of `new`. The common case, another record of the
+/// same topic (its name shared by the task), moves no reference count.
+pub(crate) fn refresh_context(kept: &mut Option<RecordMetadata>, new: Option<&RecordMetadata>) {
+    match (kept.as_mut(), new) {
+        (Some(kept), Some(new)) if Arc::ptr_eq(&kept.topic, &new.topic) => {
+            kept.partition = new.partition;
+            kept.offset = new.offset;
+        }
+        (_, new) => *kept = new.cloned(),
     }
 }
 

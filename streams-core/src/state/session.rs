@@ -19,7 +19,7 @@ use std::ops::Bound;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::cache::{DirtyEntry, NamedCache, Write};
+use super::cache::{DirtyEntry, NamedCache, Write, refresh_context};
 use super::caching::FlushedEntry;
 use super::rocksdb::RocksDbConfig;
 use super::window::segmented::Segments;
@@ -841,7 +841,7 @@ impl CachingSessionStore {
     /// The record context that the next writes stamp on their entries
     /// (see [`CachingWindowStore::set_record_context`](crate::state::window::CachingWindowStore::set_record_context)).
     pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
-        self.inner.get_mut().context = context.cloned();
+        refresh_context(&mut self.inner.get_mut().context, context);
     }
 
     /// Whether write-downs outside a commit are kept for

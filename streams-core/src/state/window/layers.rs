@@ -11,7 +11,7 @@ use super::{
     window_store_key,
 };
 use crate::processor::RecordMetadata;
-use crate::state::cache::{DirtyEntry, NamedCache, Write};
+use crate::state::cache::{DirtyEntry, NamedCache, Write, refresh_context};
 use crate::state::timestamped::split_timestamped;
 use crate::state::{ChangelogWriter, StateStore, StoreError, StoreResult, TimestampedBytesWrite};
 
@@ -554,14 +554,7 @@ impl CachingWindowStore {
     /// takes it from the processor context at each put; here the owner
     /// that forwards what the cache writes down sets it once per record).
     pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
-        let kept = &mut self.inner.get_mut().context;
-        match (kept.as_mut(), context) {
-            (Some(kept), Some(new)) if std::sync::Arc::ptr_eq(&kept.topic, &new.topic) => {
-                kept.partition = new.partition;
-                kept.offset = new.offset;
-            }
-            (_, new) => *kept = new.cloned(),
-        }
+        refresh_context(&mut self.inner.get_mut().context, context);
     }
 
     /// Writes every dirty entry down and returns them in write-down order.
