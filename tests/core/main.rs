@@ -2,6 +2,7 @@
 //! RocksDB and librdkafka are linked once.
 
 mod cache_contexts;
+mod childless;
 mod describe;
 mod joins;
 mod processing_errors;

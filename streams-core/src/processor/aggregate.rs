@@ -18,18 +18,27 @@ use crate::state::{TimestampedKeyValueStore, TypedFlush, ValueAndTimestamp};
 pub(crate) struct ChangeForwarder<K, V> {
     pub(crate) store: TimestampedKeyValueStore<K, V>,
     pub(crate) send_old_values: bool,
+    /// Whether what the cache writes down is forwarded: false without a
+    /// cache, or with nothing downstream (then the task's store flush
+    /// writes the cache down and nobody decodes what it wrote).
+    reports: bool,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
-    /// A forwarder of `store`'s updates. The store's cache reads the values
-    /// its write-downs replace only when they are sent downstream (or for a
-    /// delete), as Kafka Streams' flush listener does.
+    /// A forwarder of `store`'s updates to the children of the processor
+    /// (`has_children`: whether it has any). The store's cache reads the
+    /// values its write-downs replace only when they are sent downstream (or
+    /// for a delete), as Kafka Streams' flush listener does, and keeps no
+    /// reports when nothing is downstream.
     pub(crate) fn new(
         store: TimestampedKeyValueStore<K, V>,
         send_old_values: bool,
+        has_children: bool,
     ) -> Result<Self, StreamsError> {
-        store.set_read_old_values(send_old_values)?;
+        store.set_read_old_values(send_old_values && has_children)?;
+        store.set_retained_reports(has_children)?;
         Ok(ChangeForwarder {
+            reports: store.is_cached() && has_children,
             store,
             send_old_values,
         })
@@ -43,6 +52,9 @@ impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
         record: Record<K, Change<V>>,
     ) -> Result<(), StreamsError> {
         if self.store.is_cached() {
+            if !self.reports {
+                return Ok(());
+            }
             let evicted = self.store.take_evicted()?;
             self.forward_flushed(ctx, evicted)
         } else {
@@ -55,7 +67,7 @@ impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
         &self,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), StreamsError> {
-        if self.store.is_cached() {
+        if self.reports {
             let flushed = self.store.flush_cache()?;
             self.forward_flushed(ctx, flushed)?;
         }
@@ -116,7 +128,11 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), StreamsError> {
         let store = ctx.get_state_store::<TimestampedKeyValueStore<K, VA>>(&self.store_name)?;
-        self.forwarder = Some(ChangeForwarder::new(store, self.send_old_values)?);
+        self.forwarder = Some(ChangeForwarder::new(
+            store,
+            self.send_old_values,
+            ctx.has_children(),
+        )?);
         Ok(())
     }
 

@@ -226,6 +226,12 @@ pub struct ProcessorContext<'a, K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> ProcessorContext<'_, K, V> {
+    /// Whether anything downstream receives what this processor forwards
+    /// (a table nobody reads as a stream or joins forwards to no one).
+    pub(crate) fn has_children(&self) -> bool {
+        !self.children.is_empty()
+    }
+
     /// Sends `record` to every child of this processor.
     ///
     /// While the children run, the record's timestamp is the current

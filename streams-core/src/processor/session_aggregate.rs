@@ -180,7 +180,13 @@ where
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), StreamsError> {
         let store = ctx.get_state_store::<SessionStore<K, VA>>(&self.store_name)?;
-        self.via_cache = !self.emit_on_close && store.is_cached();
+        // With nothing downstream, updates "go on" at once to no one, and
+        // the cache keeps no reports (the task's store flush writes it
+        // down).
+        self.via_cache = !self.emit_on_close && store.is_cached() && ctx.has_children();
+        if !ctx.has_children() {
+            store.set_retained_reports(false)?;
+        }
         self.store = Some(store);
         Ok(())
     }

@@ -427,6 +427,7 @@ where
             store,
             self.send_old_values,
             self.emit_on_close,
+            ctx.has_children(),
         ));
         Ok(())
     }

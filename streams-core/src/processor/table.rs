@@ -42,7 +42,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Materialization<K, V> {
     ) -> Result<(), StreamsError> {
         if let Some(name) = &self.store_name {
             let store = ctx.get_state_store::<TimestampedKeyValueStore<K, V>>(name)?;
-            self.forwarder = Some(ChangeForwarder::new(store, send_old)?);
+            self.forwarder = Some(ChangeForwarder::new(store, send_old, ctx.has_children())?);
         }
         Ok(())
     }
@@ -339,7 +339,11 @@ where
 {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), StreamsError> {
         let store = ctx.get_state_store::<TimestampedKeyValueStore<K, VA>>(&self.store_name)?;
-        self.forwarder = Some(ChangeForwarder::new(store, flag(&self.send_old_values))?);
+        self.forwarder = Some(ChangeForwarder::new(
+            store,
+            flag(&self.send_old_values),
+            ctx.has_children(),
+        )?);
         Ok(())
     }
 

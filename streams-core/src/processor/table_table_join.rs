@@ -182,6 +182,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
             self.forwarder = Some(ChangeForwarder::new(
                 store,
                 self.send_old_values.load(Ordering::Relaxed),
+                ctx.has_children(),
             )?);
         }
         Ok(())

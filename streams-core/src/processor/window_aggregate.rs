@@ -60,6 +60,9 @@ pub(crate) struct WindowForwarder<K, VA> {
     /// Whether updates go through the cache (false for emit-on-close,
     /// which forwards directly whatever the store is).
     pub(crate) via_cache: bool,
+    /// Whether anything is downstream: without, a cached store keeps no
+    /// reports and the task's store flush writes the cache down.
+    has_children: bool,
 }
 
 impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
@@ -67,19 +70,28 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
         store: TimestampedWindowStore<K, VA>,
         send_old_values: bool,
         emit_on_close: bool,
+        has_children: bool,
     ) -> Self {
         let via_cache = !emit_on_close && store.is_cached();
         if via_cache {
             // As for key-value stores (`ChangeForwarder::new`): read what a
-            // write-down replaces only when it is sent on. At init nothing
-            // else holds the store, so this cannot meet a busy borrow.
-            let _ = store.set_read_old_values(send_old_values);
+            // write-down replaces only when it is sent on, and keep reports
+            // only for a downstream. At init nothing else holds the store,
+            // so this cannot meet a busy borrow.
+            let _ = store.set_read_old_values(send_old_values && has_children);
+            let _ = store.set_retained_reports(has_children);
         }
         WindowForwarder {
             store,
             send_old_values,
             via_cache,
+            has_children,
         }
+    }
+
+    /// Whether cache write-downs are forwarded.
+    fn reports(&self) -> bool {
+        self.via_cache && self.has_children
     }
 
     /// Before a record's writes: the cache stamps the entries they write
@@ -88,7 +100,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
         &self,
         ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), StreamsError> {
-        if self.via_cache {
+        if self.reports() {
             self.store.set_record_context(ctx.record_metadata())?;
         }
         Ok(())
@@ -103,6 +115,9 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
         record: impl FnOnce() -> Record<Windowed<K>, Change<VA>>,
     ) -> Result<(), StreamsError> {
         if self.via_cache {
+            if !self.has_children {
+                return Ok(());
+            }
             let evicted = self.store.take_evicted()?;
             return self.forward_flushed(ctx, evicted);
         }
@@ -113,7 +128,7 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
     ) -> Result<(), StreamsError> {
-        if self.via_cache {
+        if self.reports() {
             let flushed = self.store.flush_cache()?;
             self.forward_flushed(ctx, flushed)?;
         }
@@ -295,6 +310,7 @@ where
             store,
             self.send_old_values,
             self.emit_on_close,
+            ctx.has_children(),
         ));
         Ok(())
     }

@@ -130,6 +130,17 @@ impl CachingKeyValueStore {
         self
     }
 
+    /// Turns the kept reports (see `with_retained_reports`) on or off once
+    /// the store is built: an owner with nothing downstream forwards
+    /// nothing, so it turns them off, as a Kafka Streams cache without a
+    /// flush listener reports nothing.
+    pub fn set_retained_reports(&mut self, retain: bool) {
+        self.retain_reports = retain;
+        if !retain {
+            self.inner.get_mut().pending.clear();
+        }
+    }
+
     /// The byte budget.
     pub fn max_bytes(&self) -> usize {
         self.max_bytes

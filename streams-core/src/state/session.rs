@@ -851,6 +851,17 @@ impl CachingSessionStore {
         self
     }
 
+    /// Turns the kept reports (see `with_retained_reports`) on or off once
+    /// the store is built: an owner with nothing downstream forwards
+    /// nothing, so it turns them off, as a Kafka Streams cache without a
+    /// flush listener reports nothing.
+    pub fn set_retained_reports(&mut self, retain: bool) {
+        self.retain_reports = retain;
+        if !retain {
+            self.inner.get_mut().pending.clear();
+        }
+    }
+
     /// Writes every dirty entry down and returns them.
     pub fn flush_entries(&mut self) -> StoreResult<Vec<SessionFlushedEntry>> {
         let ts = Rc::clone(&self.timestamp);
@@ -1230,6 +1241,11 @@ impl SessionLayeredStore {
             SessionTop::Plain(_) => Vec::new(),
         }
     }
+    fn set_retained_reports(&mut self, retain: bool) {
+        if let SessionTop::Cached(s) = &mut self.top {
+            s.set_retained_reports(retain);
+        }
+    }
     fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
         if let SessionTop::Cached(s) = &mut self.top {
             s.set_record_context(context);
@@ -1562,6 +1578,15 @@ impl<K, V> SessionStore<K, V> {
     /// without a cache.
     pub fn set_record_context(&self, context: Option<&RecordMetadata>) -> StoreResult<()> {
         self.stack_mut()?.set_record_context(context);
+        Ok(())
+    }
+
+    /// Whether the cache keeps what evictions write down for
+    /// [`take_evicted`](Self::take_evicted) (see
+    /// [`CachingSessionStore::set_retained_reports`]); no-op without a
+    /// cache.
+    pub fn set_retained_reports(&self, retain: bool) -> StoreResult<()> {
+        self.stack_mut()?.set_retained_reports(retain);
         Ok(())
     }
 }

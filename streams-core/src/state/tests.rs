@@ -903,6 +903,23 @@ fn caching_without_retained_reports_drops_eviction_reports() {
 }
 
 #[test]
+fn turning_reports_off_drops_the_kept_ones_and_still_writes_down() {
+    let ts = Rc::new(Cell::new(0));
+    let mut store = CachingKeyValueStore::new(memory("s"), 0, ts);
+    ok(store.put(b"a", Some(b"1")));
+    store.set_retained_reports(false);
+    ok(store.put(b"b", Some(b"2")));
+    assert!(store.take_evicted().is_empty());
+    // Both went down to the store below (the cache holds nothing).
+    assert_eq!(store.cached_entries(), 0);
+    assert_eq!(ok(store.wrapped().get(b"a")), Some(b("1")));
+    assert_eq!(ok(store.wrapped().get(b"b")), Some(b("2")));
+    store.set_retained_reports(true);
+    ok(store.put(b"c", Some(b"3")));
+    assert_eq!(store.take_evicted(), vec![flushed("c", Some("3"), None, 0)]);
+}
+
+#[test]
 fn caching_state_store_flush_keeps_reports() {
     let (mut store, recording, ts) = cached_logged(1 << 20);
     ts.set(4);

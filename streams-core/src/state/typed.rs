@@ -109,6 +109,14 @@ impl LayeredStore {
             store.set_read_old_values(on);
         }
     }
+
+    /// See [`CachingKeyValueStore::set_retained_reports`]; no-op without a
+    /// cache.
+    pub fn set_retained_reports(&mut self, retain: bool) {
+        if let Top::Cached(store) = &mut self.top {
+            store.set_retained_reports(retain);
+        }
+    }
 }
 
 /// What both typed handles share: the stack, the serdes and scratch buffers.
@@ -728,6 +736,15 @@ impl<K, V> TimestampedKeyValueStore<K, V> {
     /// cache.
     pub fn set_read_old_values(&self, on: bool) -> StoreResult<()> {
         self.codec.stack_mut()?.set_read_old_values(on);
+        Ok(())
+    }
+
+    /// Whether the cache keeps what evictions write down for
+    /// [`take_evicted`](Self::take_evicted) (see
+    /// [`CachingKeyValueStore::set_retained_reports`]); no-op without a
+    /// cache.
+    pub fn set_retained_reports(&self, retain: bool) -> StoreResult<()> {
+        self.codec.stack_mut()?.set_retained_reports(retain);
         Ok(())
     }
 

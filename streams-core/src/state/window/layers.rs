@@ -549,6 +549,17 @@ impl CachingWindowStore {
         self
     }
 
+    /// Turns the kept reports (see `with_retained_reports`) on or off once
+    /// the store is built: an owner with nothing downstream forwards
+    /// nothing, so it turns them off, as a Kafka Streams cache without a
+    /// flush listener reports nothing.
+    pub fn set_retained_reports(&mut self, retain: bool) {
+        self.retain_reports = retain;
+        if !retain {
+            self.inner.get_mut().pending.clear();
+        }
+    }
+
     /// The record context that the next writes stamp on their entries,
     /// which write-downs report with the entries (Kafka Streams' cache
     /// takes it from the processor context at each put; here the owner

@@ -104,6 +104,14 @@ impl WindowLayeredStore {
             s.set_read_old_values(on);
         }
     }
+
+    /// See [`CachingWindowStore::set_retained_reports`]; no-op without a
+    /// cache.
+    pub fn set_retained_reports(&mut self, retain: bool) {
+        if let Top::Cached(s) = &mut self.top {
+            s.set_retained_reports(retain);
+        }
+    }
 }
 
 struct Codec<K, V> {
@@ -535,6 +543,14 @@ impl<K, V> TimestampedWindowStore<K, V> {
     /// [`CachingWindowStore::set_read_old_values`]); no-op without a cache.
     pub fn set_read_old_values(&self, on: bool) -> StoreResult<()> {
         self.codec.stack_mut()?.set_read_old_values(on);
+        Ok(())
+    }
+
+    /// Whether the cache keeps what evictions write down for
+    /// [`take_evicted`](Self::take_evicted) (see
+    /// [`CachingWindowStore::set_retained_reports`]); no-op without a cache.
+    pub fn set_retained_reports(&self, retain: bool) -> StoreResult<()> {
+        self.codec.stack_mut()?.set_retained_reports(retain);
         Ok(())
     }
 }
