@@ -7,10 +7,26 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::{Processor, ProcessorContext, Record};
+use super::{Headers, Processor, ProcessorContext, Record};
 use crate::error::StreamsError;
 use crate::serde::Change;
-use crate::state::{TimestampedKeyValueStore, TypedFlush, ValueAndTimestamp};
+use crate::state::{EntryContext, TimestampedKeyValueStore, TypedFlush, ValueAndTimestamp};
+
+/// Forwards `record`, written down from a cache entry, with the record
+/// context the entry kept (that of the record that last wrote it: its
+/// metadata, and its headers on the record), as Kafka Streams' cache flush
+/// listeners do.
+pub(crate) fn forward_with_context<K: Clone + 'static, V: Clone + 'static>(
+    ctx: &mut ProcessorContext<'_, K, V>,
+    context: EntryContext,
+    record: Record<K, V>,
+) -> Result<(), StreamsError> {
+    let (metadata, headers) = context.into_parts();
+    let previous = std::mem::replace(&mut ctx.task.metadata, metadata);
+    let result = ctx.forward(record.with_headers(headers));
+    ctx.task.metadata = previous;
+    result
+}
 
 /// Forwards the updates of a timestamped store as `Change`s, honouring the
 /// store's cache (Kafka Streams' `TimestampedTupleForwarder` and
@@ -42,6 +58,21 @@ impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
             store,
             send_old_values,
         })
+    }
+
+    /// Before a record's writes: the cache stamps the entries they write
+    /// with the record's context (`headers` are the record's), which their
+    /// write-down forwards.
+    pub(crate) fn begin_record(
+        &self,
+        ctx: &ProcessorContext<'_, K, Change<V>>,
+        headers: &Headers,
+    ) -> Result<(), StreamsError> {
+        if self.reports {
+            self.store
+                .set_record_context(ctx.record_metadata(), headers)?;
+        }
+        Ok(())
     }
 
     /// Forwards an update now when the store is not cached; otherwise only
@@ -91,11 +122,12 @@ impl<K: Clone + 'static, V: Clone + 'static> ChangeForwarder<K, V> {
             } else {
                 None
             };
-            ctx.forward(Record::new(
+            let record = Record::new(
                 Some(entry.key),
                 Some(Change::new(new_value, old_value)),
                 timestamp,
-            ))?;
+            );
+            forward_with_context(ctx, entry.context, record)?;
         }
         Ok(())
     }
@@ -158,6 +190,7 @@ where
             None => (None, record.timestamp),
         };
         let step = (self.step)(key, value, old_value);
+        forwarder.begin_record(ctx, &record.headers)?;
         forwarder.store.put(
             key,
             Some(ValueAndTimestamp::new(step.new.clone(), timestamp)),

@@ -14,10 +14,8 @@
 
 use std::sync::Arc;
 
-use super::aggregate::not_initialized;
-use super::window_aggregate::{
-    Aggregator, EmitFinal, Initializer, forward_with_context, log_expired, log_null_key,
-};
+use super::aggregate::{forward_with_context, not_initialized};
+use super::window_aggregate::{Aggregator, EmitFinal, Initializer, log_expired, log_null_key};
 use super::{Headers, Processor, ProcessorContext, Record};
 use crate::error::StreamsError;
 use crate::serde::Change;
@@ -86,14 +84,16 @@ where
             .ok_or_else(|| not_initialized(ctx.node_name()))
     }
 
-    /// Forwards a session update (at once without a cache, else what the
-    /// cache evicted); the timestamp is the session end.
+    /// Forwards a session update (at once, with the headers of the record
+    /// behind it, without a cache; else what the cache evicted); the
+    /// timestamp is the session end.
     fn maybe_forward_update(
         &self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,
         key: Windowed<K>,
         old: Option<VA>,
         new: Option<VA>,
+        headers: &Headers,
     ) -> Result<(), StreamsError> {
         if self.emit_on_close {
             return Ok(());
@@ -104,11 +104,10 @@ where
         }
         let timestamp = key.window.end();
         let old = if self.send_old_values { old } else { None };
-        ctx.forward(Record::new(
-            Some(key),
-            Some(Change::new(new, old)),
-            timestamp,
-        ))
+        ctx.forward(
+            Record::new(Some(key), Some(Change::new(new, old)), timestamp)
+                .with_headers(headers.clone()),
+        )
     }
 
     fn forward_flushed(
@@ -212,7 +211,8 @@ where
         if self.via_cache {
             // The cache stamps the entries this record writes with its
             // context, which their write-down forwards.
-            self.store(ctx)?.set_record_context(ctx.record_metadata())?;
+            self.store(ctx)?
+                .set_record_context(ctx.record_metadata(), &record.headers)?;
         }
         let merged = self.store(ctx)?.find_sessions(
             key,
@@ -237,7 +237,7 @@ where
             if merged_window != new_session {
                 for (session, value) in merged {
                     self.store(ctx)?.remove(&session)?;
-                    self.maybe_forward_update(ctx, session, Some(value), None)?;
+                    self.maybe_forward_update(ctx, session, Some(value), None, &record.headers)?;
                 }
             }
             let agg = (self.aggregator)(key, record.value.as_ref(), agg);
@@ -246,7 +246,7 @@ where
                 Window::from_valid_bounds(merged_window.0, merged_window.1),
             );
             self.store(ctx)?.put(&session_key, agg.as_ref())?;
-            self.maybe_forward_update(ctx, session_key, None, agg)?;
+            self.maybe_forward_update(ctx, session_key, None, agg, &record.headers)?;
         }
         self.maybe_forward_final_result(ctx, &record.headers, close_time)
     }

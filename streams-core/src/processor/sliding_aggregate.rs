@@ -465,7 +465,7 @@ where
             headers: &record.headers,
             close_time,
         };
-        self.forwarder(ctx)?.begin_record(ctx)?;
+        self.forwarder(ctx)?.begin_record(ctx, &record.headers)?;
         if timestamp < td {
             // As Kafka Streams, an early record does not trigger emit-final.
             return self.process_early(ctx, &input);

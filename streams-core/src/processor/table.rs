@@ -57,6 +57,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Materialization<K, V> {
         match &self.forwarder {
             Some(f) => {
                 if let (Some(key), Some(change)) = (&record.key, &record.value) {
+                    f.begin_record(ctx, &record.headers)?;
                     // By reference: the value goes on in the record.
                     match &change.new_value {
                         Some(v) => f.store.put_value(key, v, record.timestamp)?,
@@ -387,6 +388,7 @@ where
         let stored = new_agg
             .as_ref()
             .map(|v| ValueAndTimestamp::new(v.clone(), timestamp));
+        forwarder.begin_record(ctx, &record.headers)?;
         forwarder.store.put(key, stored)?;
         let out = Record {
             key: record.key,

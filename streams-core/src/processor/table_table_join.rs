@@ -200,6 +200,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
                         .new_value
                         .as_ref()
                         .map(|v| ValueAndTimestamp::new(v.clone(), record.timestamp));
+                    f.begin_record(ctx, &record.headers)?;
                     f.store.put(key, stored)?;
                 }
                 f.maybe_forward(ctx, record)

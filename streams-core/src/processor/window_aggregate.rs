@@ -20,8 +20,8 @@
 
 use std::sync::Arc;
 
-use super::aggregate::{not_initialized, with_old_value_if};
-use super::{Headers, Processor, ProcessorContext, Record, RecordMetadata};
+use super::aggregate::{forward_with_context, not_initialized, with_old_value_if};
+use super::{Headers, Processor, ProcessorContext, Record};
 use crate::error::StreamsError;
 use crate::serde::Change;
 use crate::state::{TimestampedWindowStore, ValueAndTimestamp};
@@ -36,20 +36,6 @@ pub(crate) type Initializer<VA> = Arc<dyn Fn() -> Option<VA> + Send + Sync>;
 /// window, as Kafka Streams stores a null aggregate).
 pub(crate) type Aggregator<K, V, VA> =
     Arc<dyn Fn(&K, Option<&V>, Option<VA>) -> Option<VA> + Send + Sync>;
-
-/// Forwards `record`, written down from a cache entry, with the record
-/// context the entry kept (that of the record that last wrote it), as
-/// Kafka Streams' cache flush listeners do; `None` forwards it with none.
-pub(crate) fn forward_with_context<K: Clone + 'static, V: Clone + 'static>(
-    ctx: &mut ProcessorContext<'_, K, V>,
-    context: Option<RecordMetadata>,
-    record: Record<K, V>,
-) -> Result<(), StreamsError> {
-    let previous = std::mem::replace(&mut ctx.task.metadata, context);
-    let result = ctx.forward(record);
-    ctx.task.metadata = previous;
-    result
-}
 
 /// Forwards the updates of a timestamped window store as `Change`s: at once
 /// without a cache, else what the cache writes down (Kafka Streams'
@@ -95,13 +81,16 @@ impl<K: Clone + 'static, VA: Clone + 'static> WindowForwarder<K, VA> {
     }
 
     /// Before a record's writes: the cache stamps the entries they write
-    /// with the record's context, which their write-down forwards.
+    /// with the record's context (`headers` are the record's), which their
+    /// write-down forwards.
     pub(crate) fn begin_record(
         &self,
         ctx: &ProcessorContext<'_, Windowed<K>, Change<VA>>,
+        headers: &Headers,
     ) -> Result<(), StreamsError> {
         if self.reports() {
-            self.store.set_record_context(ctx.record_metadata())?;
+            self.store
+                .set_record_context(ctx.record_metadata(), headers)?;
         }
         Ok(())
     }
@@ -334,7 +323,7 @@ where
             .forwarder
             .as_ref()
             .ok_or_else(|| not_initialized(ctx.node_name()))?;
-        forwarder.begin_record(ctx)?;
+        forwarder.begin_record(ctx, &record.headers)?;
         for window in self.windows.windows_for(timestamp) {
             if window.end() > close_time {
                 let (old_agg, new_timestamp) = match forwarder.store.fetch(key, window.start())? {

@@ -20,11 +20,10 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::processor::RecordMetadata;
+use super::caching::EntryContext;
 
 /// Marks the end of a list.
 const NIL: usize = usize::MAX;
@@ -80,7 +79,7 @@ pub(crate) struct DirtyEntry {
     pub key: Vec<u8>,
     pub value: Option<Vec<u8>>,
     pub timestamp: i64,
-    pub context: Option<RecordMetadata>,
+    pub context: EntryContext,
 }
 
 /// What a [`NamedCache::put`] stamps on its entry besides the value.
@@ -88,9 +87,9 @@ pub(crate) struct DirtyEntry {
 pub(crate) struct Write<'a> {
     /// The timestamp of the record behind the write.
     pub timestamp: i64,
-    /// Where that record came from (`None` outside a record, or for a
-    /// store whose owner forwards nothing from its cache).
-    pub context: Option<&'a RecordMetadata>,
+    /// That record's context (`None` for a read fill, or for a store whose
+    /// owner forwards nothing from its cache).
+    pub context: Option<&'a EntryContext>,
     /// Whether the entry must be written down (false for a read-through
     /// fill).
     pub dirty: bool,
@@ -126,13 +125,13 @@ struct Keys {
     /// where a B-tree insert and remove were a third of a windowed count's
     /// time.
     unsorted: Vec<usize>,
-    /// Where the record that last wrote each entry came from, by slot,
+    /// The context of the record that last wrote each entry, by slot,
     /// forwarded with the entry when it is written down (Kafka Streams
     /// keeps the record context in each `LRUCacheEntry`). Beside the slots
     /// rather than in them: only writes and write-downs read it, and the
     /// slots, which every read relinks, stay small. Empty in caches whose
     /// writes carry no context.
-    contexts: Vec<Option<RecordMetadata>>,
+    contexts: Vec<EntryContext>,
 }
 
 /// A key of the hash index: short keys are copied into the table's own
@@ -365,17 +364,19 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     }
 
     /// Notes `context` as that of the entry in slot `idx`.
-    fn set_context(&mut self, idx: usize, context: Option<&RecordMetadata>) {
+    fn set_context(&mut self, idx: usize, context: Option<&EntryContext>) {
         let Some(new) = context else {
             if let Some(kept) = self.keys.contexts.get_mut(idx) {
-                *kept = None;
+                *kept = EntryContext::default();
             }
             return;
         };
         if self.keys.contexts.len() <= idx {
-            self.keys.contexts.resize_with(idx + 1, || None);
+            self.keys
+                .contexts
+                .resize_with(idx + 1, EntryContext::default);
         }
-        refresh_context(&mut self.keys.contexts[idx], Some(new));
+        self.keys.contexts[idx].copy_from(new);
     }
 
     /// Moves the keys that entered since the last call into the sorted
@@ -426,7 +427,12 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             return None;
         }
         let idx = self.lru_tail;
-        let context = self.keys.contexts.get_mut(idx).and_then(Option::take);
+        let context = self
+            .keys
+            .contexts
+            .get_mut(idx)
+            .map(std::mem::take)
+            .unwrap_or_default();
         let slot = self.remove_slot(idx);
         Some(Evicted {
             dirty: slot.dirty,
@@ -454,7 +460,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         let mut idx = self.dirty_head;
         let mut tombstones = Vec::new();
         while idx != NIL {
-            let context = self.keys.contexts.get(idx).cloned().flatten();
+            let context = self.keys.contexts.get(idx).cloned().unwrap_or_default();
             let slot = self.slot_mut(idx);
             let next = slot.dirty_next;
             slot.dirty = false;
@@ -578,7 +584,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         }
         self.keys.lookup.remove(&*slot.key);
         if let Some(context) = self.keys.contexts.get_mut(idx) {
-            *context = None;
+            *context = EntryContext::default();
         }
         self.free.push(idx);
         self.size_bytes -= slot.size(UNCHARGED);
@@ -675,18 +681,6 @@ fn occupy(slots: &mut Vec<Option<Slot>>, free: &mut Vec<usize>, slot: Slot) -> u
             slots.push(Some(slot));
             slots.len() - 1
         }
-    }
-}
-
-/// Makes `kept` a copy of `new`. The common case, another record of the
-/// same topic (its name shared by the task), moves no reference count.
-pub(crate) fn refresh_context(kept: &mut Option<RecordMetadata>, new: Option<&RecordMetadata>) {
-    match (kept.as_mut(), new) {
-        (Some(kept), Some(new)) if Arc::ptr_eq(&kept.topic, &new.topic) => {
-            kept.partition = new.partition;
-            kept.offset = new.offset;
-        }
-        (_, new) => *kept = new.cloned(),
     }
 }
 

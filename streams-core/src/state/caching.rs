@@ -33,12 +33,72 @@
 use std::cell::{Cell, RefCell};
 use std::ops::Bound;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::cache::{DirtyEntry, NamedCache, Write};
 use super::{
     BytesIter, BytesKeyValue, KeyValueBytesStore, StateStore, StoreError, StoreResult,
     TimestampedBytesWrite, range_is_inverted,
 };
+use crate::processor::{Headers, RecordMetadata};
+
+/// What a cache entry keeps of the record that last wrote it, as Kafka
+/// Streams keeps a record context in each cache entry: where the record came
+/// from and its headers. A write-down forwards the entry with these, not
+/// with those of the record whose processing wrote it down.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryContext {
+    /// Topic, partition and offset; `None` for a write outside a record (in
+    /// a punctuation).
+    pub metadata: Option<RecordMetadata>,
+    /// The record's headers (`None`: it had none), shared by the entries one
+    /// record writes.
+    pub headers: Option<Rc<Headers>>,
+}
+
+impl EntryContext {
+    /// Makes this the context of a record from `metadata` with `headers`.
+    /// The common case allocates nothing and moves no reference count: a
+    /// record of the same topic as the last (the task shares its name),
+    /// with no headers or the same ones.
+    pub fn set(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
+        self.set_metadata(metadata);
+        if headers.is_empty() {
+            self.headers = None;
+        } else if self.headers.as_deref() != Some(headers) {
+            self.headers = Some(Rc::new(headers.clone()));
+        }
+    }
+
+    /// Makes this a copy of `other`.
+    pub(crate) fn copy_from(&mut self, other: &EntryContext) {
+        self.set_metadata(other.metadata.as_ref());
+        let same = match (&self.headers, &other.headers) {
+            (Some(kept), Some(new)) => Rc::ptr_eq(kept, new),
+            (kept, new) => kept.is_none() && new.is_none(),
+        };
+        if !same {
+            self.headers = other.headers.clone();
+        }
+    }
+
+    fn set_metadata(&mut self, metadata: Option<&RecordMetadata>) {
+        match (self.metadata.as_mut(), metadata) {
+            (Some(kept), Some(new)) if Arc::ptr_eq(&kept.topic, &new.topic) => {
+                kept.partition = new.partition;
+                kept.offset = new.offset;
+            }
+            (_, new) => self.metadata = new.cloned(),
+        }
+    }
+
+    /// Splits the context into the metadata and the headers a write-down
+    /// forwards its entry with.
+    pub fn into_parts(self) -> (Option<RecordMetadata>, Headers) {
+        let headers = self.headers.map(Rc::unwrap_or_clone).unwrap_or_default();
+        (self.metadata, headers)
+    }
+}
 
 /// One entry written down from the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +111,9 @@ pub struct FlushedEntry {
     pub old_value: Option<Vec<u8>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
+    /// The context of that record (empty unless the owner sets it, see
+    /// [`CachingKeyValueStore::set_record_context`]).
+    pub context: EntryContext,
 }
 
 struct Inner {
@@ -60,6 +123,9 @@ struct Inner {
     pending: Vec<FlushedEntry>,
     /// See [`CachingKeyValueStore::set_read_old_values`].
     read_old_values: bool,
+    /// Stamped on the entries of the next writes (see
+    /// [`CachingKeyValueStore::set_record_context`]); `None` until set.
+    context: Option<EntryContext>,
 }
 
 /// A store that caches reads and dedups writes by key in front of another
@@ -105,6 +171,7 @@ impl CachingKeyValueStore {
                 wrapped,
                 pending: Vec::new(),
                 read_old_values: true,
+                context: None,
             }),
         }
     }
@@ -139,6 +206,19 @@ impl CachingKeyValueStore {
         if !retain {
             self.inner.get_mut().pending.clear();
         }
+    }
+
+    /// The record context that the next writes stamp on their entries,
+    /// which write-downs report with the entries (Kafka Streams' cache
+    /// takes it from the processor context at each put; here the owner
+    /// that forwards what the cache writes down sets it once per record).
+    /// Until it is first set, entries carry an empty context.
+    pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
+        self.inner
+            .get_mut()
+            .context
+            .get_or_insert_with(EntryContext::default)
+            .set(metadata, headers);
     }
 
     /// The byte budget.
@@ -193,11 +273,10 @@ impl CachingKeyValueStore {
         timestamp: i64,
         dirty: bool,
     ) -> StoreResult<()> {
-        // No record context: a key-value table forwards what it writes
-        // down with the context of the record being processed.
+        // A read fill has no record behind it.
         let write = Write {
             timestamp,
-            context: None,
+            context: if dirty { inner.context.as_ref() } else { None },
             dirty,
         };
         inner.cache.put(key, value, write);
@@ -266,6 +345,7 @@ impl Inner {
         // reading each one just before its own write.
         let mut batch: Vec<TimestampedBytesWrite> = Vec::with_capacity(dirty.len());
         let mut olds = Vec::with_capacity(dirty.len());
+        let mut contexts = Vec::with_capacity(dirty.len());
         for entry in dirty {
             let old = if entry.value.is_none() || self.read_old_values {
                 self.wrapped.get(&entry.key)?
@@ -277,6 +357,7 @@ impl Inner {
             }
             batch.push((entry.key, entry.value, entry.timestamp));
             olds.push(old);
+            contexts.push(entry.context);
         }
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -285,12 +366,16 @@ impl Inner {
         Ok(batch
             .into_iter()
             .zip(olds)
-            .map(|((key, new_value, timestamp), old_value)| FlushedEntry {
-                key,
-                new_value,
-                old_value,
-                timestamp,
-            })
+            .zip(contexts)
+            .map(
+                |(((key, new_value, timestamp), old_value), context)| FlushedEntry {
+                    key,
+                    new_value,
+                    old_value,
+                    timestamp,
+                    context,
+                },
+            )
             .collect())
     }
 }

@@ -47,7 +47,7 @@ pub use self::builder::{
     KeyValueBytesStoreSupplier, KeyValueStoreBuilder, ManagedStore, OpenedStore, StoreContext,
     StoreFactory, StoreKind, Stores, changelog_topic_name,
 };
-pub use self::caching::{CachingKeyValueStore, FlushedEntry};
+pub use self::caching::{CachingKeyValueStore, EntryContext, FlushedEntry};
 pub use self::logging::{ChangeLoggingKeyValueBytesStore, ChangelogRecord, RecordingChangelog};
 pub use self::memory::InMemoryKeyValueStore;
 pub use self::rocksdb::{RocksDbConfig, RocksDbKeyValueStore};

@@ -19,8 +19,8 @@ use std::ops::Bound;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::cache::{DirtyEntry, NamedCache, Write, refresh_context};
-use super::caching::FlushedEntry;
+use super::cache::{DirtyEntry, NamedCache, Write};
+use super::caching::{EntryContext, FlushedEntry};
 use super::rocksdb::RocksDbConfig;
 use super::window::segmented::Segments;
 use super::window::{default_segment_interval, key_in_range, windowed_changelog_config};
@@ -29,7 +29,7 @@ use super::{
     StoreError, StoreFactory, StoreKind, StoreResult, Stores, TimestampedBytesWrite,
     changelog_topic_name,
 };
-use crate::processor::RecordMetadata;
+use crate::processor::{Headers, RecordMetadata};
 use crate::serde::{SerdeError, SerdeRef};
 use crate::window::{Window, Windowed};
 
@@ -719,17 +719,17 @@ pub struct SessionFlushedEntry {
     pub old_value: Option<Vec<u8>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
-    /// Where that record came from, as set by
+    /// That record's context, as set by
     /// [`CachingSessionStore::set_record_context`] before its write.
-    pub context: Option<RecordMetadata>,
+    pub context: EntryContext,
 }
 
 struct CacheInner {
     cache: NamedCache<SEGMENT_PREFIX>,
     wrapped: Box<dyn SessionBytesStore>,
     pending: Vec<SessionFlushedEntry>,
-    /// Stamped on the entries of the next writes.
-    context: Option<RecordMetadata>,
+    /// Stamped on the entries of the next writes; `None` until set.
+    context: Option<EntryContext>,
 }
 
 /// Bytes of the segment id in front of every session cache key.
@@ -840,8 +840,12 @@ impl CachingSessionStore {
 
     /// The record context that the next writes stamp on their entries
     /// (see [`CachingWindowStore::set_record_context`](crate::state::window::CachingWindowStore::set_record_context)).
-    pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
-        refresh_context(&mut self.inner.get_mut().context, context);
+    pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
+        self.inner
+            .get_mut()
+            .context
+            .get_or_insert_with(EntryContext::default)
+            .set(metadata, headers);
     }
 
     /// Whether write-downs outside a commit are kept for
@@ -1246,9 +1250,9 @@ impl SessionLayeredStore {
             s.set_retained_reports(retain);
         }
     }
-    fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
+    fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
         if let SessionTop::Cached(s) = &mut self.top {
-            s.set_record_context(context);
+            s.set_record_context(metadata, headers);
         }
     }
 }
@@ -1264,9 +1268,9 @@ pub struct SessionTypedFlush<K, V> {
     pub old: Option<V>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
-    /// Where that record came from (see
+    /// That record's context (see
     /// [`CachingSessionStore::set_record_context`]).
-    pub context: Option<RecordMetadata>,
+    pub context: EntryContext,
 }
 
 struct SessionCodec<K, V> {
@@ -1576,8 +1580,12 @@ impl<K, V> SessionStore<K, V> {
     /// The record context the cache stamps on the entries of the next
     /// writes (see [`CachingSessionStore::set_record_context`]); no-op
     /// without a cache.
-    pub fn set_record_context(&self, context: Option<&RecordMetadata>) -> StoreResult<()> {
-        self.stack_mut()?.set_record_context(context);
+    pub fn set_record_context(
+        &self,
+        metadata: Option<&RecordMetadata>,
+        headers: &Headers,
+    ) -> StoreResult<()> {
+        self.stack_mut()?.set_record_context(metadata, headers);
         Ok(())
     }
 
@@ -1854,6 +1862,7 @@ impl ManagedStore for SessionManagedStore {
                 new_value: e.new_value,
                 old_value: e.old_value,
                 timestamp: e.timestamp,
+                context: e.context,
             })
             .collect())
     }

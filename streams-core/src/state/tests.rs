@@ -658,6 +658,7 @@ fn flushed(key: &str, new: Option<&str>, old: Option<&str>, timestamp: i64) -> F
         new_value: new.map(b),
         old_value: old.map(b),
         timestamp,
+        context: EntryContext::default(),
     }
 }
 
@@ -1122,7 +1123,8 @@ fn built_cached_timestamped_store_reports_typed_flushes() {
             key: s("k"),
             new: Some(ValueAndTimestamp::new(2, 11)),
             old: None,
-            timestamp: 11
+            timestamp: 11,
+            context: EntryContext::default(),
         }]
     );
     // The changelog carries the plain value with its timestamp.
@@ -1141,6 +1143,7 @@ fn built_cached_timestamped_store_reports_typed_flushes() {
             new: Some(ValueAndTimestamp::new(3, 12)),
             old: Some(ValueAndTimestamp::new(2, 11)),
             timestamp: 12,
+            context: EntryContext::default(),
         }],
         "a commit flush that precedes flush_cache keeps its reports"
     );

@@ -14,9 +14,10 @@
 use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 
-use super::caching::{CachingKeyValueStore, FlushedEntry};
+use super::caching::{CachingKeyValueStore, EntryContext, FlushedEntry};
 use super::timestamped::{ValueAndTimestamp, split_timestamped, write_timestamp_prefix};
 use super::{BytesKeyValue, KeyValueBytesStore, StoreError, StoreResult};
+use crate::processor::{Headers, RecordMetadata};
 use crate::serde::{SerdeError, SerdeRef};
 
 /// The byte-store stack under a typed handle: its top layer, with direct
@@ -27,7 +28,8 @@ pub struct LayeredStore {
 }
 
 enum Top {
-    Cached(CachingKeyValueStore),
+    // Boxed: the cache is far larger than a pointer.
+    Cached(Box<CachingKeyValueStore>),
     Plain(Box<dyn KeyValueBytesStore>),
 }
 
@@ -51,7 +53,7 @@ impl LayeredStore {
     /// A stack topped by a cache.
     pub fn with_cache(store: CachingKeyValueStore) -> Self {
         LayeredStore {
-            top: Top::Cached(store),
+            top: Top::Cached(Box::new(store)),
         }
     }
 
@@ -63,7 +65,7 @@ impl LayeredStore {
     /// The top layer.
     pub fn bytes(&self) -> &dyn KeyValueBytesStore {
         match &self.top {
-            Top::Cached(store) => store,
+            Top::Cached(store) => store.as_ref(),
             Top::Plain(store) => store.as_ref(),
         }
     }
@@ -71,7 +73,7 @@ impl LayeredStore {
     /// The top layer, mutably.
     pub fn bytes_mut(&mut self) -> &mut dyn KeyValueBytesStore {
         match &mut self.top {
-            Top::Cached(store) => store,
+            Top::Cached(store) => store.as_mut(),
             Top::Plain(store) => store.as_mut(),
         }
     }
@@ -79,7 +81,7 @@ impl LayeredStore {
     /// The caching layer, if any.
     pub fn cache_mut(&mut self) -> Option<&mut CachingKeyValueStore> {
         match &mut self.top {
-            Top::Cached(store) => Some(store),
+            Top::Cached(store) => Some(store.as_mut()),
             Top::Plain(_) => None,
         }
     }
@@ -115,6 +117,14 @@ impl LayeredStore {
     pub fn set_retained_reports(&mut self, retain: bool) {
         if let Top::Cached(store) = &mut self.top {
             store.set_retained_reports(retain);
+        }
+    }
+
+    /// See [`CachingKeyValueStore::set_record_context`]; no-op without a
+    /// cache.
+    pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
+        if let Top::Cached(store) = &mut self.top {
+            store.set_record_context(metadata, headers);
         }
     }
 }
@@ -514,6 +524,9 @@ pub struct TypedFlush<K, V> {
     pub old: Option<ValueAndTimestamp<V>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
+    /// That record's context (see
+    /// [`CachingKeyValueStore::set_record_context`]).
+    pub context: EntryContext,
 }
 
 /// A typed handle over a store of [`ValueAndTimestamp`] values, kept in
@@ -748,6 +761,20 @@ impl<K, V> TimestampedKeyValueStore<K, V> {
         Ok(())
     }
 
+    /// The record context that the next writes stamp on their entries
+    /// (see [`CachingKeyValueStore::set_record_context`]); no-op without a
+    /// cache.
+    pub fn set_record_context(
+        &self,
+        metadata: Option<&RecordMetadata>,
+        headers: &Headers,
+    ) -> StoreResult<()> {
+        self.codec
+            .stack_mut()?
+            .set_record_context(metadata, headers);
+        Ok(())
+    }
+
     fn decode_flushes(&self, entries: Vec<FlushedEntry>) -> StoreResult<Vec<TypedFlush<K, V>>> {
         let codec = &*self.codec;
         let decode =
@@ -760,6 +787,7 @@ impl<K, V> TimestampedKeyValueStore<K, V> {
                     new: decode(e.new_value)?,
                     old: decode(e.old_value)?,
                     timestamp: e.timestamp,
+                    context: e.context,
                 })
             })
             .collect()

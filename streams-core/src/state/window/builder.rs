@@ -431,6 +431,7 @@ impl ManagedStore for WindowManagedStore {
                 new_value: e.new_value,
                 old_value: e.old_value,
                 timestamp: e.timestamp,
+                context: e.context,
             })
             .collect())
     }

@@ -10,8 +10,9 @@ use super::{
     WindowBytesStore, WindowEntry, WindowOrder, key_in_range, split_window_store_key,
     window_store_key,
 };
-use crate::processor::RecordMetadata;
-use crate::state::cache::{DirtyEntry, NamedCache, Write, refresh_context};
+use crate::processor::{Headers, RecordMetadata};
+use crate::state::cache::{DirtyEntry, NamedCache, Write};
+use crate::state::caching::EntryContext;
 use crate::state::timestamped::split_timestamped;
 use crate::state::{ChangelogWriter, StateStore, StoreError, StoreResult, TimestampedBytesWrite};
 
@@ -197,9 +198,9 @@ pub struct WindowFlushedEntry {
     pub old_value: Option<Vec<u8>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
-    /// Where that record came from, as set by
+    /// That record's context, as set by
     /// [`CachingWindowStore::set_record_context`] before its write.
-    pub context: Option<RecordMetadata>,
+    pub context: EntryContext,
 }
 
 /// Bytes of the segment id in front of every window cache key.
@@ -467,8 +468,8 @@ struct Inner {
     /// Reused for the cache key of point reads and writes.
     key_buf: Vec<u8>,
     /// Stamped on the entries of the next writes (see
-    /// [`CachingWindowStore::set_record_context`]).
-    context: Option<RecordMetadata>,
+    /// [`CachingWindowStore::set_record_context`]); `None` until set.
+    context: Option<EntryContext>,
 }
 
 /// A record cache in front of a window byte store (Kafka Streams'
@@ -564,8 +565,12 @@ impl CachingWindowStore {
     /// which write-downs report with the entries (Kafka Streams' cache
     /// takes it from the processor context at each put; here the owner
     /// that forwards what the cache writes down sets it once per record).
-    pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
-        refresh_context(&mut self.inner.get_mut().context, context);
+    pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
+        self.inner
+            .get_mut()
+            .context
+            .get_or_insert_with(EntryContext::default)
+            .set(metadata, headers);
     }
 
     /// Writes every dirty entry down and returns them in write-down order.
@@ -777,7 +782,7 @@ impl Inner {
         &mut self,
         batch: &mut Vec<TimestampedBytesWrite>,
         old_values: &mut Vec<Option<Vec<u8>>>,
-        contexts: &mut Vec<Option<RecordMetadata>>,
+        contexts: &mut Vec<EntryContext>,
         out: &mut Vec<WindowFlushedEntry>,
     ) -> StoreResult<()> {
         if batch.is_empty() {

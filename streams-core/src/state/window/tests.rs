@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::*;
 use crate::state::rocksdb::RocksDbConfig;
-use crate::state::{ChangelogWriter, RecordingChangelog};
+use crate::state::{ChangelogWriter, EntryContext, RecordingChangelog};
 
 /// The same store on every implementation: in memory, RocksDB (segmented,
 /// key-first within a segment) and RocksDB time-ordered (what
@@ -1006,7 +1006,7 @@ fn batched_write_down_reads_old_values_after_earlier_expiring_writes() {
                 new_value: Some(b"2".to_vec()),
                 old_value: None,
                 timestamp: 2,
-                context: None,
+                context: EntryContext::default(),
             }],
             "{name}"
         );

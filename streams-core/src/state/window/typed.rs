@@ -9,8 +9,9 @@ use std::rc::Rc;
 
 use super::layers::{CachingWindowStore, WindowFlushedEntry};
 use super::{WindowBytesStore, WindowEntry};
-use crate::processor::RecordMetadata;
+use crate::processor::{Headers, RecordMetadata};
 use crate::serde::{SerdeError, SerdeRef};
+use crate::state::caching::EntryContext;
 use crate::state::timestamped::{split_timestamped, write_timestamp_prefix};
 use crate::state::{StoreError, StoreResult, ValueAndTimestamp};
 use crate::window::{Window, Windowed};
@@ -91,9 +92,9 @@ impl WindowLayeredStore {
 
     /// See [`CachingWindowStore::set_record_context`]; no-op without a
     /// cache.
-    pub fn set_record_context(&mut self, context: Option<&RecordMetadata>) {
+    pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
         if let Top::Cached(s) = &mut self.top {
-            s.set_record_context(context);
+            s.set_record_context(metadata, headers);
         }
     }
 
@@ -279,9 +280,9 @@ pub struct WindowTypedFlush<K, V> {
     pub old: Option<ValueAndTimestamp<V>>,
     /// The timestamp of the record that last wrote the entry.
     pub timestamp: i64,
-    /// Where that record came from (see
+    /// That record's context (see
     /// [`CachingWindowStore::set_record_context`]).
-    pub context: Option<RecordMetadata>,
+    pub context: EntryContext,
 }
 
 macro_rules! window_handle_common {
@@ -534,8 +535,14 @@ impl<K, V> TimestampedWindowStore<K, V> {
     /// The record context the cache stamps on the entries of the next
     /// writes (see [`CachingWindowStore::set_record_context`]); no-op
     /// without a cache.
-    pub fn set_record_context(&self, context: Option<&RecordMetadata>) -> StoreResult<()> {
-        self.codec.stack_mut()?.set_record_context(context);
+    pub fn set_record_context(
+        &self,
+        metadata: Option<&RecordMetadata>,
+        headers: &Headers,
+    ) -> StoreResult<()> {
+        self.codec
+            .stack_mut()?
+            .set_record_context(metadata, headers);
         Ok(())
     }
 
