@@ -31,7 +31,9 @@ const NIL: usize = usize::MAX;
 /// Bytes charged per entry on top of its key and value, after Kafka Streams'
 /// estimate: three references of the LRU node (24), the dirty flag (1), and
 /// the record context's timestamp (8), offset (8) and partition (4). Kafka
-/// also charges the topic name and headers, which this cache does not keep.
+/// also charges the topic name and the headers; here the task shares the
+/// topic name and the entries one record writes share its headers, and
+/// neither is charged.
 pub(crate) const ENTRY_OVERHEAD: usize = 24 + 1 + 8 + 8 + 4;
 
 #[derive(Debug)]
