@@ -5,7 +5,7 @@
 //!
 //! A [`Topology`] is immutable and shareable across threads. Each task
 //! instantiates its part of it with fresh processors and stores
-//! ([`Topology::instantiate`]), which is how the test driver and the Kafka
+//! (`Topology::instantiate`), which is how the test driver and the Kafka
 //! runtime run exactly the same code.
 
 mod describe;
