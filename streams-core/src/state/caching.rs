@@ -100,6 +100,63 @@ impl EntryContext {
     }
 }
 
+/// What a cache keeps for the owner that forwards its write-downs (Kafka
+/// Streams' flush listener): the entries written down outside a flush the
+/// owner asked for (evictions, the task's store flush), whether to keep
+/// them at all, and the record context stamped on the next writes. Shared
+/// by the key-value, window and session caches.
+#[derive(Debug)]
+pub(crate) struct Reports<E> {
+    retain: bool,
+    pending: Vec<E>,
+    /// `None` until the owner first sets it: entries then carry none.
+    context: Option<EntryContext>,
+}
+
+impl<E> Default for Reports<E> {
+    fn default() -> Self {
+        Reports {
+            retain: true,
+            pending: Vec::new(),
+            context: None,
+        }
+    }
+}
+
+impl<E> Reports<E> {
+    /// Keeps reports or not; turning them off drops those kept.
+    pub(crate) fn set_retained(&mut self, retain: bool) {
+        self.retain = retain;
+        if !retain {
+            self.pending.clear();
+        }
+    }
+
+    /// See [`CachingKeyValueStore::set_record_context`].
+    pub(crate) fn set_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
+        self.context
+            .get_or_insert_with(EntryContext::default)
+            .set(metadata, headers);
+    }
+
+    /// The context to stamp on a write.
+    pub(crate) fn context(&self) -> Option<&EntryContext> {
+        self.context.as_ref()
+    }
+
+    /// Keeps what a write-down wrote, if reports are kept.
+    pub(crate) fn keep(&mut self, written: Vec<E>) {
+        if self.retain {
+            self.pending.extend(written);
+        }
+    }
+
+    /// The kept reports, taken.
+    pub(crate) fn take(&mut self) -> Vec<E> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
 /// One entry written down from the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlushedEntry {
@@ -119,13 +176,11 @@ pub struct FlushedEntry {
 struct Inner {
     cache: NamedCache,
     wrapped: Box<dyn KeyValueBytesStore>,
-    /// Entries written down outside `flush_entries`, not yet taken.
-    pending: Vec<FlushedEntry>,
+    /// Written-down entries kept for the owner, and the context of
+    /// the next writes.
+    reports: Reports<FlushedEntry>,
     /// See [`CachingKeyValueStore::set_read_old_values`].
     read_old_values: bool,
-    /// Stamped on the entries of the next writes (see
-    /// [`CachingKeyValueStore::set_record_context`]); `None` until set.
-    context: Option<EntryContext>,
 }
 
 /// A store that caches reads and dedups writes by key in front of another
@@ -139,7 +194,6 @@ pub struct CachingKeyValueStore {
     max_bytes: usize,
     /// The timestamp of the record being processed, owned by the task.
     timestamp: Rc<Cell<i64>>,
-    retain_reports: bool,
     inner: RefCell<Inner>,
 }
 
@@ -165,13 +219,11 @@ impl CachingKeyValueStore {
             name: wrapped.name().to_owned(),
             max_bytes,
             timestamp,
-            retain_reports: true,
             inner: RefCell::new(Inner {
                 cache: NamedCache::new(),
                 wrapped,
-                pending: Vec::new(),
+                reports: Reports::default(),
                 read_old_values: true,
-                context: None,
             }),
         }
     }
@@ -193,7 +245,7 @@ impl CachingKeyValueStore {
     /// to forward to) turns it off so they do not pile up, which matches
     /// Kafka Streams' cache without a flush listener.
     pub fn with_retained_reports(mut self, retain: bool) -> Self {
-        self.retain_reports = retain;
+        self.inner.get_mut().reports.set_retained(retain);
         self
     }
 
@@ -202,10 +254,7 @@ impl CachingKeyValueStore {
     /// nothing, so it turns them off, as a Kafka Streams cache without a
     /// flush listener reports nothing.
     pub fn set_retained_reports(&mut self, retain: bool) {
-        self.retain_reports = retain;
-        if !retain {
-            self.inner.get_mut().pending.clear();
-        }
+        self.inner.get_mut().reports.set_retained(retain);
     }
 
     /// The record context that the next writes stamp on their entries,
@@ -214,11 +263,7 @@ impl CachingKeyValueStore {
     /// that forwards what the cache writes down sets it once per record).
     /// Until it is first set, entries carry an empty context.
     pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
-        self.inner
-            .get_mut()
-            .context
-            .get_or_insert_with(EntryContext::default)
-            .set(metadata, headers);
+        self.inner.get_mut().reports.set_context(metadata, headers);
     }
 
     /// The byte budget.
@@ -246,7 +291,7 @@ impl CachingKeyValueStore {
     /// The entries written down by evictions (and by [`StateStore::flush`])
     /// since the last call.
     pub fn take_evicted(&mut self) -> Vec<FlushedEntry> {
-        std::mem::take(&mut self.inner.get_mut().pending)
+        self.inner.get_mut().reports.take()
     }
 
     /// The store under the cache.
@@ -276,7 +321,7 @@ impl CachingKeyValueStore {
         // A read fill has no record behind it.
         let write = Write {
             timestamp,
-            context: if dirty { inner.context.as_ref() } else { None },
+            context: if dirty { inner.reports.context() } else { None },
             dirty,
         };
         inner.cache.put(key, value, write);
@@ -290,9 +335,7 @@ impl CachingKeyValueStore {
             };
             if evicted.dirty {
                 let written = inner.write_down(Some(evicted.entry))?;
-                if self.retain_reports {
-                    inner.pending.extend(written);
-                }
+                inner.reports.keep(written);
             }
         }
         Ok(())
@@ -434,12 +477,9 @@ impl StateStore for CachingKeyValueStore {
     /// [`take_evicted`](CachingKeyValueStore::take_evicted) when reports are
     /// retained), then flushes the store below.
     fn flush(&mut self) -> StoreResult<()> {
-        let retain = self.retain_reports;
         let inner = self.inner.get_mut();
         let written = inner.write_down(None)?;
-        if retain {
-            inner.pending.extend(written);
-        }
+        inner.reports.keep(written);
         inner.wrapped.flush()
     }
 

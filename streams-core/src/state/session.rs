@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use super::cache::{DirtyEntry, NamedCache, Write};
-use super::caching::{EntryContext, FlushedEntry};
+use super::caching::{EntryContext, FlushedEntry, Reports};
 use super::rocksdb::RocksDbConfig;
 use super::window::segmented::Segments;
 use super::window::{default_segment_interval, key_in_range, windowed_changelog_config};
@@ -727,9 +727,9 @@ pub struct SessionFlushedEntry {
 struct CacheInner {
     cache: NamedCache<SEGMENT_PREFIX>,
     wrapped: Box<dyn SessionBytesStore>,
-    pending: Vec<SessionFlushedEntry>,
-    /// Stamped on the entries of the next writes; `None` until set.
-    context: Option<EntryContext>,
+    /// Written-down entries kept for the owner, and the context of
+    /// the next writes.
+    reports: Reports<SessionFlushedEntry>,
 }
 
 /// Bytes of the segment id in front of every session cache key.
@@ -802,7 +802,6 @@ pub struct CachingSessionStore {
     name: String,
     max_bytes: usize,
     timestamp: Rc<Cell<i64>>,
-    retain_reports: bool,
     layout: SessionCacheLayout,
     inner: RefCell<CacheInner>,
 }
@@ -827,13 +826,11 @@ impl CachingSessionStore {
             name: wrapped.name().to_owned(),
             max_bytes,
             timestamp,
-            retain_reports: true,
             layout: SessionCacheLayout::for_order(wrapped.order()),
             inner: RefCell::new(CacheInner {
                 cache: NamedCache::new(),
                 wrapped,
-                pending: Vec::new(),
-                context: None,
+                reports: Reports::default(),
             }),
         }
     }
@@ -841,17 +838,13 @@ impl CachingSessionStore {
     /// The record context that the next writes stamp on their entries
     /// (see [`CachingWindowStore::set_record_context`](crate::state::window::CachingWindowStore::set_record_context)).
     pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
-        self.inner
-            .get_mut()
-            .context
-            .get_or_insert_with(EntryContext::default)
-            .set(metadata, headers);
+        self.inner.get_mut().reports.set_context(metadata, headers);
     }
 
     /// Whether write-downs outside a commit are kept for
     /// [`take_evicted`](Self::take_evicted).
     pub fn with_retained_reports(mut self, retain: bool) -> Self {
-        self.retain_reports = retain;
+        self.inner.get_mut().reports.set_retained(retain);
         self
     }
 
@@ -860,10 +853,7 @@ impl CachingSessionStore {
     /// nothing, so it turns them off, as a Kafka Streams cache without a
     /// flush listener reports nothing.
     pub fn set_retained_reports(&mut self, retain: bool) {
-        self.retain_reports = retain;
-        if !retain {
-            self.inner.get_mut().pending.clear();
-        }
+        self.inner.get_mut().reports.set_retained(retain);
     }
 
     /// Writes every dirty entry down and returns them.
@@ -874,7 +864,7 @@ impl CachingSessionStore {
 
     /// What evictions wrote down since the last call.
     pub fn take_evicted(&mut self) -> Vec<SessionFlushedEntry> {
-        std::mem::take(&mut self.inner.get_mut().pending)
+        self.inner.get_mut().reports.take()
     }
 
     fn borrow_mut(&self) -> StoreResult<RefMut<'_, CacheInner>> {
@@ -893,9 +883,7 @@ impl CachingSessionStore {
             };
             if evicted.dirty {
                 let written = inner.write_down(Some(evicted.entry), &self.timestamp)?;
-                if self.retain_reports {
-                    inner.pending.extend(written);
-                }
+                inner.reports.keep(written);
             }
         }
         Ok(())
@@ -1070,13 +1058,10 @@ impl StateStore for CachingSessionStore {
         self.inner.borrow().wrapped.persistent()
     }
     fn flush(&mut self) -> StoreResult<()> {
-        let retain = self.retain_reports;
         let ts = Rc::clone(&self.timestamp);
         let inner = self.inner.get_mut();
         let written = inner.write_down(None, &ts)?;
-        if retain {
-            inner.pending.extend(written);
-        }
+        inner.reports.keep(written);
         inner.wrapped.flush()
     }
     fn close(&mut self) -> StoreResult<()> {
@@ -1102,7 +1087,7 @@ impl SessionBytesStore for CachingSessionStore {
         let inner = &mut *inner;
         let write = Write {
             timestamp: ts,
-            context: inner.context.as_ref(),
+            context: inner.reports.context(),
             dirty: true,
         };
         inner.cache.put(&cache_key, value, write);

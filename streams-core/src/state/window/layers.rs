@@ -12,7 +12,7 @@ use super::{
 };
 use crate::processor::{Headers, RecordMetadata};
 use crate::state::cache::{DirtyEntry, NamedCache, Write};
-use crate::state::caching::EntryContext;
+use crate::state::caching::{EntryContext, Reports};
 use crate::state::timestamped::split_timestamped;
 use crate::state::{ChangelogWriter, StateStore, StoreError, StoreResult, TimestampedBytesWrite};
 
@@ -462,14 +462,13 @@ fn merge_windows(
 struct Inner {
     cache: NamedCache<SEGMENT_PREFIX>,
     wrapped: Box<dyn WindowBytesStore>,
-    pending: Vec<WindowFlushedEntry>,
+    /// Written-down entries kept for the owner, and the context of
+    /// the next writes.
+    reports: Reports<WindowFlushedEntry>,
     /// See [`CachingWindowStore::set_read_old_values`].
     read_old_values: bool,
     /// Reused for the cache key of point reads and writes.
     key_buf: Vec<u8>,
-    /// Stamped on the entries of the next writes (see
-    /// [`CachingWindowStore::set_record_context`]); `None` until set.
-    context: Option<EntryContext>,
 }
 
 /// A record cache in front of a window byte store (Kafka Streams'
@@ -491,7 +490,6 @@ pub struct CachingWindowStore {
     name: String,
     max_bytes: usize,
     timestamp: Rc<Cell<i64>>,
-    retain_reports: bool,
     layout: CacheLayout,
     inner: RefCell<Inner>,
 }
@@ -517,17 +515,15 @@ impl CachingWindowStore {
             name: wrapped.name().to_owned(),
             max_bytes,
             timestamp,
-            retain_reports: true,
             layout: CacheLayout {
                 order: wrapped.order(),
             },
             inner: RefCell::new(Inner {
                 cache: NamedCache::new(),
                 wrapped,
-                pending: Vec::new(),
+                reports: Reports::default(),
                 read_old_values: true,
                 key_buf: Vec::new(),
-                context: None,
             }),
         }
     }
@@ -546,7 +542,7 @@ impl CachingWindowStore {
     /// are kept for [`take_evicted`](Self::take_evicted) (on by default;
     /// off for stores nobody forwards from).
     pub fn with_retained_reports(mut self, retain: bool) -> Self {
-        self.retain_reports = retain;
+        self.inner.get_mut().reports.set_retained(retain);
         self
     }
 
@@ -555,10 +551,7 @@ impl CachingWindowStore {
     /// nothing, so it turns them off, as a Kafka Streams cache without a
     /// flush listener reports nothing.
     pub fn set_retained_reports(&mut self, retain: bool) {
-        self.retain_reports = retain;
-        if !retain {
-            self.inner.get_mut().pending.clear();
-        }
+        self.inner.get_mut().reports.set_retained(retain);
     }
 
     /// The record context that the next writes stamp on their entries,
@@ -566,11 +559,7 @@ impl CachingWindowStore {
     /// takes it from the processor context at each put; here the owner
     /// that forwards what the cache writes down sets it once per record).
     pub fn set_record_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
-        self.inner
-            .get_mut()
-            .context
-            .get_or_insert_with(EntryContext::default)
-            .set(metadata, headers);
+        self.inner.get_mut().reports.set_context(metadata, headers);
     }
 
     /// Writes every dirty entry down and returns them in write-down order.
@@ -582,7 +571,7 @@ impl CachingWindowStore {
     /// The entries evictions (and [`StateStore::flush`]) wrote down since the
     /// last call.
     pub fn take_evicted(&mut self) -> Vec<WindowFlushedEntry> {
-        std::mem::take(&mut self.inner.get_mut().pending)
+        self.inner.get_mut().reports.take()
     }
 
     /// Entries currently cached.
@@ -639,9 +628,7 @@ impl CachingWindowStore {
             };
             if evicted.dirty {
                 let written = inner.write_down(self.layout, Some(evicted.entry))?;
-                if self.retain_reports {
-                    inner.pending.extend(written);
-                }
+                inner.reports.keep(written);
             }
         }
         Ok(())
@@ -821,13 +808,10 @@ impl StateStore for CachingWindowStore {
     }
 
     fn flush(&mut self) -> StoreResult<()> {
-        let retain = self.retain_reports;
         let layout = self.layout;
         let inner = self.inner.get_mut();
         let written = inner.write_down(layout, None)?;
-        if retain {
-            inner.pending.extend(written);
-        }
+        inner.reports.keep(written);
         inner.wrapped.flush()
     }
 
@@ -861,7 +845,7 @@ impl WindowBytesStore for CachingWindowStore {
         self.layout.write_key(key, window_start, &mut inner.key_buf);
         let write = Write {
             timestamp: ts,
-            context: inner.context.as_ref(),
+            context: inner.reports.context(),
             dirty: true,
         };
         inner.cache.put(&inner.key_buf, value, write);
