@@ -451,7 +451,56 @@ fn rocksdb_window_store_reopens_its_segments() {
     drop(s);
     let s = open();
     assert_eq!(s.segment_ids(), vec![0, 1]);
+    // Nothing was written since the reopen: the reads rely on what the
+    // previous run left (its newest segment bounds the stored starts).
     assert_eq!(s.fetch(b"k", 80_000).unwrap(), Some(b"b".to_vec()));
+    assert_eq!(
+        starts(
+            &s.fetch_range(Some(b"k"), Some(b"k"), 80_000, 90_000, true)
+                .unwrap()
+        ),
+        vec![(b"k".to_vec(), 80_000, b"b".to_vec())]
+    );
+}
+
+#[test]
+fn reads_of_windows_newer_than_every_write_find_nothing_until_one_comes() {
+    // Every write path moves the bound the RocksDB store skips its reads
+    // above: put, a batched write-down and a restore batch.
+    let key = |start: i64| window_store_key(b"k", start, 0);
+    for mut s in stores(10_000, 10, false) {
+        let what = kind(s.as_ref());
+        assert_eq!(s.fetch(b"k", 100).unwrap(), None, "{what}");
+        s.put(b"k", Some(b"a"), 100).unwrap();
+        assert_eq!(s.fetch(b"k", 100).unwrap(), Some(b"a".to_vec()), "{what}");
+        assert_eq!(s.fetch(b"k", 101).unwrap(), None, "{what}");
+        assert!(
+            s.fetch_range(None, None, 101, 1_000, true)
+                .unwrap()
+                .is_empty()
+        );
+
+        s.put_all_with_timestamps(&[(key(200), Some(b"b".to_vec()), 200)])
+            .unwrap();
+        assert_eq!(s.fetch(b"k", 200).unwrap(), Some(b"b".to_vec()), "{what}");
+        assert_eq!(
+            starts(
+                &s.fetch_range(Some(b"k"), Some(b"k"), 150, 1_000, true)
+                    .unwrap()
+            ),
+            vec![(b"k".to_vec(), 200, b"b".to_vec())],
+            "{what}"
+        );
+
+        s.restore_all(&[(key(300), Some(b"c".to_vec()), 300)])
+            .unwrap();
+        assert_eq!(s.fetch(b"k", 300).unwrap(), Some(b"c".to_vec()), "{what}");
+        assert_eq!(
+            starts(&s.fetch_all(250, 1_000, true).unwrap()),
+            vec![(b"k".to_vec(), 300, b"c".to_vec())],
+            "{what}"
+        );
+    }
 }
 
 /// `(key, start)` of each entry.
