@@ -42,6 +42,15 @@ impl Headers {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// The bytes of the names and values, what the record cache charges an
+    /// entry for the headers it keeps (as Kafka Streams' estimate of a
+    /// record context's size).
+    pub(crate) fn estimated_bytes(&self) -> usize {
+        self.0
+            .iter()
+            .map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
 }
 
 /// A record as processors see it: an optional key, an optional value, a

@@ -31,9 +31,11 @@ const NIL: usize = usize::MAX;
 /// Bytes charged per entry on top of its key and value, after Kafka Streams'
 /// estimate: three references of the LRU node (24), the dirty flag (1), and
 /// the record context's timestamp (8), offset (8) and partition (4). Kafka
-/// also charges the topic name and the headers; here the task shares the
-/// topic name and the entries one record writes share its headers, and
-/// neither is charged.
+/// also charges the topic name, which the task shares here and is not
+/// charged. The headers an entry keeps are charged on top (see
+/// `Slot::context_bytes`), as Kafka does, once per entry although the
+/// entries one record writes share them: the budget must hold however
+/// large the records' headers are.
 pub(crate) const ENTRY_OVERHEAD: usize = 24 + 1 + 8 + 8 + 4;
 
 #[derive(Debug)]
@@ -43,6 +45,9 @@ struct Slot {
     value: Option<Vec<u8>>,
     timestamp: i64,
     dirty: bool,
+    /// The bytes of the headers in the entry's kept record context
+    /// (saturating; it sits in the padding after `dirty`).
+    context_bytes: u32,
     /// The entry's place in `Keys::unsorted`, or `NIL` once it is in the
     /// sorted index.
     unsorted_at: usize,
@@ -60,6 +65,7 @@ impl Slot {
             value: value.map(<[u8]>::to_vec),
             timestamp: write.timestamp,
             dirty: write.dirty,
+            context_bytes: 0,
             unsorted_at: NIL,
             lru_prev: NIL,
             lru_next: NIL,
@@ -71,6 +77,7 @@ impl Slot {
     fn size(&self, uncharged: usize) -> usize {
         self.key.len().saturating_sub(uncharged)
             + self.value.as_ref().map_or(0, Vec::len)
+            + self.context_bytes as usize
             + ENTRY_OVERHEAD
     }
 }
@@ -365,8 +372,15 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         }
     }
 
-    /// Notes `context` as that of the entry in slot `idx`.
+    /// Notes `context` as that of the entry in slot `idx`, and charges the
+    /// entry for its headers.
     fn set_context(&mut self, idx: usize, context: Option<&EntryContext>) {
+        let charge = context.and_then(|c| c.headers.as_deref()).map_or(0, |h| {
+            u32::try_from(h.estimated_bytes()).unwrap_or(u32::MAX)
+        });
+        let slot = self.slot_mut(idx);
+        let old = std::mem::replace(&mut slot.context_bytes, charge);
+        self.size_bytes = self.size_bytes - old as usize + charge as usize;
         let Some(new) = context else {
             if let Some(kept) = self.keys.contexts.get_mut(idx) {
                 *kept = EntryContext::default();
@@ -840,6 +854,46 @@ mod tests {
         cache.remove(b"key");
         assert_eq!(cache.size_bytes(), 0);
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn kept_headers_are_charged_per_entry_until_the_entry_drops_them() {
+        use crate::processor::Headers;
+        let mut headers = Headers::new();
+        headers.add("trace", Some(vec![7; 20])).add("empty", None);
+        // "trace" + 20 bytes + "empty": 30.
+        let with_headers = EntryContext {
+            metadata: None,
+            headers: Some(Rc::new(headers)),
+        };
+        let stamped = |timestamp| Write {
+            timestamp,
+            context: Some(&with_headers),
+            dirty: true,
+        };
+        let entry = 1 + 1 + ENTRY_OVERHEAD;
+        let mut cache: NamedCache = NamedCache::new();
+        cache.put(b"a", Some(b"1"), stamped(1));
+        cache.put(b"b", Some(b"2"), stamped(1));
+        assert_eq!(cache.size_bytes(), 2 * (entry + 30));
+        // Rewritten by a record without headers: the charge goes.
+        cache.put(b"a", Some(b"3"), w(2, true));
+        assert_eq!(cache.size_bytes(), 2 * entry + 30);
+        // And comes back with headers.
+        cache.put(b"a", Some(b"4"), stamped(3));
+        assert_eq!(cache.size_bytes(), 2 * (entry + 30));
+        // A flush keeps the contexts, so the charge stays.
+        assert_eq!(cache.take_dirty().len(), 2);
+        assert_eq!(cache.size_bytes(), 2 * (entry + 30));
+        // Eviction and removal give it back.
+        let evicted = cache.evict().unwrap();
+        assert_eq!(evicted.entry.key, b"b".to_vec());
+        assert_eq!(cache.size_bytes(), entry + 30);
+        cache.remove(b"a");
+        assert_eq!(cache.size_bytes(), 0);
+        // A reused slot starts uncharged.
+        cache.put(b"c", Some(b"5"), w(4, true));
+        assert_eq!(cache.size_bytes(), entry);
     }
 
     #[test]
