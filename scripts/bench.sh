@@ -41,6 +41,8 @@
 #   with --repeat, also runs and records_per_s_runs (every run's rate).
 # A Markdown table and progress go to stderr. Each run is its own process
 # (its peak RSS is its VmHWM); rust and java alternate which goes first.
+# Every finished run's line is appended at once to <logs>/raw.jsonl, so an
+# invocation cut short (a killed shell, a reboot) keeps what it measured.
 #
 # Environment: CARGO_TARGET_DIR, ROCKSDB_LIB_DIR (scripts/env.sh's defaults),
 #   E2E_BIN (a prebuilt e2e binary: skips the cargo build),
@@ -162,7 +164,8 @@ say "loaded in $(jq -r '.load_seconds | . * 10 | round / 10' <<<"$manifest") s"
 
 # ---------------------------------------------------------------- runs
 
-raw=$work/raw.jsonl
+# In the logs dir, not the work dir: it outlives an interrupted invocation.
+raw=$logs/raw.jsonl
 : >"$raw"
 run_one() { # impl workload guarantee
     local impl=$1 w=$2 g=$3 log line
