@@ -10,13 +10,17 @@
 //! e2e load --bootstrap B --prefix P [--records N] [--partitions P] [--restore-keys K]
 //! e2e run  --bootstrap B --prefix P --workload W [--guarantee G] [--records N]
 //!          [--restore-keys K] [--state-dir D] [--timeout-s S] [--set key=value ...]
+//! e2e inprocess --workload W [--records N] [--partitions P]
 //! ```
 //!
 //! `load` creates and fills the topics and prints a manifest (one JSON
-//! line); `run` prints one JSON line with the measurement. The topics,
+//! line); `run` prints one JSON line with the measurement; `inprocess`
+//! runs a workload's tasks on the same data with no broker (see
+//! `inprocess.rs`) and prints one JSON line. The topics,
 //! data and workloads are described in `benches/README.md`
 //! ("End-to-end"); `scripts/bench.sh` drives the whole comparison.
 
+mod inprocess;
 mod load;
 mod raw;
 mod workloads;
@@ -83,9 +87,6 @@ impl Args {
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        if a.bootstrap.is_empty() || a.prefix.is_empty() {
-            return Err("--bootstrap and --prefix are required".into());
-        }
         if a.records == 0 || a.partitions <= 0 {
             return Err("--records and --partitions must be positive".into());
         }
@@ -119,7 +120,7 @@ fn main() -> ExitCode {
         // no arguments as a smoke test; this one needs a broker, so it only
         // says how to run it.
         eprintln!(
-            "usage: e2e load|run --bootstrap HOST:PORT --prefix P [options] (see benches/e2e/e2e.rs; scripts/bench.sh drives it)"
+            "usage: e2e load|run|inprocess --bootstrap HOST:PORT --prefix P [options] (see benches/e2e/e2e.rs; scripts/bench.sh drives it)"
         );
         return ExitCode::SUCCESS;
     };
@@ -131,9 +132,15 @@ fn main() -> ExitCode {
         }
     };
     streams::runtime::init_logging();
+    let needs_broker = command != "inprocess";
+    if needs_broker && (args.bootstrap.is_empty() || args.prefix.is_empty()) {
+        eprintln!("e2e {command}: --bootstrap and --prefix are required");
+        return ExitCode::from(2);
+    }
     let result = match command.as_str() {
         "load" => load::load(&args),
         "run" => workloads::run(&args),
+        "inprocess" => inprocess::run(&args),
         other => Err(format!("unknown command {other}")),
     };
     match result {

@@ -208,6 +208,69 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Makes the records of input-1, input-2, the campaigns and the events, in
+/// that order, and hands each to `emit` (topic, key, value, timestamp);
+/// returns the events' mean size (key and value). `load` sends them to the
+/// broker; `e2e inprocess` feeds them to the tasks directly.
+///
+/// Record i of a topic is stamped `base + i` ms: event time runs at 1,000
+/// records/s per topic, so each key recurs about every 10 s (10,000 keys)
+/// and the stream-stream join window (10 s) matches about two records per
+/// side.
+pub fn generate(
+    t: &Topics,
+    n: u64,
+    base: i64,
+    mut emit: impl FnMut(&str, &[u8], &[u8], i64) -> Result<(), String>,
+) -> Result<f64, String> {
+    let mut value = vec![0u8; VALUE_SIZE];
+    for (topic, seed) in [(&t.input1, 1u64), (&t.input2, 2)] {
+        let mut rng = Rng::new(seed);
+        for i in 0..n {
+            let key = (rng.below(KEY_SPACE) as i32).to_be_bytes();
+            rng.fill(&mut value);
+            emit(topic, &key, &value, base + i as i64)?;
+        }
+    }
+
+    // Yahoo: the campaigns table is stamped before every event, so the
+    // timestamp-ordered join sees it complete.
+    let mut rng = Rng::new(3);
+    let mut ads = Vec::with_capacity(CAMPAIGNS * ADS_PER_CAMPAIGN);
+    for _ in 0..CAMPAIGNS {
+        let campaign = rng.uuid();
+        for _ in 0..ADS_PER_CAMPAIGN {
+            let ad = rng.uuid();
+            let v = format!("{ad}:{campaign}");
+            emit(&t.campaigns, ad.as_bytes(), v.as_bytes(), base - 1)?;
+            ads.push(ad);
+        }
+    }
+    let mut event_bytes = 0u64;
+    let mut json = Vec::with_capacity(320);
+    for i in 0..n {
+        // As YahooBenchmark: eventTypes[nextInt(length - 1)], so views and
+        // clicks only, half each.
+        let event_type = if rng.below(2) == 0 { "view" } else { "click" };
+        let ad = &ads[rng.below(ads.len() as u32) as usize];
+        let ts = base + i as i64;
+        let event = ProjectedEvent {
+            event_type: event_type.into(),
+            ad_id: ad.clone(),
+            event_time: ts,
+            user_id: Some(rng.uuid()),
+            page_id: Some(rng.uuid()),
+            add_type: Some("banner78".into()),
+            ip_address: Some("1.2.3.4".into()),
+        };
+        json.clear();
+        serde_json::to_writer(&mut json, &event).map_err(|e| e.to_string())?;
+        event_bytes += (json.len() + ad.len()) as u64;
+        emit(&t.events, ad.as_bytes(), &json, ts)?;
+    }
+    Ok(event_bytes as f64 / n as f64)
+}
+
 /// Creates and fills the topics; returns the manifest line.
 /// On a fresh broker, the first transactional producer makes the broker
 /// create its transaction-state topic (50 partitions) and the first
@@ -258,64 +321,22 @@ pub fn load(args: &Args) -> Result<String, String> {
     .map_err(|e| format!("creating topics: {e}"))?;
 
     let n = args.records;
-    // Record i is stamped base + i ms: event time runs at 1,000 records/s
-    // per topic, so each key recurs about every 10 s (10,000 keys), the
-    // stream-stream join window (10 s) matches about two records per side,
-    // and the data ends a minute ago (a broker's retention deletes records
+    // The data ends a minute ago (a broker's retention deletes records
     // stamped long ago, and rejects ones far in the future).
     let base = now_ms() - n as i64 - 60_000;
     let loader = Loader::new(&args.bootstrap)?;
-
-    let mut value = vec![0u8; VALUE_SIZE];
-    for (topic, seed) in [(&t.input1, 1u64), (&t.input2, 2)] {
-        let mut rng = Rng::new(seed);
-        for i in 0..n {
-            let key = (rng.below(KEY_SPACE) as i32).to_be_bytes();
-            rng.fill(&mut value);
-            loader.send(topic, &key, &value, base + i as i64)?;
-            if i % 100_000 == 0 {
-                loader.producer.poll(Duration::ZERO);
-            }
+    let mut sent = 0u64;
+    let event_bytes = generate(&t, n, base, |topic, key, value, ts| {
+        loader.send(topic, key, value, ts)?;
+        sent += 1;
+        if sent.is_multiple_of(100_000) {
+            loader.producer.poll(Duration::ZERO);
         }
-    }
-
-    // Yahoo: the campaigns table is stamped before every event, so the
-    // timestamp-ordered join sees it complete.
-    let mut rng = Rng::new(3);
-    let mut ads = Vec::with_capacity(CAMPAIGNS * ADS_PER_CAMPAIGN);
-    for _ in 0..CAMPAIGNS {
-        let campaign = rng.uuid();
-        for _ in 0..ADS_PER_CAMPAIGN {
-            let ad = rng.uuid();
-            let v = format!("{ad}:{campaign}");
-            loader.send(&t.campaigns, ad.as_bytes(), v.as_bytes(), base - 1)?;
-            ads.push(ad);
-        }
-    }
-    let mut event_bytes = 0u64;
-    let mut json = Vec::with_capacity(320);
-    for i in 0..n {
-        // As YahooBenchmark: eventTypes[nextInt(length - 1)], so views and
-        // clicks only, half each.
-        let event_type = if rng.below(2) == 0 { "view" } else { "click" };
-        let ad = &ads[rng.below(ads.len() as u32) as usize];
-        let ts = base + i as i64;
-        let event = ProjectedEvent {
-            event_type: event_type.into(),
-            ad_id: ad.clone(),
-            event_time: ts,
-            user_id: Some(rng.uuid()),
-            page_id: Some(rng.uuid()),
-            add_type: Some("banner78".into()),
-            ip_address: Some("1.2.3.4".into()),
-        };
-        json.clear();
-        serde_json::to_writer(&mut json, &event).map_err(|e| e.to_string())?;
-        event_bytes += (json.len() + ad.len()) as u64;
-        loader.send(&t.events, ad.as_bytes(), &json, ts)?;
-    }
+        Ok(())
+    })?;
 
     // The restore benchmark's changelogs: restore_keys distinct keys.
+    let mut value = vec![0u8; VALUE_SIZE];
     for changelog in t.restore_changelogs() {
         let mut rng = Rng::new(4);
         for k in 0..args.restore_keys {
@@ -331,7 +352,7 @@ pub fn load(args: &Args) -> Result<String, String> {
         "records": n,
         "partitions": p,
         "record_bytes": 4 + VALUE_SIZE,
-        "yahoo_event_bytes": event_bytes as f64 / n as f64,
+        "yahoo_event_bytes": event_bytes,
         "restore_keys": args.restore_keys,
         "restore_record_bytes": 4 + VALUE_SIZE,
         "load_seconds": started.elapsed().as_secs_f64(),

@@ -48,7 +48,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn new(target: u64) -> Arc<Progress> {
+    pub fn new(target: u64) -> Arc<Progress> {
         Arc::new(Progress {
             count: AtomicU64::new(0),
             target,
@@ -67,6 +67,11 @@ impl Progress {
         if c == self.target {
             self.done_ns.store(self.since_start(), Ordering::Release);
         }
+    }
+
+    /// Records counted so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
     }
 
     fn since_start(&self) -> u64 {
@@ -180,7 +185,7 @@ fn int_bytes() -> (SerdeRef<i32>, SerdeRef<Vec<u8>>) {
     (Serdes::i32(), Serdes::bytes())
 }
 
-fn topology(workload: &str, t: &Topics, progress: &Arc<Progress>) -> Result<Topology, String> {
+pub fn topology(workload: &str, t: &Topics, progress: &Arc<Progress>) -> Result<Topology, String> {
     let b = StreamsBuilder::new();
     let (ks, vs) = int_bytes();
     let p = progress.clone();
