@@ -7,6 +7,7 @@
 #   scripts/bench.sh [--records N] [--partitions P] [--bootstrap HOST:PORT]
 #                    [--workloads a,b,...] [--impl rust,java] [--guarantees g,...]
 #                    [--restore-keys K] [--timeout-s S] [--repeat R] [--out FILE]
+#                    [--no-inprocess]
 #
 #   --records N       records per input topic (default 1000000)
 #   --partitions P    partitions of every topic (default 4)
@@ -27,6 +28,7 @@
 #                     machine spread by up to 25 % (default 1)
 #   --out FILE        also write the JSON lines there (default
 #                     ~/.cache/kstreams/bench-results/e2e-<time>.jsonl; a .md table beside it)
+#   --no-inprocess    skip the in-process ceilings (below)
 #
 # Workloads: consume consumeproduce streamprocess streamprocesswithsink
 #   streamprocesswithstatestore streamprocesswithwindowstore streamcount
@@ -39,6 +41,10 @@
 #   first_record_s, steady_records_per_s (records after the first over the
 #   time after it: the rate without start-up), and start_to_running_s for restore;
 #   with --repeat, also runs and records_per_s_runs (every run's rate).
+# With rust among the impls, each streams workload also runs R times with
+# `e2e inprocess` (its tasks on the same data, no broker: the ceiling of its
+# end-to-end rate), and its rust at_least_once line gets
+# inprocess_records_per_s (the median) and inprocess_ratio_to_consumeproduce.
 # A Markdown table and progress go to stderr. Each run is its own process
 # (its peak RSS is its VmHWM); rust and java alternate which goes first.
 # Every finished run's line is appended at once to <logs>/raw.jsonl, so an
@@ -61,6 +67,7 @@ EOS_WORKLOADS=" streamprocesswithsink streamcount streamstreamjoin "
 
 records=1000000 partitions=4 bootstrap='' workloads=$ALL_WORKLOADS impls=rust,java
 guarantees=at_least_once,exactly_once_v2 restore_keys=1000000 timeout=900 out='' repeat=1
+inprocess=1
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -78,6 +85,7 @@ while [[ $# -gt 0 ]]; do
         --timeout-s) timeout=${2:?}; shift 2 ;;
         --repeat) repeat=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
+        --no-inprocess) inprocess=0; shift ;;
         -h|--help) usage 0 ;;
         *) say "unknown option $1"; usage ;;
     esac
@@ -210,13 +218,34 @@ for w in "${WORKLOADS[@]}"; do
     done
 done
 
+# In-process ceilings: no broker involved, so they run after every
+# end-to-end run, each in its own process.
+if ((inprocess)) && [[ " ${IMPLS[*]} " == *" rust "* ]]; then
+    for w in "${WORKLOADS[@]}"; do
+        case $w in consume | consumeproduce | restore) continue ;; esac
+        for ((r = 0; r < repeat; r++)); do
+            say "$w in process..."
+            log=$logs/$w.inprocess.log
+            if line=$(env "STREAMS_LOG=${STREAMS_LOG:-error}" "$bin" inprocess --workload "$w" \
+                    --records "$records" --partitions "$partitions" 2>"$log" | tail -n 1) &&
+                jq -e . >/dev/null 2>&1 <<<"$line"; then
+                echo "$line" >>"$raw"
+                say "  $(jq -r '"\(.records_per_s | round) records/s"' <<<"$line")"
+            else
+                say "  FAILED: see $log"
+            fi
+        done
+    done
+fi
+
 # ---------------------------------------------------------------- report
 
 # With --repeat, each implementation's median run stands for it (the
 # highest peak RSS of its runs), in the order the runs were made.
 median=$work/median.jsonl
 jq -sc '
-  (reduce .[] as $r ([]; ($r.workload + "|" + $r.guarantee + "|" + $r.impl) as $k
+  map(.guarantee //= "at_least_once")
+  | (reduce .[] as $r ([]; ($r.workload + "|" + $r.guarantee + "|" + $r.impl) as $k
      | if index([$k]) then . else . + [$k] end)) as $keys
   | $keys[] as $k
   | map(select(.workload + "|" + .guarantee + "|" + .impl == $k))
@@ -236,6 +265,7 @@ jq -sc --argjson m "$manifest" '
   | ($ok | map(select(.impl == "java")) | map({key: (.workload + "|" + .guarantee), value: .}) | from_entries) as $java
   | ($ok | map(select(.guarantee == "at_least_once")) | map({key: (.workload + "|" + .impl), value: .records_per_s}) | from_entries) as $alos
   | .[]
+  | select(.impl != "rust-inprocess")
   | if .error then . else
       (if .workload == "yahoo" then $m.yahoo_event_bytes
        elif .workload == "restore" then $m.restore_record_bytes
@@ -257,16 +287,22 @@ jq -sc --argjson m "$manifest" '
                                 then (.records - 1) / (.seconds - .first_record_s) | round else null end)}
         + (if .start_to_running_s then {start_to_running_s: (.start_to_running_s | r3)} else {} end)
         + (if .runs then {runs, records_per_s_runs} else {} end)
+        + (if .impl == "rust" and .guarantee == "at_least_once"
+              and $alos[.workload + "|rust-inprocess"] then
+             ($alos[.workload + "|rust-inprocess"]) as $c
+             | {inprocess_records_per_s: ($c | round),
+                inprocess_ratio_to_consumeproduce: (if $cp then $c / $cp | r3 else null end)}
+           else {} end)
     end' "$median" | tee "$out"
 
 md=${out%.jsonl}.md
 {
-    echo "| workload | guarantee | impl | records/s | MB/s | s | first record s | peak RSS MiB | x consumeproduce | x Java | RSS x Java |"
-    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| workload | guarantee | impl | records/s | MB/s | s | first record s | peak RSS MiB | x consumeproduce | x Java | RSS x Java | in-process x consumeproduce |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     jq -r '
       def f: if . == null then "" else tostring end;
-      if .error then "| \(.workload) | \(.guarantee) | \(.impl) | failed: \(.error) | | | | | | | |"
-      else "| \(.workload) | \(.guarantee) | \(.impl) | \(.records_per_s) | \(.mb_per_s * 10 | round / 10) | \(.seconds * 100 | round / 100) | \(.first_record_s * 100 | round / 100) | \(.peak_rss_bytes / 1048576 | round) | \(.ratio_to_consumeproduce | f) | \(.ratio_to_java | f) | \(.rss_ratio_to_java | f) |"
+      if .error then "| \(.workload) | \(.guarantee) | \(.impl) | failed: \(.error) | | | | | | | | |"
+      else "| \(.workload) | \(.guarantee) | \(.impl) | \(.records_per_s) | \(.mb_per_s * 10 | round / 10) | \(.seconds * 100 | round / 100) | \(.first_record_s * 100 | round / 100) | \(.peak_rss_bytes / 1048576 | round) | \(.ratio_to_consumeproduce | f) | \(.ratio_to_java | f) | \(.rss_ratio_to_java | f) | \(.inprocess_ratio_to_consumeproduce | f) |"
       end' "$out"
 } >"$md"
 cat "$md" >&2
