@@ -77,6 +77,9 @@ impl RecordCollector for CountingCollector {
 /// ```
 pub struct RawTaskRunner {
     task: StreamTask,
+    /// The collector's repartition topic names, kept here too so that
+    /// reading a record back borrows its topic instead of copying it.
+    loop_topics: Vec<String>,
     collector: Rc<RefCell<CountingCollector>>,
     offset: i64,
 }
@@ -88,11 +91,12 @@ impl RawTaskRunner {
             .get(crate::config::APPLICATION_ID)
             .unwrap_or("bench")
             .into();
+        let loop_topics: Vec<String> = topology
+            .repartition_topics()
+            .map(|t| format!("{app}-{t}"))
+            .collect();
         let collector = Rc::new(RefCell::new(CountingCollector {
-            loop_topics: topology
-                .repartition_topics()
-                .map(|t| format!("{app}-{t}"))
-                .collect(),
+            loop_topics: loop_topics.clone(),
             ..CountingCollector::default()
         }));
         let task = StreamTask::open(
@@ -116,6 +120,7 @@ impl RawTaskRunner {
         )?;
         Ok(RawTaskRunner {
             task,
+            loop_topics,
             collector,
             offset: 0,
         })
@@ -160,10 +165,9 @@ impl RawTaskRunner {
             let Some(r) = next else {
                 return Ok(());
             };
-            let topic = self.collector.borrow().loop_topics[r.topic].clone();
             self.offset += 1;
             self.task.process(
-                &topic,
+                &self.loop_topics[r.topic],
                 0,
                 self.offset,
                 r.key.as_deref(),
