@@ -129,15 +129,9 @@ impl TaskPlan {
     }
 }
 
-/// The topic name as tasks use it: repartition topics get the
-/// `<application.id>-` prefix (as the topology's instantiation does).
-pub(crate) fn resolve_topic(topology: &Topology, application_id: &str, topic: &str) -> String {
-    if topology.repartition_topics.contains(topic) {
-        format!("{application_id}-{topic}")
-    } else {
-        topic.to_string()
-    }
-}
+/// The topic name as tasks use it (one rule for the runtime, the
+/// topology's instantiation and the test drivers).
+pub(crate) use crate::topology::resolve_topic;
 
 /// Computes the plan from the partition counts of the existing topics.
 pub(crate) fn plan(

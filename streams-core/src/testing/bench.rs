@@ -10,6 +10,7 @@ use crate::error::StreamsError;
 use crate::processor::{Headers, RecordCollector, TaskId};
 use crate::task::{StreamTask, TaskOptions};
 use crate::topology::Topology;
+use crate::topology::resolve_topic;
 
 /// A record a sink sent to one of the task's own repartition topics, to
 /// be read back.
@@ -93,7 +94,7 @@ impl RawTaskRunner {
             .into();
         let loop_topics: Vec<String> = topology
             .repartition_topics()
-            .map(|t| format!("{app}-{t}"))
+            .map(|t| resolve_topic(topology, &app, t))
             .collect();
         let collector = Rc::new(RefCell::new(CountingCollector {
             loop_topics: loop_topics.clone(),

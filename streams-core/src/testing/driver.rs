@@ -18,6 +18,7 @@ use crate::state::{
 };
 use crate::task::{StreamTask, TaskOptions};
 use crate::topology::Topology;
+use crate::topology::resolve_topic;
 
 /// A record as the topology wrote it.
 #[derive(Debug, Clone)]
@@ -353,7 +354,7 @@ impl TopologyTestDriver {
         let internal_topics = topology
             .repartition_topics
             .iter()
-            .map(|t| format!("{application_id}-{t}"))
+            .map(|t| resolve_topic(&topology, &application_id, t))
             .collect();
         Ok(TopologyTestDriver {
             state: Rc::new(RefCell::new(DriverState {

@@ -117,6 +117,8 @@ impl<'t> Instantiator<'t> {
     }
 }
 
+/// The topic name as tasks use it: repartition topics get the
+/// `<application.id>-` prefix.
 pub(crate) fn resolve_topic(topology: &Topology, application_id: &str, topic: &str) -> String {
     if topology.repartition_topics.contains(topic) {
         format!("{application_id}-{topic}")

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use describe::TopologyDescription;
-pub(crate) use instantiate::{BuiltNode, BuiltTask, NodeFactory, processor_factory};
+pub(crate) use instantiate::{BuiltNode, BuiltTask, NodeFactory, processor_factory, resolve_topic};
 
 use crate::state::StoreFactory;
 
