@@ -20,6 +20,7 @@ pub mod testing;
 pub mod topology;
 pub mod window;
 
+pub(crate) mod hint;
 pub(crate) mod task;
 
 pub use task::DeserializationHandler;

@@ -86,14 +86,7 @@ impl RawRecord {
     /// with the processing of the records before it.
     #[inline]
     fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint; it never faults, whatever the
-        // address (SSE, which it needs, is part of x86_64).
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                self.data.as_ptr().cast(),
-            );
-        }
+        crate::hint::prefetch(self.data.as_ptr());
     }
 
     pub(crate) fn new(

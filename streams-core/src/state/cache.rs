@@ -21,12 +21,17 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use super::caching::EntryContext;
 
 /// Marks the end of a list.
 const NIL: usize = usize::MAX;
+
+/// Marks a slot whose key is in the sorted index, or a bucket hint that
+/// points nowhere.
+const NIL32: u32 = u32::MAX;
 
 /// Bytes charged per entry on top of its key and value, after Kafka Streams'
 /// estimate: three references of the LRU node (24), the dirty flag (1), and
@@ -48,9 +53,17 @@ struct Slot {
     /// The bytes of the headers in the entry's kept record context
     /// (saturating; it sits in the padding after `dirty`).
     context_bytes: u32,
-    /// The entry's place in `Keys::unsorted`, or `NIL` once it is in the
+    /// The entry's place in `Keys::unsorted`, or `NIL32` once it is in the
     /// sorted index.
-    unsorted_at: usize,
+    unsorted_at: u32,
+    /// Where the hash index last put the entry (a bucket index of
+    /// `Keys::lookup`), so that removing it needs neither its key's hash
+    /// nor a probe, and the bucket can be prefetched ahead of an eviction
+    /// (see [`NamedCache::prefetch_next_victim`]). Only a hint: a resize or
+    /// rehash of the index moves entries, and a removal checks the bucket
+    /// holds this slot before trusting it. (Both `u32`s share what was one
+    /// `usize`, which keeps a slot at 96 bytes.)
+    bucket: u32,
     lru_prev: usize,
     lru_next: usize,
     dirty_prev: usize,
@@ -66,7 +79,8 @@ impl Slot {
             timestamp: write.timestamp,
             dirty: write.dirty,
             context_bytes: 0,
-            unsorted_at: NIL,
+            unsorted_at: NIL32,
+            bucket: NIL32,
             lru_prev: NIL,
             lru_next: NIL,
             dirty_prev: NIL,
@@ -120,8 +134,14 @@ pub(crate) struct Evicted {
 /// The cache's two indexes over its keys (see the module docs).
 #[derive(Debug, Default)]
 struct Keys {
-    /// Hashed, every key: for point lookups.
-    lookup: FxHashMap<LookupKey, usize>,
+    /// Hashed, every key (with its slot): for point lookups. A
+    /// `HashTable` rather than a map for its bucket indices (see
+    /// `Slot::bucket`). Hashed with [`hash_key`].
+    lookup: HashTable<(LookupKey, usize)>,
+    /// Set when a removal found an entry away from its bucket hint: the
+    /// index has moved its entries, and the next removal re-reads every
+    /// hint first.
+    stale_hints: bool,
     /// Sorted, for range scans and seeks: every key but those of
     /// `unsorted`, which [`NamedCache::sort_keys`] moves in. Keyed by
     /// [`LookupKey`] too: with the bytes of a short key inside the B-tree's
@@ -238,11 +258,11 @@ fn inline_words(bytes: &[u8; INLINE_KEY]) -> [u64; INLINE_KEY.div_ceil(8)] {
     })
 }
 
-impl std::hash::Hash for LookupKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `[u8]` hashes, which `Borrow` requires.
-        self.as_bytes().hash(state);
-    }
+/// The hash of a key in the hash index: of its bytes, so that a `&[u8]`
+/// finds a [`LookupKey`].
+fn hash_key(key: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    FxBuildHasher.hash_one(key)
 }
 
 /// `UNCHARGED` leading bytes of every key are left out of the entries'
@@ -309,7 +329,10 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
 
     /// The slot of `key`, if cached.
     fn find(&self, key: &[u8]) -> Option<usize> {
-        self.keys.lookup.get(key).copied()
+        self.keys
+            .lookup
+            .find(hash_key(key), |(k, _)| k.as_bytes() == key)
+            .map(|&(_, idx)| idx)
     }
 
     /// Looks `key` up, marking it most recently used.
@@ -324,7 +347,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     /// Whether `key` is cached, without touching the LRU order.
     #[cfg(test)]
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.keys.lookup.contains_key(key)
+        self.find(key).is_some()
     }
 
     /// Inserts or replaces `key`, marking it most recently used; a dirty
@@ -333,18 +356,23 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         // A short key finds and inserts in one probe of the hash index
         // (most windowed writes open a new entry); a long one is looked up
         // first, so that an update allocates nothing.
-        let vacant = match LookupKey::inline(key) {
-            Some(query) => match self.keys.lookup.entry(query) {
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    let idx = *e.get();
+        let hash = hash_key(key);
+        let buckets = self.keys.lookup.num_buckets();
+        let (vacant, bucket) = match LookupKey::inline(key) {
+            Some(query) => match self.keys.lookup.entry(
+                hash,
+                |(k, _)| k.as_bytes() == key,
+                |(k, _)| hash_key(k.as_bytes()),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(e) => {
+                    let idx = e.get().1;
                     self.update(idx, value, write);
                     return;
                 }
-                std::collections::hash_map::Entry::Vacant(e) => {
+                hashbrown::hash_table::Entry::Vacant(e) => {
                     let slot = Slot::new(Rc::from(key), value, write);
                     let idx = occupy(&mut self.slots, &mut self.free, slot);
-                    e.insert(idx);
-                    idx
+                    (idx, e.insert((query, idx)).bucket_index())
                 }
             },
             None => {
@@ -355,14 +383,27 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                 let key: Rc<[u8]> = Rc::from(key);
                 let slot = Slot::new(Rc::clone(&key), value, write);
                 let idx = occupy(&mut self.slots, &mut self.free, slot);
-                self.keys.lookup.insert(LookupKey::Shared(key), idx);
-                idx
+                let entry = self.keys.lookup.insert_unique(
+                    hash,
+                    (LookupKey::Shared(key), idx),
+                    |(k, _)| hash_key(k.as_bytes()),
+                );
+                (idx, entry.bucket_index())
             }
         };
-        let unsorted_at = self.keys.unsorted.len();
+        if self.keys.lookup.num_buckets() != buckets {
+            // The insert grew the index, which moved every entry.
+            self.keys.stale_hints = true;
+        }
+        if self.keys.unsorted.len() >= NIL32 as usize {
+            // Keeps every place in `unsorted` below `NIL32`.
+            self.sort_keys();
+        }
+        let unsorted_at = self.keys.unsorted.len() as u32;
         self.keys.unsorted.push(vacant);
         let slot = self.slot_mut(vacant);
         slot.unsorted_at = unsorted_at;
+        slot.bucket = u32::try_from(bucket).unwrap_or(NIL32);
         let size = slot.size(UNCHARGED);
         self.size_bytes += size;
         self.set_context(vacant, write.context);
@@ -403,7 +444,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                 Some(Some(slot)) => slot,
                 _ => unreachable!("record cache: dangling slot {idx}"),
             };
-            slot.unsorted_at = NIL;
+            slot.unsorted_at = NIL32;
             self.keys.index.insert(LookupKey::new(&slot.key), idx);
         }
     }
@@ -450,6 +491,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             .map(std::mem::take)
             .unwrap_or_default();
         let slot = self.remove_slot(idx);
+        self.prefetch_next_victim();
         Some(Evicted {
             dirty: slot.dirty,
             entry: DirtyEntry {
@@ -459,6 +501,33 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                 context,
             },
         })
+    }
+
+    /// Starts loading what the next eviction reads. A full cache evicts
+    /// once per new entry, and the victim is its least recently used entry:
+    /// its key (copied into the evicted entry), its value and context
+    /// (freed) and its bucket of the hash index have long left the CPU
+    /// cache, and each was a miss the eviction waited for. The next victim is known now,
+    /// and its slot is in the CPU cache (the eviction just relinked it), so
+    /// those lines load while the record is processed on; so does the slot
+    /// of the victim after it.
+    fn prefetch_next_victim(&self) {
+        let Some(Some(next)) = self.slots.get(self.lru_tail) else {
+            return;
+        };
+        if let Some(bucket) = self.keys.lookup.get_bucket(next.bucket as usize) {
+            crate::hint::prefetch(bucket);
+        }
+        crate::hint::prefetch(next.key.as_ptr());
+        if let Some(value) = &next.value {
+            crate::hint::prefetch(value.as_ptr());
+        }
+        if let Some(context) = self.keys.contexts.get(self.lru_tail) {
+            crate::hint::prefetch(context);
+        }
+        if let Some(after) = self.slots.get(next.lru_prev) {
+            crate::hint::prefetch(after);
+        }
     }
 
     /// Removes `key` if cached.
@@ -578,6 +647,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     }
 
     fn remove_slot(&mut self, idx: usize) -> Slot {
+        self.unhash(idx);
         self.lru_unlink(idx);
         if self.slot(idx).dirty {
             self.dirty_unlink(idx);
@@ -586,25 +656,70 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             Some(slot) => slot,
             None => unreachable!("record cache: dangling slot {idx}"),
         };
-        if slot.unsorted_at == NIL {
+        if slot.unsorted_at == NIL32 {
             match LookupKey::inline(&slot.key) {
                 Some(query) => self.keys.index.remove(&query),
                 None => self.keys.index.remove(&*slot.key),
             };
         } else {
             let at = slot.unsorted_at;
-            self.keys.unsorted.swap_remove(at);
-            if let Some(&moved) = self.keys.unsorted.get(at) {
+            self.keys.unsorted.swap_remove(at as usize);
+            if let Some(&moved) = self.keys.unsorted.get(at as usize) {
                 self.slot_mut(moved).unsorted_at = at;
             }
         }
-        self.keys.lookup.remove(&*slot.key);
         if let Some(context) = self.keys.contexts.get_mut(idx) {
             *context = EntryContext::default();
         }
         self.free.push(idx);
         self.size_bytes -= slot.size(UNCHARGED);
         slot
+    }
+
+    /// Takes the entry of slot `idx` out of the hash index: at its bucket
+    /// hint when the hint holds, by its key's hash otherwise.
+    fn unhash(&mut self, idx: usize) {
+        if self.keys.stale_hints {
+            self.refresh_hints();
+        }
+        let hint = self.slot(idx).bucket;
+        if let Ok(entry) = self.keys.lookup.get_bucket_entry(hint as usize)
+            && entry.get().1 == idx
+        {
+            entry.remove();
+            return;
+        }
+        if hint != NIL32 {
+            // The index has moved its entries (a rehash in place, which
+            // keeps its size): every hint may be off.
+            self.keys.stale_hints = true;
+        }
+        let slot = match self.slots.get(idx) {
+            Some(Some(slot)) => slot,
+            _ => unreachable!("record cache: dangling slot {idx}"),
+        };
+        if let Ok(entry) = self
+            .keys
+            .lookup
+            .find_entry(hash_key(&slot.key), |&(_, i)| i == idx)
+        {
+            entry.remove();
+        }
+    }
+
+    /// Re-reads every slot's bucket hint from the hash index, after the
+    /// index moved its entries (a cost per entry, paid once per resize or
+    /// rehash rather than by every removal after it).
+    fn refresh_hints(&mut self) {
+        self.keys.stale_hints = false;
+        for bucket in self.keys.lookup.iter_buckets() {
+            let Some(&(_, idx)) = self.keys.lookup.get_bucket(bucket) else {
+                continue;
+            };
+            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                slot.bucket = u32::try_from(bucket).unwrap_or(NIL32);
+            }
+        }
     }
 
     fn touch(&mut self, idx: usize) {
@@ -793,6 +908,97 @@ mod tests {
         }
         assert_eq!(cache.len(), 0);
         assert!(cache.keys.lookup.is_empty());
+    }
+
+    /// Every cached slot's bucket hint names the bucket that holds it.
+    fn assert_hints_hold(cache: &NamedCache) {
+        for (idx, slot) in cache.slots.iter().enumerate() {
+            if let Some(slot) = slot {
+                let at = cache.keys.lookup.get_bucket(slot.bucket as usize);
+                assert_eq!(at.map(|&(_, i)| i), Some(idx), "slot {idx}");
+            }
+        }
+    }
+
+    /// Entries come and go (evicted, removed, taken as tombstones, put
+    /// again) while the hash index grows under them, which moves its
+    /// entries and leaves the bucket hints behind; each removal still
+    /// takes its own entry and no other, and once a removal has re-read
+    /// the hints they all hold again.
+    #[test]
+    fn removals_take_their_own_entry_while_the_index_moves() {
+        let mut cache: NamedCache = NamedCache::new();
+        let mut model = std::collections::BTreeMap::new();
+        let key = |i: u32| {
+            // Short keys and a few long (shared) ones.
+            let mut k = i.to_be_bytes().to_vec();
+            if i.is_multiple_of(7) {
+                k.resize(INLINE_KEY + 3, 1);
+            }
+            k
+        };
+        for round in 0..6u32 {
+            for i in 0..3_000u32 {
+                let k = key(round * 1_000 + i);
+                let v = (round * 10 + i % 10).to_be_bytes();
+                cache.put(&k, Some(&v), w(i64::from(i), i.is_multiple_of(3)));
+                model.insert(k, v.to_vec());
+            }
+            // The oldest fifth leaves by eviction, every 11th key by
+            // removal, the dirty ones' tombstones when taken.
+            for _ in 0..600 {
+                let gone = cache.evict().map(|e| e.entry.key);
+                assert!(model.remove(&gone.unwrap()).is_some());
+            }
+            for i in (0..3_000u32).step_by(11) {
+                let k = key(round * 1_000 + i);
+                cache.remove(&k);
+                model.remove(&k);
+            }
+            for i in (1..3_000u32).step_by(13) {
+                let k = key(round * 1_000 + i);
+                if model.remove(&k).is_some() {
+                    cache.put(&k, None, w(0, true));
+                }
+            }
+            cache.take_dirty();
+            assert_eq!(cache.len(), model.len(), "round {round}");
+            for (k, v) in &model {
+                assert_eq!(cache.get(k).and_then(|c| c.value), Some(&v[..]));
+            }
+            assert!(!cache.keys.stale_hints, "a removal re-read the hints");
+            assert_hints_hold(&cache);
+        }
+    }
+
+    /// A hint left pointing at another entry's bucket (as a rehash in place
+    /// leaves it) does not remove that entry: the removal finds its own by
+    /// its key, and the next one re-reads every hint.
+    #[test]
+    fn a_wrong_hint_is_caught() {
+        let mut cache: NamedCache = NamedCache::new();
+        for i in 0..100u32 {
+            cache.put(&i.to_be_bytes(), Some(b"v"), w(0, false));
+        }
+        // The index grew while filling: the first removal re-reads the
+        // hints.
+        assert!(cache.keys.stale_hints);
+        cache.remove(&99u32.to_be_bytes());
+        assert!(!cache.keys.stale_hints);
+        let a = cache.find(&5u32.to_be_bytes()).unwrap();
+        let b = cache.find(&6u32.to_be_bytes()).unwrap();
+        let wrong = cache.slot(b).bucket;
+        cache.slot_mut(a).bucket = wrong;
+        cache.remove(&5u32.to_be_bytes());
+        assert!(cache.find(&5u32.to_be_bytes()).is_none());
+        assert_eq!(cache.find(&6u32.to_be_bytes()), Some(b));
+        assert_eq!(cache.len(), 98);
+        assert!(cache.keys.stale_hints);
+        cache.slot_mut(b).bucket = NIL32;
+        cache.remove(&7u32.to_be_bytes());
+        assert!(!cache.keys.stale_hints);
+        assert_hints_hold(&cache);
+        assert_eq!(cache.len(), 97);
     }
 
     #[test]
