@@ -39,6 +39,7 @@ pub mod timestamped;
 pub mod typed;
 pub mod window;
 
+pub(crate) mod background;
 pub(crate) mod cache;
 #[cfg(test)]
 mod tests;

@@ -387,6 +387,31 @@ impl RocksDbKeyValueStore {
         Self::destroy(&dir)
     }
 
+    /// [`wipe`](Self::wipe) as a job for another thread: the store is
+    /// closed to its owner now, and the job closes the database and deletes
+    /// it (errors are logged: nobody waits for the job's result).
+    pub(crate) fn wipe_job(mut self) -> impl FnOnce() + Send + 'static {
+        self.run_iter.get_mut().take();
+        let db = self.db.take();
+        let dir = std::mem::take(&mut self.dir);
+        let root = self.owned_root.take();
+        let name = std::mem::take(&mut self.name);
+        move || {
+            drop(db);
+            if let Err(e) = Self::destroy(&dir) {
+                log::error!("Error destroying the expired segment {name}: {e}");
+            }
+            if let Some(root) = root
+                && let Err(e) = std::fs::remove_dir_all(&root)
+            {
+                log::warn!(
+                    "cannot remove temporary store directory {}: {e}",
+                    root.display()
+                );
+            }
+        }
+    }
+
     /// How the store's memtables are indexed.
     pub(crate) fn layout(&self) -> KeyLayout {
         self.layout

@@ -16,11 +16,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver};
 
 use super::{
     WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
     key_in_range, split_window_store_key, window_store_key,
 };
+use crate::state::background::Pending;
 use crate::state::rocksdb::{KeyLayout, ROCKSDB_DIR, RocksDbConfig, RocksDbKeyValueStore};
 use crate::state::{
     KeyValueBytesStore, StateStore, StoreError, StoreResult, TimestampedBytesWrite,
@@ -64,6 +66,14 @@ pub(crate) struct Segments {
     state_dir: Option<PathBuf>,
     layout: KeyLayout,
     segments: BTreeMap<i64, RocksDbKeyValueStore>,
+    /// Expired segments being closed and deleted, and the next segment
+    /// being opened, on the background thread (see
+    /// [`background`](crate::state::background)).
+    background: Pending,
+    /// The segment after the newest, opened ahead of the first write that
+    /// needs it: its id and where its database arrives. It is not part of
+    /// the store (not in `segments`, `ids` or any read) until then.
+    ahead: Option<(i64, Receiver<StoreResult<RocksDbKeyValueStore>>)>,
 }
 
 impl std::fmt::Debug for Segments {
@@ -111,6 +121,8 @@ impl Segments {
             state_dir: state_dir.map(|d| d.join(name)),
             layout,
             segments: BTreeMap::new(),
+            background: Pending::default(),
+            ahead: None,
         };
         segments.open_existing()?;
         Ok(segments)
@@ -167,18 +179,68 @@ impl Segments {
 
     fn get_or_create(&mut self, id: i64) -> StoreResult<&mut RocksDbKeyValueStore> {
         if !self.segments.contains_key(&id) {
-            let name = self.segment_name(id);
-            let store = RocksDbKeyValueStore::open_with_layout(
-                name,
-                self.state_dir.as_deref(),
-                &self.config,
-                self.layout,
-            )?;
+            let newest = self.segments.last_key_value().is_none_or(|(&n, _)| id > n);
+            let store = match self.ahead.take() {
+                Some((ahead, arriving)) if ahead == id => match arriving.recv() {
+                    Ok(opened) => opened?,
+                    // The job died before sending: open it here.
+                    Err(_) => self.open_segment(id)?,
+                },
+                other => {
+                    // Stream time jumped past the segment opened ahead.
+                    self.drop_ahead(other);
+                    self.open_segment(id)?
+                }
+            };
             self.segments.insert(id, store);
+            if newest {
+                self.open_ahead(id.saturating_add(1));
+            }
         }
         self.segments
             .get_mut(&id)
             .ok_or_else(|| StoreError::Closed(self.name.clone()))
+    }
+
+    fn open_segment(&self, id: i64) -> StoreResult<RocksDbKeyValueStore> {
+        RocksDbKeyValueStore::open_with_layout(
+            self.segment_name(id),
+            self.state_dir.as_deref(),
+            &self.config,
+            self.layout,
+        )
+    }
+
+    /// Starts opening segment `id` on the background thread. Stream time
+    /// moves forward, so the segment after the newest is the next one a
+    /// write creates, and its open (milliseconds of file writes and syncs)
+    /// then no longer holds up the stream thread.
+    fn open_ahead(&mut self, id: i64) {
+        let (name, state_dir) = (self.segment_name(id), self.state_dir.clone());
+        let (config, layout) = (self.config.clone(), self.layout);
+        let (tx, rx) = mpsc::channel();
+        self.background.run(move || {
+            let opened =
+                RocksDbKeyValueStore::open_with_layout(name, state_dir.as_deref(), &config, layout);
+            // The store may have closed meanwhile and dropped the receiver.
+            if let Err(mpsc::SendError(Ok(store))) = tx.send(opened) {
+                store.wipe_job()();
+            }
+        });
+        self.ahead = Some((id, rx));
+    }
+
+    /// Deletes a segment opened ahead that the store will not use, so that
+    /// the state directory holds the store's segments only. On the
+    /// background thread, after the open (jobs run in order).
+    fn drop_ahead(&mut self, ahead: Option<(i64, Receiver<StoreResult<RocksDbKeyValueStore>>)>) {
+        if let Some((_, arriving)) = ahead {
+            self.background.run(move || {
+                if let Ok(Ok(store)) = arriving.recv() {
+                    store.wipe_job()();
+                }
+            });
+        }
     }
 
     /// The segment `id` if it is still live at `stream_time`, created if
@@ -211,12 +273,7 @@ impl Segments {
         let live = self.segments.split_off(&min_live);
         let expired = std::mem::replace(&mut self.segments, live);
         for (_, segment) in expired {
-            if let Err(e) = segment.wipe() {
-                log::error!(
-                    "Error destroying an expired segment of store {}: {e}",
-                    self.name
-                );
-            }
+            self.background.run(segment.wipe_job());
         }
         Ok(())
     }
@@ -266,7 +323,20 @@ impl Segments {
             }
         }
         self.segments.clear();
+        // Whoever opens these directories next must not meet a segment
+        // still being opened or deleted.
+        let ahead = self.ahead.take();
+        self.drop_ahead(ahead);
+        self.background.wait();
         first
+    }
+}
+
+impl Drop for Segments {
+    fn drop(&mut self) {
+        let ahead = self.ahead.take();
+        self.drop_ahead(ahead);
+        self.background.wait();
     }
 }
 

@@ -427,6 +427,65 @@ fn store_factory_exposes_the_changelog_topic_config() {
     }
 }
 
+/// Expired segments are deleted, and the next segment opened, on the
+/// background thread; neither shows in the store, and once it is closed its
+/// directory holds exactly its live segments, which a reopen finds.
+#[test]
+fn rocksdb_segment_directories_are_the_live_segments_once_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        RocksDbWindowStore::open(
+            "w",
+            150_000,
+            10,
+            false,
+            75_000,
+            false,
+            &RocksDbConfig::default(),
+            Some(dir.path().to_path_buf()),
+        )
+        .unwrap()
+    };
+    let on_disk = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("w").join("rocksdb"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut s = open();
+    for (value, time) in [
+        (b"a", 1_000),
+        (b"b", 80_000),
+        (b"c", 200_000),
+        (b"d", 230_000),
+    ] {
+        s.put(b"k", Some(value), time).unwrap();
+    }
+    // Segment 0 expired; segment 4 is being opened ahead, not part of it.
+    assert_eq!(s.segment_ids(), vec![1, 2, 3]);
+    assert_eq!(s.fetch(b"k", 1_000).unwrap(), None);
+    // Stream time jumps past segment 4: segments 1-3 expire, 4 is dropped.
+    s.put(b"k", Some(b"e"), 600_000).unwrap();
+    assert_eq!(s.segment_ids(), vec![8]);
+    assert_eq!(
+        starts(&s.all(true).unwrap()),
+        vec![(b"k".to_vec(), 600_000, b"e".to_vec())]
+    );
+    s.flush().unwrap();
+    s.close().unwrap();
+    assert_eq!(on_disk(), vec!["w.600000".to_owned()]);
+    drop(s);
+    let s = open();
+    assert_eq!(s.segment_ids(), vec![8]);
+    assert_eq!(s.fetch(b"k", 600_000).unwrap(), Some(b"e".to_vec()));
+    drop(s);
+    // Dropped without a close, the store still waits for its background
+    // work and removes the segment it opened ahead (9).
+    assert_eq!(on_disk(), vec!["w.600000".to_owned()]);
+}
+
 #[test]
 fn rocksdb_window_store_reopens_its_segments() {
     let dir = tempfile::tempdir().unwrap();
