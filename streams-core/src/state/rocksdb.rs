@@ -401,13 +401,8 @@ impl RocksDbKeyValueStore {
             if let Err(e) = Self::destroy(&dir) {
                 log::error!("Error destroying the expired segment {name}: {e}");
             }
-            if let Some(root) = root
-                && let Err(e) = std::fs::remove_dir_all(&root)
-            {
-                log::warn!(
-                    "cannot remove temporary store directory {}: {e}",
-                    root.display()
-                );
+            if let Some(root) = root {
+                remove_temp_root(&root);
             }
         }
     }
@@ -581,14 +576,20 @@ impl Drop for RocksDbKeyValueStore {
         // Close the database before deleting its files.
         self.run_iter.get_mut().take();
         self.db = None;
-        if let Some(root) = self.owned_root.take()
-            && let Err(e) = std::fs::remove_dir_all(&root)
-        {
-            log::warn!(
-                "cannot remove temporary store directory {}: {e}",
-                root.display()
-            );
+        if let Some(root) = self.owned_root.take() {
+            remove_temp_root(&root);
         }
+    }
+}
+
+/// Deletes a temporary store's root directory (logged, not returned: it
+/// runs where nobody can act on the error, in a drop or a background job).
+fn remove_temp_root(root: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(root) {
+        log::warn!(
+            "cannot remove temporary store directory {}: {e}",
+            root.display()
+        );
     }
 }
 
