@@ -153,10 +153,10 @@ fn expired_windows_are_skipped_and_hidden() {
     }
 }
 
-#[test]
-fn rocksdb_segments_are_dropped_whole() {
-    // retention 150 000 -> segment interval 75 000.
-    let mut s = RocksDbWindowStore::open(
+/// The RocksDB window store "w" (retention 150 000, segments of 75 000), in
+/// the state directory `dir` (a temporary one if `None`).
+fn store_in(dir: Option<&std::path::Path>) -> RocksDbWindowStore {
+    RocksDbWindowStore::open(
         "w",
         150_000,
         10,
@@ -164,9 +164,15 @@ fn rocksdb_segments_are_dropped_whole() {
         75_000,
         false,
         &RocksDbConfig::default(),
-        None,
+        dir.map(std::path::Path::to_path_buf),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn rocksdb_segments_are_dropped_whole() {
+    // retention 150 000 -> segment interval 75 000.
+    let mut s = store_in(None);
     assert_eq!(s.segment_interval(), 75_000);
     s.put(b"k", Some(b"a"), 1_000).unwrap();
     s.put(b"k", Some(b"b"), 80_000).unwrap();
@@ -427,29 +433,13 @@ fn store_factory_exposes_the_changelog_topic_config() {
     }
 }
 
-/// The window store "w" (retention 150 000, segments of 75 000) kept in the
-/// state directory `dir`.
-fn store_in(dir: &std::path::Path) -> RocksDbWindowStore {
-    RocksDbWindowStore::open(
-        "w",
-        150_000,
-        10,
-        false,
-        75_000,
-        false,
-        &RocksDbConfig::default(),
-        Some(dir.to_path_buf()),
-    )
-    .unwrap()
-}
-
 /// Expired segments are deleted, and the next segment opened, on the
 /// background thread; neither shows in the store, and once it is closed its
 /// directory holds exactly its live segments, which a reopen finds.
 #[test]
 fn rocksdb_segment_directories_are_the_live_segments_once_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || store_in(dir.path());
+    let open = || store_in(Some(dir.path()));
     let on_disk = || {
         let mut names: Vec<String> = std::fs::read_dir(dir.path().join("w").join("rocksdb"))
             .unwrap()
@@ -493,7 +483,7 @@ fn rocksdb_segment_directories_are_the_live_segments_once_closed() {
 #[test]
 fn rocksdb_window_store_reopens_its_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || store_in(dir.path());
+    let open = || store_in(Some(dir.path()));
     let mut s = open();
     s.put(b"k", Some(b"a"), 1_000).unwrap();
     s.put(b"k", Some(b"b"), 80_000).unwrap();
