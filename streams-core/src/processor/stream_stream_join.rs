@@ -292,7 +292,14 @@ impl<K, VL, VR> OuterJoinStore<K, VL, VR> {
                     .map_err(|e| self.serde_err(e))?;
             }
         }
-        let old = inner.bytes.get(&k)?;
+        // Most appends are of a key the store does not hold (a record that
+        // found no partner, at its own timestamp): the in-memory counts say
+        // so without a RocksDB get.
+        let old = if self.maybe_present(&k)? {
+            inner.bytes.get(&k)?
+        } else {
+            None
+        };
         if old.is_none() {
             self.count_present(&k, true)?;
         }

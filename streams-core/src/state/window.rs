@@ -31,6 +31,7 @@
 mod builder;
 mod layers;
 mod memory;
+mod recent;
 pub(crate) mod segmented;
 mod typed;
 

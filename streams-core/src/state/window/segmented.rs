@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver};
 
+use super::recent::RecentIndex;
 use super::{
     WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
     key_in_range, split_window_store_key, window_store_key,
@@ -360,6 +361,10 @@ pub struct RocksDbWindowStore {
     /// iterator or made a get (the range reads were 12 % of
     /// `streamprocesswithwindowstore`'s stream thread) to find nothing.
     stored_upper: i64,
+    /// The newest entries by record key, for a store that retains
+    /// duplicates (a join's, probed one record key at a time): see
+    /// [`recent`](super::recent).
+    recent: Option<RecentIndex>,
     segments: Segments,
     open: bool,
 }
@@ -411,6 +416,11 @@ impl RocksDbWindowStore {
                 .saturating_sub(1),
             None => i64::MIN,
         };
+        // A quarter of a write buffer: the index holds the live windows
+        // (retention) of one store, a join side's records of the last
+        // `before + after + grace` ms.
+        let recent = (layout == KeyLayout::WindowKeyFirst)
+            .then(|| RecentIndex::new(stored_upper, config.write_buffer_size / 4));
         Ok(RocksDbWindowStore {
             name,
             retention_ms,
@@ -420,6 +430,7 @@ impl RocksDbWindowStore {
             seqnum: 0,
             observed_stream_time: -1,
             stored_upper,
+            recent,
             segments,
             open: true,
         })
@@ -428,6 +439,16 @@ impl RocksDbWindowStore {
     /// The segment interval in ms.
     pub fn segment_interval(&self) -> i64 {
         self.segments.interval()
+    }
+
+    /// The oldest window start the in-memory index of newest entries
+    /// answers one-key fetches from, or `None` when it answers none.
+    #[cfg(test)]
+    pub(crate) fn indexed_from(&self) -> Option<i64> {
+        self.recent
+            .as_ref()
+            .map(|r| r.floor().saturating_add(1))
+            .filter(|&from| from != i64::MAX)
     }
 
     /// The ids of the segments currently open, oldest first.
@@ -574,6 +595,7 @@ impl StateStore for RocksDbWindowStore {
 
     fn close(&mut self) -> StoreResult<()> {
         self.open = false;
+        self.recent = None;
         self.segments.close()
     }
 }
@@ -615,6 +637,12 @@ impl WindowBytesStore for RocksDbWindowStore {
                 "Skipping record for expired segment. store=[{}] windowStart=[{window_start}]",
                 self.name
             );
+        } else if let (Some(index), Some(value)) = (&mut self.recent, value) {
+            let live_from = self
+                .observed_stream_time
+                .saturating_sub(self.retention_ms)
+                .saturating_add(1);
+            index.insert(key, window_start, self.seqnum, value, live_from);
         }
         Ok(())
     }
@@ -646,6 +674,16 @@ impl WindowBytesStore for RocksDbWindowStore {
             return Ok(Vec::new());
         }
         let from = self.actual_from(time_from);
+        if let (Some(f), Some(t), Some(index)) = (key_from, key_to, &self.recent)
+            && f == t
+            && index.covers(from)
+        {
+            return Ok(if from > time_to {
+                Vec::new()
+            } else {
+                index.fetch(f, from, time_to, forward)
+            });
+        }
         self.scan(key_from, key_to, from, time_to, forward)
     }
 
@@ -752,6 +790,10 @@ impl WindowBytesStore for RocksDbWindowStore {
             {
                 segment.put(store_key, value.as_deref())?;
             }
+        }
+        // Restored entries bypass the index: it answers newer ranges only.
+        if let Some(index) = &mut self.recent {
+            index.raise_floor(self.stored_upper);
         }
         Ok(())
     }

@@ -1102,3 +1102,175 @@ fn batched_write_down_reads_old_values_after_earlier_expiring_writes() {
         );
     }
 }
+
+/// A join's RocksDB store answers one-key fetches of its newest windows
+/// from memory (see `recent`): over random writes (out of order, some
+/// already expired, duplicates), each one-key fetch, forward and backward,
+/// returns what the in-memory store returns, with the index on, with it
+/// turned off by its budget, and across a restore that raises its floor.
+#[test]
+fn one_key_fetches_from_the_index_of_newest_entries_match_the_in_memory_store() {
+    let (retention, interval) = (1_000, 500);
+    let tiny = RocksDbConfig {
+        // A 256-byte index budget: off after a few writes.
+        write_buffer_size: 1024,
+        ..RocksDbConfig::default()
+    };
+    let open = |config: &RocksDbConfig| {
+        RocksDbWindowStore::open("w", retention, 10, true, interval, false, config, None).unwrap()
+    };
+    let mut memory = InMemoryWindowStore::new("w", retention, 10, true);
+    let mut indexed = open(&RocksDbConfig::default());
+    let mut unindexed = open(&tiny);
+    assert_eq!(indexed.indexed_from(), Some(i64::MIN + 1));
+    let mut restored: Option<RocksDbWindowStore> = None;
+    let mut log: Vec<TimestampedBytesWrite> = Vec::new();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut time = 0i64;
+    let (mut from_index, mut from_rocksdb) = (0, 0);
+    for step in 0..3_000 {
+        // Mostly forward in time, now and then far back (past retention).
+        time += next(7) as i64;
+        let start = match next(20) {
+            0 => time - 1_500 + next(400) as i64,
+            1..=4 => time - next(300) as i64,
+            _ => time,
+        }
+        .max(0);
+        let key = [b'k', next(5) as u8];
+        let value = format!("v{step}").into_bytes();
+        memory.put(&key, Some(&value), start).unwrap();
+        indexed.put(&key, Some(&value), start).unwrap();
+        unindexed.put(&key, Some(&value), start).unwrap();
+        log.push((window_store_key(&key, start, 0), Some(value.clone()), start));
+        if step == 1_500 {
+            // A store restored from the first half's records, then written
+            // on: its index covers only what is newer than the restore.
+            let mut fresh = open(&RocksDbConfig::default());
+            let records: Vec<TimestampedBytesWrite> = log
+                .iter()
+                .enumerate()
+                .map(|(seq, (k, v, t))| {
+                    let (key, start, _) = split_window_store_key(k).unwrap();
+                    (window_store_key(key, start, seq as u32 + 1), v.clone(), *t)
+                })
+                .collect();
+            fresh.restore_all(&records).unwrap();
+            let floor = fresh.indexed_from().unwrap();
+            assert!(floor > time, "index floor {floor} at time {time}");
+            restored = Some(fresh);
+        } else if let Some(r) = &mut restored {
+            r.put(&key, Some(&value), start).unwrap();
+        }
+        let probe = [b'k', next(5) as u8];
+        let lo = time - next(1_200) as i64;
+        let hi = lo + next(800) as i64;
+        for forward in [true, false] {
+            let want = memory
+                .fetch_range(Some(&probe), Some(&probe), lo, hi, forward)
+                .unwrap();
+            let want: Vec<(Vec<u8>, i64, Vec<u8>)> = starts(&want);
+            let got = |s: &RocksDbWindowStore| {
+                starts(
+                    &s.fetch_range(Some(&probe), Some(&probe), lo, hi, forward)
+                        .unwrap(),
+                )
+            };
+            assert_eq!(
+                got(&indexed),
+                want,
+                "indexed, step {step} [{lo}, {hi}] {forward}"
+            );
+            assert_eq!(got(&unindexed), want, "unindexed, step {step}");
+            if let Some(r) = &restored {
+                // Its own puts number duplicates from 1 again, so within one
+                // start they may sort before the restored ones.
+                let sorted = |mut v: Vec<(Vec<u8>, i64, Vec<u8>)>| {
+                    v.sort();
+                    v
+                };
+                assert_eq!(
+                    sorted(got(r)),
+                    sorted(want.clone()),
+                    "restored, step {step} [{lo}, {hi}] {forward}"
+                );
+            }
+        }
+        let from = lo.max(time - retention + 1);
+        if indexed.indexed_from().is_some_and(|f| from >= f) {
+            from_index += 1;
+        } else {
+            from_rocksdb += 1;
+        }
+    }
+    assert_eq!(
+        unindexed.indexed_from(),
+        None,
+        "the budget turns the index off"
+    );
+    assert_eq!(
+        indexed.indexed_from(),
+        Some(i64::MIN + 1),
+        "the default budget holds"
+    );
+    assert_eq!((from_index, from_rocksdb), (3_000, 0));
+}
+
+/// A store reopened on a state directory may hold windows up to the end of
+/// its newest segment: those are read from RocksDB, newer ones from memory.
+#[test]
+fn a_reopened_store_reads_what_it_held_from_rocksdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        RocksDbWindowStore::open(
+            "w",
+            1_000,
+            10,
+            true,
+            500,
+            false,
+            &RocksDbConfig::default(),
+            Some(dir.path().to_path_buf()),
+        )
+        .unwrap()
+    };
+    let mut s = open();
+    s.put(b"k", Some(b"a"), 600).unwrap();
+    s.put(b"k", Some(b"b"), 700).unwrap();
+    s.close().unwrap();
+    let mut s = open();
+    // Segment 1 holds [500, 1000): its end bounds what the databases hold.
+    assert_eq!(s.indexed_from(), Some(1_000));
+    s.put(b"k", Some(b"c"), 1_200).unwrap();
+    let fetch = |s: &RocksDbWindowStore, from, forward| -> Vec<(i64, Vec<u8>)> {
+        s.fetch_range(Some(b"k"), Some(b"k"), from, 2_000, forward)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.start, e.value))
+            .collect()
+    };
+    assert_eq!(
+        fetch(&s, 0, true),
+        vec![
+            (600, b"a".to_vec()),
+            (700, b"b".to_vec()),
+            (1_200, b"c".to_vec())
+        ]
+    );
+    assert_eq!(
+        fetch(&s, 0, false),
+        vec![
+            (1_200, b"c".to_vec()),
+            (700, b"b".to_vec()),
+            (600, b"a".to_vec())
+        ]
+    );
+    assert_eq!(fetch(&s, 1_000, true), vec![(1_200, b"c".to_vec())]);
+    s.close().unwrap();
+}
