@@ -443,7 +443,8 @@ impl RocksDbKeyValueStore {
         self.write(batch)
     }
 
-    fn write(&self, batch: WriteBatch) -> StoreResult<()> {
+    /// Writes `batch` as one RocksDB write.
+    pub(crate) fn write(&self, batch: WriteBatch) -> StoreResult<()> {
         self.db()?
             .write_opt(batch, &self.write_options)
             .map_err(|e| self.rocks_error("batch write failed", e))

@@ -91,6 +91,11 @@ impl RecentIndex {
         self.floor
     }
 
+    /// Whether the index is on (it has not gone over its budget).
+    pub(crate) fn is_on(&self) -> bool {
+        self.floor != i64::MAX
+    }
+
     /// Whether the index holds every entry with a start at or above
     /// `time_from`.
     pub(crate) fn covers(&self, time_from: i64) -> bool {

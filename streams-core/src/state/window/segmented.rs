@@ -14,6 +14,7 @@
 //! the extra `rocksdb` level comes from the key-value store this reuses).
 //! Existing segments are reopened when the store opens.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver};
@@ -23,6 +24,8 @@ use super::{
     WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
     key_in_range, split_window_store_key, window_store_key,
 };
+use ::rocksdb::WriteBatch;
+
 use crate::state::background::Pending;
 use crate::state::rocksdb::{KeyLayout, ROCKSDB_DIR, RocksDbConfig, RocksDbKeyValueStore};
 use crate::state::{
@@ -365,9 +368,44 @@ pub struct RocksDbWindowStore {
     /// duplicates (a join's, probed one record key at a time): see
     /// [`recent`](super::recent).
     recent: Option<RecentIndex>,
+    /// Writes not yet handed to RocksDB, while `recent` answers the reads
+    /// they matter to (see [`BatchedWrites`]).
+    batched: RefCell<BatchedWrites>,
     segments: Segments,
     open: bool,
 }
+
+/// Puts of a store with an index of its newest entries, gathered into one
+/// RocksDB write per [`MAX_BATCHED_WRITES`] (or per segment change).
+///
+/// Each single put paid RocksDB's whole write path (a write batch of one,
+/// the write thread's group commit, the sequence number's publication)
+/// around its memtable insert: once the index took the join's reads, the
+/// puts were more than half of a stream-stream join task's time, and that
+/// path a third of them. Nothing reads these writes from RocksDB before
+/// they land: the index answers the join's probes, and every read that goes
+/// to RocksDB (an older or a key-range fetch, a point read, a scan, a
+/// restore) and every flush, close and drop writes them first. The
+/// write-ahead log is off, so a crash loses what RocksDB's memtables hold
+/// either way; the changelog has every write.
+#[derive(Default)]
+struct BatchedWrites {
+    segment: i64,
+    batch: WriteBatch,
+    len: usize,
+}
+
+impl std::fmt::Debug for BatchedWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchedWrites")
+            .field("segment", &self.segment)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Puts per RocksDB write of a store whose reads the index answers.
+const MAX_BATCHED_WRITES: usize = 128;
 
 impl RocksDbWindowStore {
     /// Opens the store `name`; segments go under `state_dir` (see the module
@@ -431,6 +469,7 @@ impl RocksDbWindowStore {
             observed_stream_time: -1,
             stored_upper,
             recent,
+            batched: RefCell::default(),
             segments,
             open: true,
         })
@@ -481,15 +520,53 @@ impl RocksDbWindowStore {
         self.observed_stream_time = self.observed_stream_time.max(start);
         self.stored_upper = self.stored_upper.max(start);
         let id = self.segments.segment_id(start);
-        match self
+        if self
             .segments
             .get_or_create_if_live(id, self.observed_stream_time)?
+            .is_none()
         {
-            Some(segment) => {
-                segment.put(store_key, value)?;
-                Ok(true)
+            return Ok(false);
+        }
+        let indexed = self.recent.as_ref().is_some_and(RecentIndex::is_on);
+        match value {
+            Some(value) if indexed => {
+                let mut batched = self.batched.borrow_mut();
+                if batched.len > 0 && batched.segment != id {
+                    // Another segment's batch goes first.
+                    drop(batched);
+                    self.write_batched()?;
+                    batched = self.batched.borrow_mut();
+                }
+                batched.segment = id;
+                batched.batch.put(store_key, value);
+                batched.len += 1;
+                if batched.len >= MAX_BATCHED_WRITES {
+                    drop(batched);
+                    self.write_batched()?;
+                }
             }
-            None => Ok(false),
+            _ => {
+                self.write_batched()?;
+                if let Some(segment) = self.segments.segments.get_mut(&id) {
+                    segment.put(store_key, value)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Hands the batched puts to RocksDB (see [`BatchedWrites`]). A batch
+    /// whose segment has expired since is dropped with it.
+    fn write_batched(&self) -> StoreResult<()> {
+        let mut batched = self.batched.borrow_mut();
+        if batched.len == 0 {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut batched.batch);
+        batched.len = 0;
+        match self.segments.segments.get(&batched.segment) {
+            Some(segment) => segment.write(batch),
+            None => Ok(()),
         }
     }
 
@@ -507,6 +584,7 @@ impl RocksDbWindowStore {
         if time_to < time_from || time_from > self.stored_upper {
             return Ok(out);
         }
+        self.write_batched()?;
         // Any stored key of a record key >= key_from sorts at or after
         // key_from itself; keys of other lengths interleave within the
         // bounds, so entries are still filtered one by one.
@@ -580,6 +658,21 @@ impl RocksDbWindowStore {
     }
 }
 
+impl Drop for RocksDbWindowStore {
+    fn drop(&mut self) {
+        // As RocksDB itself writes its memtables out when a database is
+        // dropped unclosed, the batched puts land before the segments close.
+        if self.open
+            && let Err(e) = self.write_batched()
+        {
+            log::warn!(
+                "window store {}: batched writes lost on drop: {e}",
+                self.name
+            );
+        }
+    }
+}
+
 impl StateStore for RocksDbWindowStore {
     fn name(&self) -> &str {
         &self.name
@@ -590,13 +683,16 @@ impl StateStore for RocksDbWindowStore {
     }
 
     fn flush(&mut self) -> StoreResult<()> {
+        self.write_batched()?;
         self.segments.flush()
     }
 
     fn close(&mut self) -> StoreResult<()> {
+        let batched = self.write_batched();
         self.open = false;
         self.recent = None;
-        self.segments.close()
+        let closed = self.segments.close();
+        batched.and(closed)
     }
 }
 
@@ -653,6 +749,7 @@ impl WindowBytesStore for RocksDbWindowStore {
             return Ok(None);
         }
         let store_key = window_store_key(key, window_start, self.seqnum);
+        self.write_batched()?;
         match self.segments.segment_for(window_start) {
             Some(segment) => segment.get(&store_key),
             None => Ok(None),
@@ -771,6 +868,7 @@ impl WindowBytesStore for RocksDbWindowStore {
     }
 
     fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.write_batched()?;
         // As Kafka Streams: stream time first moves to the newest record of
         // the batch, so segments that expire within the batch are skipped.
         let mut parsed = Vec::with_capacity(records.len());

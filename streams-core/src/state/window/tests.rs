@@ -1202,6 +1202,31 @@ fn one_key_fetches_from_the_index_of_newest_entries_match_the_in_memory_store() 
                 );
             }
         }
+        if step % 97 == 0 {
+            // Reads that go to RocksDB see the puts it has not been handed
+            // yet (they are batched while the index answers the probes).
+            let sorted = |mut v: Vec<(Vec<u8>, i64, Vec<u8>)>| {
+                v.sort();
+                v
+            };
+            let want = sorted(starts(&memory.all(true).unwrap()));
+            assert_eq!(
+                sorted(starts(&indexed.all(true).unwrap())),
+                want,
+                "all, step {step}"
+            );
+            let want = sorted(starts(
+                &memory
+                    .fetch_range(Some(b"k\x01"), Some(b"k\x03"), lo, hi, true)
+                    .unwrap(),
+            ));
+            let got = indexed.fetch_range(Some(b"k\x01"), Some(b"k\x03"), lo, hi, true);
+            assert_eq!(
+                sorted(starts(&got.unwrap())),
+                want,
+                "key range, step {step}"
+            );
+        }
         let from = lo.max(time - retention + 1);
         if indexed.indexed_from().is_some_and(|f| from >= f) {
             from_index += 1;
@@ -1273,4 +1298,57 @@ fn a_reopened_store_reads_what_it_held_from_rocksdb() {
     );
     assert_eq!(fetch(&s, 1_000, true), vec![(1_200, b"c".to_vec())]);
     s.close().unwrap();
+}
+
+/// A store whose puts are batched while its index answers one-key fetches
+/// hands them to RocksDB before anything else can read them there: a point
+/// read, a flush, a close, and a drop without a close.
+#[test]
+fn batched_puts_reach_rocksdb_before_any_other_read_and_on_close_or_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        RocksDbWindowStore::open(
+            "w",
+            1_000,
+            10,
+            true,
+            500,
+            false,
+            &RocksDbConfig::default(),
+            Some(dir.path().to_path_buf()),
+        )
+        .unwrap()
+    };
+    let values = |s: &RocksDbWindowStore, from: i64| -> Vec<(i64, Vec<u8>)> {
+        s.fetch_range(Some(b"k"), Some(b"k"), from, 2_000, true)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.start, e.value))
+            .collect()
+    };
+    let mut s = open();
+    s.put(b"k", Some(b"a"), 100).unwrap();
+    s.put(b"k", Some(b"b"), 600).unwrap();
+    // A point read looks up the latest seqnum's key, the put just made; it
+    // reads RocksDB, so it writes the batch first, as the scan below does.
+    assert_eq!(s.fetch(b"k", 600).unwrap(), Some(b"b".to_vec()));
+    assert_eq!(s.all(true).unwrap().len(), 2);
+    s.put(b"k", Some(b"c"), 700).unwrap();
+    drop(s);
+    // Reopened: the floor is the newest segment's end, so this fetch reads
+    // RocksDB, which got the put the drop handed over.
+    let mut s = open();
+    assert_eq!(s.indexed_from(), Some(1_000));
+    assert_eq!(
+        values(&s, 0),
+        vec![
+            (100, b"a".to_vec()),
+            (600, b"b".to_vec()),
+            (700, b"c".to_vec())
+        ]
+    );
+    s.put(b"k", Some(b"d"), 800).unwrap();
+    s.close().unwrap();
+    let s = open();
+    assert_eq!(values(&s, 750), vec![(800, b"d".to_vec())]);
 }
