@@ -1247,24 +1247,37 @@ fn one_key_fetches_from_the_index_of_newest_entries_match_the_in_memory_store() 
     assert_eq!((from_index, from_rocksdb), (3_000, 0));
 }
 
+/// A join side's store (duplicates, retention 1 000, segments of 500) in
+/// the state directory `dir`.
+fn join_store_in(dir: &std::path::Path) -> RocksDbWindowStore {
+    RocksDbWindowStore::open(
+        "w",
+        1_000,
+        10,
+        true,
+        500,
+        false,
+        &RocksDbConfig::default(),
+        Some(dir.to_path_buf()),
+    )
+    .unwrap()
+}
+
+/// Key `k`'s windows from `from` to 2 000, as (start, value).
+fn k_values(s: &RocksDbWindowStore, from: i64, forward: bool) -> Vec<(i64, Vec<u8>)> {
+    s.fetch_range(Some(b"k"), Some(b"k"), from, 2_000, forward)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.start, e.value))
+        .collect()
+}
+
 /// A store reopened on a state directory may hold windows up to the end of
 /// its newest segment: those are read from RocksDB, newer ones from memory.
 #[test]
 fn a_reopened_store_reads_what_it_held_from_rocksdb() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        RocksDbWindowStore::open(
-            "w",
-            1_000,
-            10,
-            true,
-            500,
-            false,
-            &RocksDbConfig::default(),
-            Some(dir.path().to_path_buf()),
-        )
-        .unwrap()
-    };
+    let open = || join_store_in(dir.path());
     let mut s = open();
     s.put(b"k", Some(b"a"), 600).unwrap();
     s.put(b"k", Some(b"b"), 700).unwrap();
@@ -1273,15 +1286,8 @@ fn a_reopened_store_reads_what_it_held_from_rocksdb() {
     // Segment 1 holds [500, 1000): its end bounds what the databases hold.
     assert_eq!(s.indexed_from(), Some(1_000));
     s.put(b"k", Some(b"c"), 1_200).unwrap();
-    let fetch = |s: &RocksDbWindowStore, from, forward| -> Vec<(i64, Vec<u8>)> {
-        s.fetch_range(Some(b"k"), Some(b"k"), from, 2_000, forward)
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.start, e.value))
-            .collect()
-    };
     assert_eq!(
-        fetch(&s, 0, true),
+        k_values(&s, 0, true),
         vec![
             (600, b"a".to_vec()),
             (700, b"b".to_vec()),
@@ -1289,14 +1295,14 @@ fn a_reopened_store_reads_what_it_held_from_rocksdb() {
         ]
     );
     assert_eq!(
-        fetch(&s, 0, false),
+        k_values(&s, 0, false),
         vec![
             (1_200, b"c".to_vec()),
             (700, b"b".to_vec()),
             (600, b"a".to_vec())
         ]
     );
-    assert_eq!(fetch(&s, 1_000, true), vec![(1_200, b"c".to_vec())]);
+    assert_eq!(k_values(&s, 1_000, true), vec![(1_200, b"c".to_vec())]);
     s.close().unwrap();
 }
 
@@ -1306,26 +1312,7 @@ fn a_reopened_store_reads_what_it_held_from_rocksdb() {
 #[test]
 fn batched_puts_reach_rocksdb_before_any_other_read_and_on_close_or_drop() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        RocksDbWindowStore::open(
-            "w",
-            1_000,
-            10,
-            true,
-            500,
-            false,
-            &RocksDbConfig::default(),
-            Some(dir.path().to_path_buf()),
-        )
-        .unwrap()
-    };
-    let values = |s: &RocksDbWindowStore, from: i64| -> Vec<(i64, Vec<u8>)> {
-        s.fetch_range(Some(b"k"), Some(b"k"), from, 2_000, true)
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.start, e.value))
-            .collect()
-    };
+    let open = || join_store_in(dir.path());
     let mut s = open();
     s.put(b"k", Some(b"a"), 100).unwrap();
     s.put(b"k", Some(b"b"), 600).unwrap();
@@ -1340,7 +1327,7 @@ fn batched_puts_reach_rocksdb_before_any_other_read_and_on_close_or_drop() {
     let mut s = open();
     assert_eq!(s.indexed_from(), Some(1_000));
     assert_eq!(
-        values(&s, 0),
+        k_values(&s, 0, true),
         vec![
             (100, b"a".to_vec()),
             (600, b"b".to_vec()),
@@ -1350,5 +1337,5 @@ fn batched_puts_reach_rocksdb_before_any_other_read_and_on_close_or_drop() {
     s.put(b"k", Some(b"d"), 800).unwrap();
     s.close().unwrap();
     let s = open();
-    assert_eq!(values(&s, 750), vec![(800, b"d".to_vec())]);
+    assert_eq!(k_values(&s, 750, true), vec![(800, b"d".to_vec())]);
 }
