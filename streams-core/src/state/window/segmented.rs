@@ -530,18 +530,18 @@ impl RocksDbWindowStore {
         let indexed = self.recent.as_ref().is_some_and(RecentIndex::is_on);
         match value {
             Some(value) if indexed => {
-                let mut batched = self.batched.borrow_mut();
-                if batched.len > 0 && batched.segment != id {
-                    // Another segment's batch goes first.
-                    drop(batched);
+                if self.batched.borrow().segment != id {
+                    // Another segment's batch (if any) goes first.
                     self.write_batched()?;
-                    batched = self.batched.borrow_mut();
                 }
-                batched.segment = id;
-                batched.batch.put(store_key, value);
-                batched.len += 1;
-                if batched.len >= MAX_BATCHED_WRITES {
-                    drop(batched);
+                let full = {
+                    let mut batched = self.batched.borrow_mut();
+                    batched.segment = id;
+                    batched.batch.put(store_key, value);
+                    batched.len += 1;
+                    batched.len >= MAX_BATCHED_WRITES
+                };
+                if full {
                     self.write_batched()?;
                 }
             }
@@ -733,12 +733,12 @@ impl WindowBytesStore for RocksDbWindowStore {
                 "Skipping record for expired segment. store=[{}] windowStart=[{window_start}]",
                 self.name
             );
-        } else if let (Some(index), Some(value)) = (&mut self.recent, value) {
-            let live_from = self
-                .observed_stream_time
-                .saturating_sub(self.retention_ms)
-                .saturating_add(1);
-            index.insert(key, window_start, self.seqnum, value, live_from);
+        } else if let Some(value) = value {
+            // The oldest start a fetch can still return.
+            let live_from = self.actual_from(i64::MIN);
+            if let Some(index) = &mut self.recent {
+                index.insert(key, window_start, self.seqnum, value, live_from);
+            }
         }
         Ok(())
     }
