@@ -181,11 +181,9 @@ where
         let store = ctx.get_state_store::<SessionStore<K, VA>>(&self.store_name)?;
         // With nothing downstream, updates "go on" at once to no one, and
         // the cache keeps no reports (the task's store flush writes it
-        // down).
+        // down); it keeps them exactly when they are forwarded from it.
         self.via_cache = !self.emit_on_close && store.is_cached() && ctx.has_children();
-        if !ctx.has_children() {
-            store.set_retained_reports(false)?;
-        }
+        store.set_retained_reports(self.via_cache)?;
         self.store = Some(store);
         Ok(())
     }

@@ -203,7 +203,7 @@ pub struct KeyValueStoreBuilder<K, V> {
     logging: bool,
     log_config: BTreeMap<String, String>,
     timestamped: bool,
-    retain_cache_reports: Option<bool>,
+    retain_cache_reports: bool,
 }
 
 impl<K, V> Clone for KeyValueStoreBuilder<K, V> {
@@ -249,7 +249,7 @@ impl<K, V> KeyValueStoreBuilder<K, V> {
             logging: true,
             log_config: BTreeMap::new(),
             timestamped: false,
-            retain_cache_reports: None,
+            retain_cache_reports: false,
         }
     }
 
@@ -302,12 +302,13 @@ impl<K, V> KeyValueStoreBuilder<K, V> {
     }
 
     /// Whether a cached store keeps what evictions (and commit flushes)
-    /// write down for `take_evicted`. Defaults to on for timestamped stores
-    /// (KTables, whose processors forward those entries) and off for plain
-    /// ones (whose entries nobody takes, as a Kafka Streams cache without a
-    /// flush listener).
+    /// write down for `take_evicted`. Off by default: the KTable processors
+    /// that forward those entries turn it on, and nobody takes a Processor
+    /// API store's entries (a Kafka Streams cache without a flush
+    /// listener), which would otherwise pile up for as long as the store
+    /// lives.
     pub fn with_cache_reports(mut self, retain: bool) -> Self {
-        self.retain_cache_reports = Some(retain);
+        self.retain_cache_reports = retain;
         self
     }
 
@@ -478,7 +479,7 @@ impl<K: 'static, V: 'static> StoreFactory for KeyValueStoreBuilder<K, V> {
             changelog_topic = Some(topic.clone());
         }
         let stack = if self.caching {
-            let retain = self.retain_cache_reports.unwrap_or(self.timestamped);
+            let retain = self.retain_cache_reports;
             let cache =
                 CachingKeyValueStore::new(store, ctx.cache_max_bytes, Rc::clone(&ctx.timestamp))
                     .with_retained_reports(retain);

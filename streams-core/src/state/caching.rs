@@ -132,6 +132,11 @@ impl<E> Reports<E> {
         }
     }
 
+    /// Whether write-downs are kept for an owner that forwards them.
+    pub(crate) fn retained(&self) -> bool {
+        self.retain
+    }
+
     /// See [`CachingKeyValueStore::set_record_context`].
     pub(crate) fn set_context(&mut self, metadata: Option<&RecordMetadata>, headers: &Headers) {
         self.context

@@ -1689,7 +1689,7 @@ impl<K, V> SessionStoreBuilder<K, V> {
             key_serde,
             value_serde,
             caching: false,
-            cache_reports: true,
+            cache_reports: false,
             logging: true,
             topic_config,
         }
@@ -1704,7 +1704,11 @@ impl<K, V> SessionStoreBuilder<K, V> {
         self.caching = false;
         self
     }
-    /// Whether the cache keeps what evictions write down (default on).
+    /// Whether the cache keeps what evictions (and commit flushes) write
+    /// down for the owner to forward. Off by default: the session
+    /// aggregation turns it on when it forwards from its cache, and nobody
+    /// takes a plain store's entries (a Kafka Streams cache without a flush
+    /// listener), which would otherwise pile up for as long as it lives.
     pub fn with_cache_reports(mut self, retain: bool) -> Self {
         self.cache_reports = retain;
         self
@@ -1911,6 +1915,58 @@ impl Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plain cached session store (the Processor API's) keeps no
+    /// write-downs for an owner, which would pile up for as long as it
+    /// lives; it keeps them when told to (as the session aggregation does
+    /// when it forwards from its cache).
+    #[test]
+    fn cached_session_stores_keep_write_downs_only_when_told() {
+        use crate::serde::Serdes;
+        use crate::state::{StoreContext, StoreFactory};
+        // A budget of one byte: every put is evicted, and written down.
+        let mut ctx = StoreContext::new("app", "0_0", 0);
+        ctx.cache_max_bytes = 1;
+        let written = |reports: Option<bool>| {
+            let supplier = Stores::in_memory_session_store("s", 1_000).unwrap();
+            let mut builder =
+                Stores::session_store_builder(supplier, Serdes::string(), Serdes::i64())
+                    .with_caching_enabled();
+            if let Some(on) = reports {
+                builder = builder.with_cache_reports(on);
+            }
+            let opened = builder.build(&ctx).unwrap();
+            let store = opened
+                .handle
+                .downcast_ref::<SessionStore<String, i64>>()
+                .unwrap()
+                .clone();
+            for (value, start, end) in [(1, 0, 10), (2, 20, 30)] {
+                let session = Windowed::new("k".to_owned(), Window::new(start, end).unwrap());
+                store.put(&session, Some(&value)).unwrap();
+            }
+            let kept = store
+                .take_evicted()
+                .unwrap()
+                .into_iter()
+                .map(|f| (f.key.window.start(), f.key.window.end(), f.new))
+                .collect::<Vec<_>>();
+            let found = store.find_sessions(&"k".to_owned(), 0, 30).unwrap();
+            (
+                kept,
+                found
+                    .into_iter()
+                    .map(|(w, v)| (w.window.start(), v))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let all = vec![(0, 1), (20, 2)];
+        assert_eq!(written(None), (vec![], all.clone()));
+        assert_eq!(
+            written(Some(true)),
+            (vec![(0, 10, Some(1)), (20, 30, Some(2))], all)
+        );
+    }
 
     /// The same store on both implementations; every test that takes its
     /// stores from here runs on both.

@@ -903,6 +903,50 @@ fn caching_without_retained_reports_drops_eviction_reports() {
     assert_eq!(ok(store.get(b"a")), Some(b("1")));
 }
 
+/// Built stores keep their cache's write-downs only when their owner asks
+/// (the KTable processors that forward them): a Processor API store, plain
+/// or timestamped, keeps none, which would pile up for as long as it lives.
+#[test]
+fn built_key_value_stores_keep_write_downs_only_when_told() {
+    use crate::serde::Serdes;
+    // A budget of zero: every put is evicted, and written down, at once.
+    let mut ctx = StoreContext::new("app", "0_0", 0);
+    ctx.cache_max_bytes = 0;
+    let kept = |reports: Option<bool>| {
+        let mut builder = Stores::timestamped_key_value_store_builder(
+            Stores::in_memory_key_value_store("kv"),
+            Serdes::string(),
+            Serdes::i64(),
+        )
+        .with_caching_enabled();
+        if let Some(on) = reports {
+            builder = builder.with_cache_reports(on);
+        }
+        let opened = builder.build(&ctx).unwrap();
+        let store = opened
+            .handle
+            .downcast_ref::<TimestampedKeyValueStore<String, i64>>()
+            .unwrap()
+            .clone();
+        store.put_value(&"a".to_owned(), &1, 5).unwrap();
+        assert_eq!(
+            store.get(&"a".to_owned()).unwrap(),
+            Some(ValueAndTimestamp::new(1, 5))
+        );
+        store
+            .take_evicted()
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.key, f.new))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kept(None), vec![]);
+    assert_eq!(
+        kept(Some(true)),
+        vec![("a".to_owned(), Some(ValueAndTimestamp::new(1, 5)))]
+    );
+}
+
 #[test]
 fn turning_reports_off_drops_the_kept_ones_and_still_writes_down() {
     let ts = Rc::new(Cell::new(0));
@@ -1104,7 +1148,9 @@ fn built_cached_timestamped_store_reports_typed_flushes() {
         utf8(),
         be64(),
     )
-    .with_caching_enabled();
+    .with_caching_enabled()
+    // As the KTable processors that forward from the cache ask.
+    .with_cache_reports(true);
     let opened = ok(builder.build(&ctx));
     let store = opened
         .timestamped_key_value_store::<String, i64>()

@@ -209,7 +209,7 @@ impl<K, V> WindowStoreBuilder<K, V> {
             value_serde,
             timestamped: false,
             caching: false,
-            cache_reports: true,
+            cache_reports: false,
             logging: true,
             log_config: BTreeMap::new(),
             topic_config,
@@ -235,8 +235,12 @@ impl<K, V> WindowStoreBuilder<K, V> {
         self
     }
 
-    /// Whether the cache keeps what evictions write down for the owner to
-    /// forward (default on); off when nobody forwards from the store.
+    /// Whether the cache keeps what evictions (and commit flushes) write
+    /// down for the owner to forward. Off by default: a windowed
+    /// aggregation turns it on when it forwards from its cache, and nobody
+    /// takes a Processor API store's entries (a Kafka Streams cache without
+    /// a flush listener), which would otherwise pile up for as long as the
+    /// store lives.
     pub fn with_cache_reports(mut self, retain: bool) -> Self {
         self.cache_reports = retain;
         self

@@ -657,8 +657,11 @@ impl Inner {
         let mut next = if forward { first } else { last };
         loop {
             // The nearest segment, from `next` on, that the cache holds
-            // anything of.
-            let found = if forward {
+            // anything of (a range within one segment reads it directly:
+            // finding nothing there costs what the seek would).
+            let found = if first == last {
+                Some(first)
+            } else if forward {
                 self.cache
                     .seek(Bound::Included(&prefixed_id(next)), true)
                     .and_then(CacheLayout::read_prefix)
@@ -681,25 +684,35 @@ impl Inner {
                 break;
             }
             let (lower, upper) = layout.bounds(id, key_from, key_to, time_from, time_to);
-            visited += self.cache.visit_range(
-                lower.as_ref().map(Vec::as_slice),
-                upper.as_ref().map(Vec::as_slice),
-                forward,
-                |cache_key, value| {
-                    let Some((key, start)) = layout.split(cache_key) else {
-                        return;
-                    };
-                    if start < time_from || start > time_to || !key_in_range(key, key_from, key_to)
-                    {
-                        return;
-                    }
+            let wanted = |cache_key: &[u8]| {
+                layout.split(cache_key).is_some_and(|(key, start)| {
+                    (time_from..=time_to).contains(&start) && key_in_range(key, key_from, key_to)
+                })
+            };
+            let mut read = |cache_key: &[u8], value: Option<&[u8]>| {
+                if let Some((key, start)) = layout.split(cache_key)
+                    && wanted(cache_key)
+                {
                     out.push(CachedWindow {
                         key: key.to_vec(),
                         start,
                         value: value.map(<[u8]>::to_vec),
                     });
-                },
+                }
+            };
+            let (lower, upper) = (
+                lower.as_ref().map(Vec::as_slice),
+                upper.as_ref().map(Vec::as_slice),
             );
+            // Entries outside the windows asked for are touched as Kafka's
+            // cache iterator touches them only where the LRU order shows:
+            // in a cache whose write-downs are forwarded.
+            visited += if self.reports.retained() {
+                self.cache.visit_range(lower, upper, forward, &mut read)
+            } else {
+                self.cache
+                    .visit_range_where(lower, upper, forward, wanted, &mut read)
+            };
             next = match (forward, id.checked_add(1), id.checked_sub(1)) {
                 (true, Some(after), _) if id < last => after,
                 (false, _, Some(before)) if id > first => before,

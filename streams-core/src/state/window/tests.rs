@@ -433,6 +433,65 @@ fn store_factory_exposes_the_changelog_topic_config() {
     }
 }
 
+/// A cache's write-downs wait for an owner to forward them only when the
+/// owner asks (a windowed aggregation that forwards from its cache): a
+/// Processor API store, plain or timestamped, keeps none, which would pile
+/// up for as long as it lives.
+#[test]
+fn cached_window_stores_keep_write_downs_only_when_told() {
+    use crate::serde::Serdes;
+    use crate::state::{StoreContext, StoreFactory, Stores};
+    // A budget of one byte: every put is evicted, and written down, at once.
+    let mut ctx = StoreContext::new("app", "0_0", 0);
+    ctx.cache_max_bytes = 1;
+    let supplier = || Stores::in_memory_window_store("w", 150, 100, false).unwrap();
+    let plain = Stores::window_store_builder(supplier(), Serdes::string(), Serdes::i64())
+        .with_caching_enabled()
+        .build(&ctx)
+        .unwrap();
+    let plain = plain
+        .handle
+        .downcast_ref::<WindowStore<String, i64>>()
+        .unwrap()
+        .clone();
+    for (value, start) in [(1, 0), (2, 100), (3, 0)] {
+        plain.put(&"k".to_owned(), Some(&value), start).unwrap();
+    }
+    assert_eq!(plain.take_evicted_count().unwrap(), 0);
+    assert_eq!(
+        plain.fetch_range(&"k".to_owned(), 0, 100).unwrap(),
+        vec![(0, 3), (100, 2)]
+    );
+
+    let timestamped = |reports: Option<bool>| {
+        let mut builder =
+            Stores::timestamped_window_store_builder(supplier(), Serdes::string(), Serdes::i64())
+                .with_caching_enabled();
+        if let Some(on) = reports {
+            builder = builder.with_cache_reports(on);
+        }
+        let opened = builder.build(&ctx).unwrap();
+        let store = opened
+            .handle
+            .downcast_ref::<TimestampedWindowStore<String, i64>>()
+            .unwrap()
+            .clone();
+        store.put_value(&"k".to_owned(), &1, 7, 0).unwrap();
+        store.put_value(&"k".to_owned(), &2, 8, 100).unwrap();
+        store
+            .take_evicted()
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.key.window.start(), f.new.map(|n| (n.value, n.timestamp))))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(timestamped(None), vec![]);
+    assert_eq!(
+        timestamped(Some(true)),
+        vec![(0, Some((1, 7))), (100, Some((2, 8)))]
+    );
+}
+
 /// Expired segments are deleted, and the next segment opened, on the
 /// background thread; neither shows in the store, and once it is closed its
 /// directory holds exactly its live segments, which a reopen finds.
@@ -990,7 +1049,10 @@ fn key_range_upper_bounds_every_key_up_to_the_upper_key() {
 /// Every read of a cached store equals the read of the same store written
 /// directly, whatever the cache holds, flushes or evicts: keys of several
 /// lengths (some prefixes of others, some with zero bytes), several
-/// segments, both directions.
+/// segments, both directions; in caches that keep their write-downs for an
+/// owner (whose range reads touch every entry of the byte range, as
+/// Kafka's do) and in caches that do not (whose range reads skip the
+/// entries outside the windows asked for).
 #[test]
 fn cached_reads_equal_uncached_reads() {
     let keys: [&[u8]; 9] = [
@@ -1004,14 +1066,15 @@ fn cached_reads_equal_uncached_reads() {
         &[0, 0, 0, 6],
         &[0, 0, 1],
     ];
-    for budget in [1 << 20, 400] {
+    for (budget, retained) in [(1 << 20, true), (400, true), (1 << 20, false), (400, false)] {
         let plain = stores_with_interval(1 << 40, 10, false, 7);
         let cached = stores_with_interval(1 << 40, 10, false, 7);
         for (mut plain, store) in plain.into_iter().zip(cached) {
             let name = kind(&*plain);
             let mut rng = Lcg(budget as u64);
             let ts = Rc::new(Cell::new(0));
-            let mut cache = CachingWindowStore::new(store, budget, ts.clone());
+            let mut cache =
+                CachingWindowStore::new(store, budget, ts.clone()).with_retained_reports(retained);
             for step in 0..600 {
                 let key = keys[rng.next(keys.len() as u64) as usize];
                 let start = rng.next(60) as i64;

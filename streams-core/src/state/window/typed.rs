@@ -589,6 +589,13 @@ impl<K, V> WindowStore<K, V> {
         self.codec.put(key, value.map(|v| (v, -1)), window_start)
     }
 
+    /// How many write-downs the cache kept for an owner since the last
+    /// call (and drops them): what a plain store must never pile up.
+    #[cfg(test)]
+    pub(crate) fn take_evicted_count(&self) -> StoreResult<usize> {
+        Ok(self.codec.stack_mut()?.take_evicted().len())
+    }
+
     /// The value of one window.
     pub fn fetch(&self, key: &K, window_start: i64) -> StoreResult<Option<V>> {
         Ok(self.codec.fetch(key, window_start)?.map(|v| v.value))
