@@ -307,6 +307,25 @@ impl<K, V> KeyValueStoreBuilder<K, V> {
     /// API store's entries (a Kafka Streams cache without a flush
     /// listener), which would otherwise pile up for as long as the store
     /// lives.
+    ///
+    /// ```rust
+    /// use streams_core::serde::Serdes;
+    /// use streams_core::state::{StoreContext, StoreFactory, Stores};
+    /// let mut ctx = StoreContext::new("app", "0_0", 0);
+    /// ctx.cache_max_bytes = 0; // every put is evicted, and written down, at once
+    /// let opened = Stores::timestamped_key_value_store_builder(
+    ///     Stores::in_memory_key_value_store("totals"),
+    ///     Serdes::string(),
+    ///     Serdes::i64(),
+    /// )
+    /// .with_caching_enabled()
+    /// .with_cache_reports(true)
+    /// .build(&ctx)
+    /// .unwrap();
+    /// let store = opened.timestamped_key_value_store::<String, i64>().unwrap();
+    /// store.put_value(&"a".to_string(), &1, 5).unwrap();
+    /// assert_eq!(store.take_evicted().unwrap()[0].key, "a");
+    /// ```
     pub fn with_cache_reports(mut self, retain: bool) -> Self {
         self.retain_cache_reports = retain;
         self
@@ -412,6 +431,12 @@ impl OpenedStore {
         self.handle
             .downcast_ref::<TimestampedKeyValueStore<K, V>>()
             .cloned()
+    }
+
+    /// The handle as a `T` (any store kind's handle), if it is one.
+    #[cfg(test)]
+    pub(crate) fn handle_as<T: Clone + 'static>(&self) -> Option<T> {
+        self.handle.downcast_ref::<T>().cloned()
     }
 }
 

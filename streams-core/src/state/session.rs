@@ -1709,6 +1709,26 @@ impl<K, V> SessionStoreBuilder<K, V> {
     /// aggregation turns it on when it forwards from its cache, and nobody
     /// takes a plain store's entries (a Kafka Streams cache without a flush
     /// listener), which would otherwise pile up for as long as it lives.
+    ///
+    /// ```rust
+    /// use streams_core::serde::Serdes;
+    /// use streams_core::state::{SessionStore, StoreContext, StoreFactory, Stores};
+    /// use streams_core::window::{Window, Windowed};
+    /// let mut ctx = StoreContext::new("app", "0_0", 0);
+    /// ctx.cache_max_bytes = 1; // every put is evicted, and written down, at once
+    /// let opened = Stores::session_store_builder(
+    ///     Stores::in_memory_session_store("sessions", 50).unwrap(),
+    ///     Serdes::string(),
+    ///     Serdes::i64(),
+    /// )
+    /// .with_caching_enabled()
+    /// .with_cache_reports(true)
+    /// .build(&ctx)
+    /// .unwrap();
+    /// let store = opened.handle.downcast_ref::<SessionStore<String, i64>>().unwrap().clone();
+    /// store.put(&Windowed::new("k".to_string(), Window::new(0, 20).unwrap()), Some(&2)).unwrap();
+    /// assert_eq!(store.take_evicted().unwrap().len(), 1);
+    /// ```
     pub fn with_cache_reports(mut self, retain: bool) -> Self {
         self.cache_reports = retain;
         self
@@ -1936,11 +1956,7 @@ mod tests {
                 builder = builder.with_cache_reports(on);
             }
             let opened = builder.build(&ctx).unwrap();
-            let store = opened
-                .handle
-                .downcast_ref::<SessionStore<String, i64>>()
-                .unwrap()
-                .clone();
+            let store = opened.handle_as::<SessionStore<String, i64>>().unwrap();
             for (value, start, end) in [(1, 0, 10), (2, 20, 30)] {
                 let session = Windowed::new("k".to_owned(), Window::new(start, end).unwrap());
                 store.put(&session, Some(&value)).unwrap();

@@ -923,11 +923,7 @@ fn built_key_value_stores_keep_write_downs_only_when_told() {
             builder = builder.with_cache_reports(on);
         }
         let opened = builder.build(&ctx).unwrap();
-        let store = opened
-            .handle
-            .downcast_ref::<TimestampedKeyValueStore<String, i64>>()
-            .unwrap()
-            .clone();
+        let store = opened.timestamped_key_value_store::<String, i64>().unwrap();
         store.put_value(&"a".to_owned(), &1, 5).unwrap();
         assert_eq!(
             store.get(&"a".to_owned()).unwrap(),

@@ -241,6 +241,29 @@ impl<K, V> WindowStoreBuilder<K, V> {
     /// takes a Processor API store's entries (a Kafka Streams cache without
     /// a flush listener), which would otherwise pile up for as long as the
     /// store lives.
+    ///
+    /// ```rust
+    /// use streams_core::serde::Serdes;
+    /// use streams_core::state::window::TimestampedWindowStore;
+    /// use streams_core::state::{StoreContext, StoreFactory, Stores};
+    /// let mut ctx = StoreContext::new("app", "0_0", 0);
+    /// ctx.cache_max_bytes = 1; // every put is evicted, and written down, at once
+    /// let store = |reports: bool| {
+    ///     let supplier = Stores::in_memory_window_store("counts", 150, 100, false).unwrap();
+    ///     let opened = Stores::timestamped_window_store_builder(supplier, Serdes::string(), Serdes::i64())
+    ///         .with_caching_enabled()
+    ///         .with_cache_reports(reports)
+    ///         .build(&ctx)
+    ///         .unwrap();
+    ///     opened.handle.downcast_ref::<TimestampedWindowStore<String, i64>>().unwrap().clone()
+    /// };
+    /// let (forwarded, plain) = (store(true), store(false));
+    /// for s in [&forwarded, &plain] {
+    ///     s.put_value(&"k".to_string(), &1, 7, 0).unwrap();
+    /// }
+    /// assert_eq!(forwarded.take_evicted().unwrap().len(), 1);
+    /// assert!(plain.take_evicted().unwrap().is_empty());
+    /// ```
     pub fn with_cache_reports(mut self, retain: bool) -> Self {
         self.cache_reports = retain;
         self

@@ -448,12 +448,9 @@ fn cached_window_stores_keep_write_downs_only_when_told() {
     let plain = Stores::window_store_builder(supplier(), Serdes::string(), Serdes::i64())
         .with_caching_enabled()
         .build(&ctx)
-        .unwrap();
-    let plain = plain
-        .handle
-        .downcast_ref::<WindowStore<String, i64>>()
         .unwrap()
-        .clone();
+        .handle_as::<WindowStore<String, i64>>()
+        .unwrap();
     for (value, start) in [(1, 0), (2, 100), (3, 0)] {
         plain.put(&"k".to_owned(), Some(&value), start).unwrap();
     }
@@ -472,10 +469,8 @@ fn cached_window_stores_keep_write_downs_only_when_told() {
         }
         let opened = builder.build(&ctx).unwrap();
         let store = opened
-            .handle
-            .downcast_ref::<TimestampedWindowStore<String, i64>>()
-            .unwrap()
-            .clone();
+            .handle_as::<TimestampedWindowStore<String, i64>>()
+            .unwrap();
         store.put_value(&"k".to_owned(), &1, 7, 0).unwrap();
         store.put_value(&"k".to_owned(), &2, 8, 100).unwrap();
         store
