@@ -279,6 +279,8 @@ pub(crate) struct NamedCache<const UNCHARGED: usize = 0> {
     lru: Lru,
     dirty_head: usize,
     dirty_tail: usize,
+    /// Entries on the dirty list.
+    dirty_len: usize,
     size_bytes: usize,
 }
 
@@ -291,6 +293,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             lru: Lru::default(),
             dirty_head: NIL,
             dirty_tail: NIL,
+            dirty_len: 0,
             size_bytes: 0,
         }
     }
@@ -538,8 +541,17 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     /// Takes every dirty entry, oldest latest-write first, marking the
     /// entries clean; cached deletes are dropped from the cache since the
     /// store below will hold the delete.
+    #[cfg(test)]
     pub fn take_dirty(&mut self) -> Vec<DirtyEntry> {
-        let mut out = Vec::new();
+        self.take_dirty_after(None)
+    }
+
+    /// [`take_dirty`](Self::take_dirty) behind `first` (an evicted entry,
+    /// written down ahead of the others), in one allocation.
+    pub fn take_dirty_after(&mut self, first: Option<DirtyEntry>) -> Vec<DirtyEntry> {
+        let mut out = Vec::with_capacity(self.dirty_len + usize::from(first.is_some()));
+        out.extend(first);
+        let ahead = out.len();
         let mut idx = self.dirty_head;
         let mut tombstones = Vec::new();
         while idx != NIL {
@@ -560,8 +572,14 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             }
             idx = next;
         }
+        debug_assert_eq!(
+            out.len() - ahead,
+            self.dirty_len,
+            "record cache: dirty count"
+        );
         self.dirty_head = NIL;
         self.dirty_tail = NIL;
+        self.dirty_len = 0;
         for idx in tombstones {
             self.remove_slot(idx);
         }
@@ -750,6 +768,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     }
 
     fn dirty_push_back(&mut self, idx: usize) {
+        self.dirty_len += 1;
         let tail = self.dirty_tail;
         {
             let slot = self.slot_mut(idx);
@@ -765,6 +784,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     }
 
     fn dirty_unlink(&mut self, idx: usize) {
+        self.dirty_len -= 1;
         let (prev, next) = {
             let slot = self.slot(idx);
             (slot.dirty_prev, slot.dirty_next)

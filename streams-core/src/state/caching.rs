@@ -382,11 +382,7 @@ impl Inner {
         if evicted.is_none() && !self.cache.has_dirty() {
             return Ok(Vec::new());
         }
-        let mut dirty = Vec::new();
-        if let Some(evicted) = evicted {
-            dirty.push(evicted);
-        }
-        dirty.extend(self.cache.take_dirty());
+        let dirty = self.cache.take_dirty_after(evicted);
 
         // Old values are read before the batch is written; the keys are
         // distinct (an evicted key has left the cache), so this equals

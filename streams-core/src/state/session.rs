@@ -1017,9 +1017,7 @@ impl CacheInner {
         if evicted.is_none() && !self.cache.has_dirty() {
             return Ok(Vec::new());
         }
-        let mut dirty = Vec::new();
-        dirty.extend(evicted);
-        dirty.extend(self.cache.take_dirty());
+        let dirty = self.cache.take_dirty_after(evicted);
         let previous = timestamp.get();
         let mut out = Vec::with_capacity(dirty.len());
         let result = (|| {

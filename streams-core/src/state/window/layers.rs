@@ -283,6 +283,22 @@ impl CacheLayout {
         out
     }
 
+    /// The store key (`[key][start][seqnum 0]`) of `cache_key`, whose
+    /// window starts at `start`: a segmented cache key is one behind its
+    /// segment id, so it loses the id in place instead of being copied.
+    fn into_store_key(self, mut cache_key: Vec<u8>, start: i64) -> Vec<u8> {
+        match self.order {
+            WindowOrder::Segmented { .. } => {
+                cache_key.drain(..SEGMENT_PREFIX);
+                cache_key
+            }
+            WindowOrder::TimeFirst => {
+                let key_len = cache_key.len() - super::WINDOW_SEQNUM_SIZE;
+                window_store_key(&cache_key[SEGMENT_PREFIX..key_len], start, 0)
+            }
+        }
+    }
+
     /// `(record key, window start)` of a cache key.
     fn split(self, cache_key: &[u8]) -> Option<(&[u8], i64)> {
         let rest = cache_key.get(SEGMENT_PREFIX..)?;
@@ -565,7 +581,7 @@ impl CachingWindowStore {
     /// Writes every dirty entry down and returns them in write-down order.
     pub fn flush_entries(&mut self) -> StoreResult<Vec<WindowFlushedEntry>> {
         let layout = self.layout;
-        self.inner.get_mut().write_down(layout, None)
+        self.inner.get_mut().write_down(layout, None, true)
     }
 
     /// The entries evictions (and [`StateStore::flush`]) wrote down since the
@@ -627,7 +643,8 @@ impl CachingWindowStore {
                 break;
             };
             if evicted.dirty {
-                let written = inner.write_down(self.layout, Some(evicted.entry))?;
+                let report = inner.reports.retained();
+                let written = inner.write_down(self.layout, Some(evicted.entry), report)?;
                 inner.reports.keep(written);
             }
         }
@@ -722,19 +739,20 @@ impl Inner {
         visited
     }
 
+    /// Writes every dirty entry down (`evicted` first) and, if `report`,
+    /// returns what it wrote.
     fn write_down(
         &mut self,
         layout: CacheLayout,
         evicted: Option<DirtyEntry>,
+        report: bool,
     ) -> StoreResult<Vec<WindowFlushedEntry>> {
         if evicted.is_none() && !self.cache.has_dirty() {
             return Ok(Vec::new());
         }
-        let mut dirty = Vec::new();
-        dirty.extend(evicted);
-        dirty.extend(self.cache.take_dirty());
+        let dirty = self.cache.take_dirty_after(evicted);
         let retention = self.wrapped.retention_ms();
-        let mut out = Vec::with_capacity(dirty.len());
+        let mut out = Vec::with_capacity(if report { dirty.len() } else { 0 });
         let mut batch: Vec<TimestampedBytesWrite> = Vec::with_capacity(dirty.len());
         let mut old_values = Vec::with_capacity(dirty.len());
         let mut contexts = Vec::with_capacity(dirty.len());
@@ -752,7 +770,12 @@ impl Inner {
             // start at least `retention` later does: write the batch first
             // then.
             if read_old && batch_latest.is_some_and(|l| start <= l.saturating_sub(retention)) {
-                self.write_batch(&mut batch, &mut old_values, &mut contexts, &mut out)?;
+                self.write_batch(
+                    &mut batch,
+                    &mut old_values,
+                    &mut contexts,
+                    report.then_some(&mut out),
+                )?;
                 batch_latest = None;
             }
             let old = if read_old {
@@ -764,7 +787,7 @@ impl Inner {
                 continue;
             }
             batch.push((
-                window_store_key(key, start, 0),
+                layout.into_store_key(entry.key, start),
                 entry.value,
                 entry.timestamp,
             ));
@@ -772,23 +795,34 @@ impl Inner {
             contexts.push(entry.context);
             batch_latest = Some(batch_latest.map_or(start, |l| l.max(start)));
         }
-        self.write_batch(&mut batch, &mut old_values, &mut contexts, &mut out)?;
+        self.write_batch(
+            &mut batch,
+            &mut old_values,
+            &mut contexts,
+            report.then_some(&mut out),
+        )?;
         Ok(out)
     }
 
     /// Writes `batch` down and moves its entries, with their old values,
-    /// into `out`.
+    /// into `out` (or drops them, when nobody is to see them).
     fn write_batch(
         &mut self,
         batch: &mut Vec<TimestampedBytesWrite>,
         old_values: &mut Vec<Option<Vec<u8>>>,
         contexts: &mut Vec<EntryContext>,
-        out: &mut Vec<WindowFlushedEntry>,
+        out: Option<&mut Vec<WindowFlushedEntry>>,
     ) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
         self.wrapped.put_all_with_timestamps(batch)?;
+        let Some(out) = out else {
+            batch.clear();
+            old_values.clear();
+            contexts.clear();
+            return Ok(());
+        };
         for (((mut key, new_value, timestamp), old_value), context) in batch
             .drain(..)
             .zip(old_values.drain(..))
@@ -823,7 +857,8 @@ impl StateStore for CachingWindowStore {
     fn flush(&mut self) -> StoreResult<()> {
         let layout = self.layout;
         let inner = self.inner.get_mut();
-        let written = inner.write_down(layout, None)?;
+        let report = inner.reports.retained();
+        let written = inner.write_down(layout, None, report)?;
         inner.reports.keep(written);
         inner.wrapped.flush()
     }
