@@ -62,6 +62,9 @@ impl ChangelogWriter for CollectorChangelog {
 pub(crate) struct TaskOptions {
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) cache_max_bytes: usize,
+    /// The pool the task's caching stores share with the other tasks of
+    /// its stream thread (see [`CachePool`](crate::state::CachePool)).
+    pub(crate) cache_pool: Option<crate::state::CachePool>,
     pub(crate) deserialization_handler: DeserializationHandler,
     pub(crate) emit_interval_ms: i64,
     pub(crate) wall_clock_ms: i64,
@@ -120,6 +123,7 @@ impl StreamTask {
                 },
                 timestamp: ctx.timestamp.clone(),
                 cache_max_bytes: options.cache_max_bytes,
+                cache_pool: options.cache_pool.clone(),
             };
             let opened = def.factory.build(&store_ctx)?;
             ctx.stores.insert(

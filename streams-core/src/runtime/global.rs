@@ -64,6 +64,7 @@ impl GlobalState {
         let options = TaskOptions {
             state_dir: None,
             cache_max_bytes: 0,
+            cache_pool: None,
             deserialization_handler: DeserializationHandler::LogAndFail,
             emit_interval_ms: 1000,
             wall_clock_ms: now_ms(),

@@ -268,6 +268,9 @@ pub(crate) struct TaskManager {
     partition_task: rustc_hash::FxHashMap<String, rustc_hash::FxHashMap<i32, TaskId>>,
     metrics: Arc<SharedMetrics>,
     next_task: usize,
+    /// The bytes of this thread's record caches, which share the thread's
+    /// budget (see [`CachePool`](crate::state::CachePool)).
+    cache_pool: crate::state::CachePool,
 }
 
 impl TaskManager {
@@ -291,6 +294,7 @@ impl TaskManager {
             partition_task: rustc_hash::FxHashMap::default(),
             metrics,
             next_task: 0,
+            cache_pool: crate::state::CachePool::new(),
         })
     }
 
@@ -462,6 +466,7 @@ impl TaskManager {
         let options = TaskOptions {
             state_dir: Some(lock.dir().to_path_buf()),
             cache_max_bytes: self.cfg.cache_max_bytes / self.cfg.num_threads.max(1),
+            cache_pool: Some(self.cache_pool.clone()),
             // The runtime applies the handler itself (dead-letter records
             // need the failing record), so tasks always report.
             deserialization_handler: DeserializationHandler::LogAndFail,

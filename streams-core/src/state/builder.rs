@@ -83,8 +83,62 @@ pub struct StoreContext {
     /// before each record (and punctuation), stores read it to stamp cache
     /// entries and changelog records.
     pub timestamp: Rc<Cell<i64>>,
-    /// The cache budget of each caching store opened with this context.
+    /// The record-cache budget (`statestore.cache.max.bytes` over the
+    /// stream threads): of each caching store opened with this context, or,
+    /// with [`cache_pool`](Self::cache_pool), of all of them together.
     pub cache_max_bytes: usize,
+    /// The pool whose bytes the caching stores of one stream thread count
+    /// together against `cache_max_bytes` (Kafka Streams' `ThreadCache`);
+    /// `None` gives each store the whole budget.
+    pub cache_pool: Option<CachePool>,
+}
+
+/// The bytes held by the record caches of one stream thread's stores, which
+/// share one budget, as the `NamedCache`s of Kafka Streams' `ThreadCache`
+/// do: a write that takes the pool over the budget evicts from the cache it
+/// wrote to, until the pool is back under the budget or that cache is
+/// empty. Without it every store of every task would have the whole
+/// budget, and the thread's caches would grow with its tasks.
+///
+/// ```rust
+/// use streams_core::serde::Serdes;
+/// use streams_core::state::{CachePool, StoreContext, StoreFactory, Stores};
+/// let pool = CachePool::new();
+/// let mut ctx = StoreContext::new("app", "0_0", 0);
+/// ctx.cache_pool = Some(pool.clone());
+/// let opened = Stores::key_value_store_builder(
+///     Stores::in_memory_key_value_store("totals"),
+///     Serdes::string(),
+///     Serdes::i64(),
+/// )
+/// .with_caching_enabled()
+/// .build(&ctx)
+/// .unwrap();
+/// let store = opened.key_value_store::<String, i64>().unwrap();
+/// store.put(&"a".to_string(), Some(&1)).unwrap();
+/// assert!(pool.used_bytes() > 0);
+/// drop((store, opened));
+/// assert_eq!(pool.used_bytes(), 0);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CachePool(Rc<Cell<usize>>);
+
+impl CachePool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes the caches in the pool hold, estimated as each cache
+    /// charges its entries.
+    pub fn used_bytes(&self) -> usize {
+        self.0.get()
+    }
+
+    /// Replaces `old` bytes of one cache by `new`.
+    pub(crate) fn resize(&self, old: usize, new: usize) {
+        self.0.set(self.0.get() - old + new);
+    }
 }
 
 impl std::fmt::Debug for StoreContext {
@@ -97,6 +151,10 @@ impl std::fmt::Debug for StoreContext {
             .field("changelog", &self.changelog.is_some())
             .field("timestamp", &self.timestamp.get())
             .field("cache_max_bytes", &self.cache_max_bytes)
+            .field(
+                "cache_pool",
+                &self.cache_pool.as_ref().map(CachePool::used_bytes),
+            )
             .finish()
     }
 }
@@ -117,6 +175,7 @@ impl StoreContext {
             changelog: None,
             timestamp: Rc::new(Cell::new(0)),
             cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            cache_pool: None,
         }
     }
 }
@@ -507,7 +566,8 @@ impl<K: 'static, V: 'static> StoreFactory for KeyValueStoreBuilder<K, V> {
             let retain = self.retain_cache_reports;
             let cache =
                 CachingKeyValueStore::new(store, ctx.cache_max_bytes, Rc::clone(&ctx.timestamp))
-                    .with_retained_reports(retain);
+                    .with_retained_reports(retain)
+                    .with_cache_pool(ctx.cache_pool.clone());
             LayeredStore::with_cache(cache)
         } else {
             LayeredStore::new(store)

@@ -24,6 +24,7 @@ use std::rc::Rc;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
+use super::CachePool;
 use super::caching::EntryContext;
 
 /// Marks the end of a list.
@@ -282,6 +283,8 @@ pub(crate) struct NamedCache<const UNCHARGED: usize = 0> {
     /// Entries on the dirty list.
     dirty_len: usize,
     size_bytes: usize,
+    /// The pool this cache's bytes count in, with its thread's other caches.
+    pool: Option<CachePool>,
 }
 
 impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
@@ -295,7 +298,31 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             dirty_tail: NIL,
             dirty_len: 0,
             size_bytes: 0,
+            pool: None,
         }
+    }
+
+    /// Counts this cache's bytes in `pool` from now on.
+    pub fn join_pool(&mut self, pool: CachePool) {
+        pool.resize(0, self.size_bytes);
+        if let Some(old) = self.pool.replace(pool) {
+            old.resize(self.size_bytes, 0);
+        }
+    }
+
+    /// The bytes that count against the budget: the pool's, or this
+    /// cache's own without one.
+    pub fn budgeted_bytes(&self) -> usize {
+        self.pool
+            .as_ref()
+            .map_or(self.size_bytes, CachePool::used_bytes)
+    }
+
+    fn set_size(&mut self, size: usize) {
+        if let Some(pool) = &self.pool {
+            pool.resize(self.size_bytes, size);
+        }
+        self.size_bytes = size;
     }
 
     /// Entries in the cache.
@@ -406,7 +433,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         slot.unsorted_at = unsorted_at;
         slot.bucket = u32::try_from(bucket).unwrap_or(NIL32);
         let size = slot.size(UNCHARGED);
-        self.size_bytes += size;
+        self.set_size(self.size_bytes + size);
         self.set_context(vacant, write.context);
         self.lru.push_front(&mut self.slots, vacant);
         if write.dirty {
@@ -422,7 +449,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         });
         let slot = self.slot_mut(idx);
         let old = std::mem::replace(&mut slot.context_bytes, charge);
-        self.size_bytes = self.size_bytes - old as usize + charge as usize;
+        self.set_size(self.size_bytes - old as usize + charge as usize);
         let Some(new) = context else {
             if let Some(kept) = self.keys.contexts.get_mut(idx) {
                 *kept = EntryContext::default();
@@ -468,7 +495,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         // the caller only fills keys it did not find.
         slot.dirty = was_dirty || dirty;
         let new_size = slot.size(UNCHARGED);
-        self.size_bytes = self.size_bytes - old_size + new_size;
+        self.set_size(self.size_bytes - old_size + new_size);
         self.set_context(idx, write.context);
         self.touch(idx);
         if dirty {
@@ -684,7 +711,10 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
 
     /// Empties the cache.
     pub fn clear(&mut self) {
+        // The old cache leaves the pool as it drops; the new one joins it.
+        let pool = self.pool.clone();
         *self = NamedCache::new();
+        self.pool = pool;
     }
 
     fn remove_slot(&mut self, idx: usize) -> Slot {
@@ -713,7 +743,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             *context = EntryContext::default();
         }
         self.free.push(idx);
-        self.size_bytes -= slot.size(UNCHARGED);
+        self.set_size(self.size_bytes - slot.size(UNCHARGED));
         slot
     }
 
@@ -868,6 +898,14 @@ impl Lru {
             occupied(slots, next).lru_prev = prev;
         } else {
             self.tail = prev;
+        }
+    }
+}
+
+impl<const UNCHARGED: usize> Drop for NamedCache<UNCHARGED> {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.resize(self.size_bytes, 0);
         }
     }
 }

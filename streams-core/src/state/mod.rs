@@ -45,8 +45,8 @@ pub(crate) mod cache;
 mod tests;
 
 pub use self::builder::{
-    KeyValueBytesStoreSupplier, KeyValueStoreBuilder, ManagedStore, OpenedStore, StoreContext,
-    StoreFactory, StoreKind, Stores, changelog_topic_name,
+    CachePool, KeyValueBytesStoreSupplier, KeyValueStoreBuilder, ManagedStore, OpenedStore,
+    StoreContext, StoreFactory, StoreKind, Stores, changelog_topic_name,
 };
 pub use self::caching::{CachingKeyValueStore, EntryContext, FlushedEntry};
 pub use self::logging::{ChangeLoggingKeyValueBytesStore, ChangelogRecord, RecordingChangelog};

@@ -848,6 +848,16 @@ impl CachingSessionStore {
         self
     }
 
+    /// Counts the cache's bytes in `pool` with the other caches of its
+    /// stream thread, against one budget (see [`CachePool`](crate::state::CachePool)); `None`
+    /// leaves it a budget of its own.
+    pub fn with_cache_pool(mut self, pool: Option<crate::state::CachePool>) -> Self {
+        if let Some(pool) = pool {
+            self.inner.get_mut().cache.join_pool(pool);
+        }
+        self
+    }
+
     /// Turns the kept reports (see `with_retained_reports`) on or off once
     /// the store is built: an owner with nothing downstream forwards
     /// nothing, so it turns them off, as a Kafka Streams cache without a
@@ -877,7 +887,7 @@ impl CachingSessionStore {
     }
 
     fn maybe_evict(&self, inner: &mut CacheInner) -> StoreResult<()> {
-        while inner.cache.size_bytes() > self.max_bytes {
+        while inner.cache.budgeted_bytes() > self.max_bytes {
             let Some(evicted) = inner.cache.evict() else {
                 break;
             };
@@ -1783,7 +1793,8 @@ impl<K: 'static, V: 'static> StoreFactory for SessionStoreBuilder<K, V> {
         let stack = if self.caching {
             SessionLayeredStore::with_cache(
                 CachingSessionStore::new(store, ctx.cache_max_bytes, Rc::clone(&ctx.timestamp))
-                    .with_retained_reports(self.cache_reports),
+                    .with_retained_reports(self.cache_reports)
+                    .with_cache_pool(ctx.cache_pool.clone()),
             )
         } else {
             SessionLayeredStore::new(store)

@@ -943,6 +943,42 @@ fn built_key_value_stores_keep_write_downs_only_when_told() {
     );
 }
 
+/// Caches in one pool share its budget (Kafka Streams' `ThreadCache`): a
+/// write that takes the pool over the budget evicts from the cache it wrote
+/// to, even when another cache holds more, and a cache that goes gives its
+/// bytes back.
+#[test]
+fn caches_in_one_pool_share_its_budget() {
+    let pool = CachePool::new();
+    let ts = Rc::new(Cell::new(0));
+    // A one-byte key and value each.
+    let entry = 1 + 1 + crate::state::cache::ENTRY_OVERHEAD;
+    let cached = |name: &str| {
+        CachingKeyValueStore::new(memory(name), 3 * entry, ts.clone())
+            .with_retained_reports(false)
+            .with_cache_pool(Some(pool.clone()))
+    };
+    let (mut first, mut second) = (cached("first"), cached("second"));
+    for key in [b"x", b"y", b"z"] {
+        ok(first.put(key, Some(b"1")));
+    }
+    assert_eq!((first.cached_entries(), pool.used_bytes()), (3, 3 * entry));
+    ok(second.put(b"w", Some(b"2")));
+    // Over the budget: the second cache evicts (and writes down) its own
+    // entry; the first keeps its three.
+    assert_eq!((first.cached_entries(), second.cached_entries()), (3, 0));
+    assert_eq!(ok(second.wrapped().get(b"w")), Some(b("2")));
+    assert_eq!(ok(first.wrapped().get(b"x")), None);
+    assert_eq!(pool.used_bytes(), 3 * entry);
+    drop(first);
+    assert_eq!(pool.used_bytes(), 0);
+    // Alone in the pool, the second cache has the whole budget.
+    for key in [b"p", b"q", b"r"] {
+        ok(second.put(key, Some(b"3")));
+    }
+    assert_eq!((second.cached_entries(), pool.used_bytes()), (3, 3 * entry));
+}
+
 #[test]
 fn turning_reports_off_drops_the_kept_ones_and_still_writes_down() {
     let ts = Rc::new(Cell::new(0));

@@ -112,6 +112,7 @@ impl RawTaskRunner {
             TaskOptions {
                 state_dir: None,
                 cache_max_bytes: config.cache_max_bytes()?,
+                cache_pool: Some(crate::state::CachePool::new()),
                 deserialization_handler: config.deserialization_handler()?,
                 emit_interval_ms: 1000,
                 wall_clock_ms: 0,

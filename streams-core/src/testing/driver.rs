@@ -307,10 +307,14 @@ impl TopologyTestDriver {
             .unwrap_or("dummy-topology-test-driver-app-id")
             .into();
         let collector = Rc::new(RefCell::new(DriverCollector::default()));
+        // One pool for all of the driver's stores, as Kafka's driver gives
+        // its task one `ThreadCache`.
+        let cache_pool = crate::state::CachePool::new();
         let options = || -> Result<TaskOptions, StreamsError> {
             Ok(TaskOptions {
                 state_dir: None,
                 cache_max_bytes: config.cache_max_bytes()?,
+                cache_pool: Some(cache_pool.clone()),
                 deserialization_handler: config.deserialization_handler()?,
                 // Kafka's driver sets the internal emit intervals to 0.
                 emit_interval_ms: 0,

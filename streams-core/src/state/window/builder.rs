@@ -335,7 +335,8 @@ impl<K: 'static, V: 'static> StoreFactory for WindowStoreBuilder<K, V> {
         let stack = if self.caching_enabled() {
             let cache =
                 CachingWindowStore::new(store, ctx.cache_max_bytes, Rc::clone(&ctx.timestamp))
-                    .with_retained_reports(self.cache_reports);
+                    .with_retained_reports(self.cache_reports)
+                    .with_cache_pool(ctx.cache_pool.clone());
             WindowLayeredStore::with_cache(cache)
         } else {
             WindowLayeredStore::new(store)

@@ -554,6 +554,16 @@ impl CachingWindowStore {
         self.inner.get_mut().read_old_values = on;
     }
 
+    /// Counts the cache's bytes in `pool` with the other caches of its
+    /// stream thread, against one budget (see [`CachePool`](crate::state::CachePool)); `None`
+    /// leaves it a budget of its own.
+    pub fn with_cache_pool(mut self, pool: Option<crate::state::CachePool>) -> Self {
+        if let Some(pool) = pool {
+            self.inner.get_mut().cache.join_pool(pool);
+        }
+        self
+    }
+
     /// Whether write-downs outside [`flush_entries`](Self::flush_entries)
     /// are kept for [`take_evicted`](Self::take_evicted) (on by default;
     /// off for stores nobody forwards from).
@@ -638,7 +648,7 @@ impl CachingWindowStore {
     }
 
     fn maybe_evict(&self, inner: &mut Inner) -> StoreResult<()> {
-        while inner.cache.size_bytes() > self.max_bytes {
+        while inner.cache.budgeted_bytes() > self.max_bytes {
             let Some(evicted) = inner.cache.evict() else {
                 break;
             };
