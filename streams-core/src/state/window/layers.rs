@@ -762,10 +762,12 @@ impl Inner {
         }
         let dirty = self.cache.take_dirty_after(evicted);
         let retention = self.wrapped.retention_ms();
-        let mut out = Vec::with_capacity(if report { dirty.len() } else { 0 });
-        let mut batch: Vec<TimestampedBytesWrite> = Vec::with_capacity(dirty.len());
-        let mut old_values = Vec::with_capacity(dirty.len());
-        let mut contexts = Vec::with_capacity(dirty.len());
+        let mut pending = PendingWrites {
+            writes: Vec::with_capacity(dirty.len()),
+            old_values: Vec::with_capacity(dirty.len()),
+            contexts: Vec::with_capacity(dirty.len()),
+            written: report.then(|| Vec::with_capacity(dirty.len())),
+        };
         // The latest window start of the batch so far.
         let mut batch_latest: Option<i64> = None;
         for entry in dirty {
@@ -780,12 +782,7 @@ impl Inner {
             // start at least `retention` later does: write the batch first
             // then.
             if read_old && batch_latest.is_some_and(|l| start <= l.saturating_sub(retention)) {
-                self.write_batch(
-                    &mut batch,
-                    &mut old_values,
-                    &mut contexts,
-                    report.then_some(&mut out),
-                )?;
+                self.write_batch(&mut pending)?;
                 batch_latest = None;
             }
             let old = if read_old {
@@ -796,44 +793,40 @@ impl Inner {
             if entry.value.is_none() && old.is_none() {
                 continue;
             }
-            batch.push((
+            pending.writes.push((
                 layout.into_store_key(entry.key, start),
                 entry.value,
                 entry.timestamp,
             ));
-            old_values.push(old);
-            contexts.push(entry.context);
+            pending.old_values.push(old);
+            pending.contexts.push(entry.context);
             batch_latest = Some(batch_latest.map_or(start, |l| l.max(start)));
         }
-        self.write_batch(
-            &mut batch,
-            &mut old_values,
-            &mut contexts,
-            report.then_some(&mut out),
-        )?;
-        Ok(out)
+        self.write_batch(&mut pending)?;
+        Ok(pending.written.unwrap_or_default())
     }
 
-    /// Writes `batch` down and moves its entries, with their old values,
-    /// into `out` (or drops them, when nobody is to see them).
-    fn write_batch(
-        &mut self,
-        batch: &mut Vec<TimestampedBytesWrite>,
-        old_values: &mut Vec<Option<Vec<u8>>>,
-        contexts: &mut Vec<EntryContext>,
-        out: Option<&mut Vec<WindowFlushedEntry>>,
-    ) -> StoreResult<()> {
-        if batch.is_empty() {
+    /// Writes the pending batch down and moves its entries, with their old
+    /// values, to the written ones (or drops them, when nobody is to see
+    /// them).
+    fn write_batch(&mut self, pending: &mut PendingWrites) -> StoreResult<()> {
+        if pending.writes.is_empty() {
             return Ok(());
         }
-        self.wrapped.put_all_with_timestamps(batch)?;
-        let Some(out) = out else {
-            batch.clear();
+        self.wrapped.put_all_with_timestamps(&pending.writes)?;
+        let PendingWrites {
+            writes,
+            old_values,
+            contexts,
+            written,
+        } = pending;
+        let Some(out) = written else {
+            writes.clear();
             old_values.clear();
             contexts.clear();
             return Ok(());
         };
-        for (((mut key, new_value, timestamp), old_value), context) in batch
+        for (((mut key, new_value, timestamp), old_value), context) in writes
             .drain(..)
             .zip(old_values.drain(..))
             .zip(contexts.drain(..))
@@ -853,6 +846,16 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// A write-down's batch waiting for the store below: each write with the
+/// value it replaces and the context of the record that made it, and what
+/// was written so far (`None` when nobody takes it).
+struct PendingWrites {
+    writes: Vec<TimestampedBytesWrite>,
+    old_values: Vec<Option<Vec<u8>>>,
+    contexts: Vec<EntryContext>,
+    written: Option<Vec<WindowFlushedEntry>>,
 }
 
 impl StateStore for CachingWindowStore {
