@@ -125,11 +125,28 @@ pub(crate) struct CachedRef<'a> {
     pub value: Option<&'a [u8]>,
 }
 
-/// An entry removed from the LRU end.
+/// An entry removed from the LRU end. It keeps the slot's shared key:
+/// most evictions are of clean entries, which are dropped, and only a
+/// dirty one is copied out to be written down ([`into_entry`](Self::into_entry)).
 #[derive(Debug)]
 pub(crate) struct Evicted {
-    pub entry: DirtyEntry,
+    pub key: Rc<[u8]>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: i64,
+    pub context: EntryContext,
     pub dirty: bool,
+}
+
+impl Evicted {
+    /// The entry as a write-down takes it.
+    pub fn into_entry(self) -> DirtyEntry {
+        DirtyEntry {
+            key: self.key.to_vec(),
+            value: self.value,
+            timestamp: self.timestamp,
+            context: self.context,
+        }
+    }
 }
 
 /// The cache's two indexes over its keys (see the module docs).
@@ -521,13 +538,11 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         let slot = self.remove_slot(idx);
         self.prefetch_next_victim();
         Some(Evicted {
+            key: slot.key,
+            value: slot.value,
+            timestamp: slot.timestamp,
+            context,
             dirty: slot.dirty,
-            entry: DirtyEntry {
-                key: slot.key.to_vec(),
-                value: slot.value,
-                timestamp: slot.timestamp,
-                context,
-            },
         })
     }
 
@@ -1057,7 +1072,7 @@ mod tests {
             // The oldest fifth leaves by eviction, every 11th key by
             // removal, the dirty ones' tombstones when taken.
             for _ in 0..600 {
-                let gone = cache.evict().map(|e| e.entry.key);
+                let gone = cache.evict().map(|e| e.key.to_vec());
                 assert!(model.remove(&gone.unwrap()).is_some());
             }
             for i in (0..3_000u32).step_by(11) {
@@ -1147,12 +1162,12 @@ mod tests {
         cache.put(b"c", Some(b"3"), w(3, false));
         // Reading `a` makes `b` the least recently used.
         assert!(cache.get(b"a").is_some());
-        let evicted = cache.evict().map(|e| (e.entry.key, e.dirty));
+        let evicted = cache.evict().map(|e| (e.key.to_vec(), e.dirty));
         assert_eq!(evicted, Some((b"b".to_vec(), true)));
         assert!(!cache.has_dirty());
-        let evicted = cache.evict().map(|e| e.entry.key);
+        let evicted = cache.evict().map(|e| e.key.to_vec());
         assert_eq!(evicted, Some(b"c".to_vec()));
-        let evicted = cache.evict().map(|e| e.entry.key);
+        let evicted = cache.evict().map(|e| e.key.to_vec());
         assert_eq!(evicted, Some(b"a".to_vec()));
         assert!(cache.evict().is_none());
         assert_eq!(cache.size_bytes(), 0);
@@ -1203,7 +1218,7 @@ mod tests {
         assert_eq!(cache.size_bytes(), 2 * (entry + 30));
         // Eviction and removal give it back.
         let evicted = cache.evict().unwrap();
-        assert_eq!(evicted.entry.key, b"b".to_vec());
+        assert_eq!(evicted.key.to_vec(), b"b".to_vec());
         assert_eq!(cache.size_bytes(), entry + 30);
         cache.remove(b"a");
         assert_eq!(cache.size_bytes(), 0);
@@ -1241,7 +1256,7 @@ mod tests {
         assert_eq!(visited, 2);
         assert_eq!(seen, [b"a".to_vec(), b"c".to_vec()]);
         let evicted: Vec<Vec<u8>> = std::iter::from_fn(|| cache.evict())
-            .map(|e| e.entry.key)
+            .map(|e| e.key.to_vec())
             .collect();
         assert_eq!(evicted, [b"b".to_vec(), b"a".to_vec(), b"c".to_vec()]);
     }
@@ -1268,7 +1283,7 @@ mod tests {
             vec![b"d".to_vec(), b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]
         );
         // The reverse scan touched `a` last, so `d` is now the eldest.
-        assert_eq!(cache.evict().map(|e| e.entry.key), Some(b"d".to_vec()));
+        assert_eq!(cache.evict().map(|e| e.key.to_vec()), Some(b"d".to_vec()));
     }
 
     /// The lazily sorted index against a model: random puts, removes,
@@ -1309,7 +1324,7 @@ mod tests {
                 }
                 5 => {
                     if let Some(e) = cache.evict() {
-                        assert!(model.remove(&e.entry.key).is_some());
+                        assert!(model.remove(&e.key[..]).is_some());
                     }
                 }
                 6 => {

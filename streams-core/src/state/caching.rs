@@ -349,7 +349,7 @@ impl CachingKeyValueStore {
                 break;
             };
             if evicted.dirty {
-                let written = inner.write_down(Some(evicted.entry))?;
+                let written = inner.write_down(Some(evicted.into_entry()))?;
                 inner.reports.keep(written);
             }
         }

@@ -892,7 +892,7 @@ impl CachingSessionStore {
                 break;
             };
             if evicted.dirty {
-                let written = inner.write_down(Some(evicted.entry), &self.timestamp)?;
+                let written = inner.write_down(Some(evicted.into_entry()), &self.timestamp)?;
                 inner.reports.keep(written);
             }
         }

@@ -654,7 +654,7 @@ impl CachingWindowStore {
             };
             if evicted.dirty {
                 let report = inner.reports.retained();
-                let written = inner.write_down(self.layout, Some(evicted.entry), report)?;
+                let written = inner.write_down(self.layout, Some(evicted.into_entry()), report)?;
                 inner.reports.keep(written);
             }
         }
