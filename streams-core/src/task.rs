@@ -85,6 +85,11 @@ pub(crate) struct StreamTask {
     extracting: bool,
     /// The extractor of sources without their own.
     default_extractor: DefaultExtractor,
+    /// Whether a node may look at the records' headers (see
+    /// [`Processor::uses_headers`](crate::processor::Processor::uses_headers)).
+    /// Only the runtime's consumer asks.
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+    uses_headers: bool,
 }
 
 impl StreamTask {
@@ -139,13 +144,27 @@ impl StreamTask {
         }
         let extracting = options.timestamp_extractor.rewrites_valid_timestamps()
             || built.sources.values().any(|(_, s)| s.has_extractor());
+        // A source's own extractor is given each record with its headers;
+        // the default extractors do not read them.
+        let uses_headers = built.controls.iter().any(|(_, c)| c.uses_headers())
+            || built.sources.values().any(|(_, s)| s.has_extractor());
         Ok(StreamTask {
             ctx,
             built,
             handler: options.deserialization_handler,
             extracting,
             default_extractor: options.timestamp_extractor,
+            uses_headers,
         })
+    }
+
+    /// Whether anything in the task may look at its input records' headers:
+    /// a node that says so ([`Processor::uses_headers`](crate::processor::Processor::uses_headers),
+    /// every sink) or a source's own timestamp extractor. When nothing does,
+    /// the runtime does not read them from the fetched records.
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+    pub(crate) fn uses_headers(&self) -> bool {
+        self.uses_headers
     }
 
     /// Whether this task reads `topic` (as resolved, with prefixes).
@@ -382,5 +401,156 @@ impl StreamTask {
     /// Names of this task's stores.
     pub(crate) fn store_names(&self) -> Vec<String> {
         self.ctx.stores.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dsl::Suppressed;
+    use crate::dsl::{BufferConfig, Consumed, Grouped, Materialized, Produced, StreamsBuilder};
+    use crate::processor::{Headers, Processor, ProcessorContext, Record};
+    use crate::serde::Serdes;
+    use crate::window::TimeWindows;
+
+    struct Discard;
+
+    impl RecordCollector for Discard {
+        fn send(
+            &mut self,
+            _: &str,
+            _: Option<&[u8]>,
+            _: Option<&[u8]>,
+            _: &Headers,
+            _: i64,
+            _: Option<i32>,
+        ) -> Result<(), StreamsError> {
+            Ok(())
+        }
+    }
+
+    /// A Processor API processor: `uses_headers` as it is told.
+    struct Forward(bool);
+
+    impl Processor<String, String, String, String> for Forward {
+        fn process(
+            &mut self,
+            record: Record<String, String>,
+            ctx: &mut ProcessorContext<'_, String, String>,
+        ) -> Result<(), StreamsError> {
+            ctx.forward(record)
+        }
+        fn uses_headers(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// Whether the task of each sub-topology may use its records' headers,
+    /// in the sub-topologies' order.
+    fn uses_headers(builder: StreamsBuilder) -> Vec<bool> {
+        let topology = builder.build().unwrap();
+        topology
+            .subtopologies()
+            .into_iter()
+            .filter(|sub| !sub.global)
+            .map(|sub| {
+                let task = StreamTask::open(
+                    &topology,
+                    "app".into(),
+                    TaskId {
+                        subtopology: sub.id,
+                        partition: 0,
+                    },
+                    |i| sub.nodes.contains(&i),
+                    Rc::new(RefCell::new(Discard)),
+                    TaskOptions {
+                        state_dir: None,
+                        cache_max_bytes: 1 << 20,
+                        cache_pool: None,
+                        deserialization_handler: DeserializationHandler::LogAndFail,
+                        emit_interval_ms: 1000,
+                        wall_clock_ms: 0,
+                        timestamp_extractor: DefaultExtractor::default(),
+                        continue_on_processing_error: false,
+                    },
+                )
+                .unwrap();
+                task.uses_headers()
+            })
+            .collect()
+    }
+
+    fn strings() -> Consumed<String, String> {
+        Consumed::with(Serdes::string(), Serdes::string())
+    }
+
+    #[test]
+    fn dsl_processors_alone_leave_headers_unread() {
+        let b = StreamsBuilder::new();
+        let windows =
+            TimeWindows::of_size_and_grace(Duration::from_secs(1), Duration::ZERO).unwrap();
+        b.stream("in", strings())
+            .filter(|k, _| k.is_some())
+            .map_values(|v| v.cloned())
+            .peek(|_, _| {})
+            .group_by_key(Grouped::none())
+            .windowed_by_time(windows)
+            .count(Materialized::none());
+        assert_eq!(uses_headers(b), [false]);
+    }
+
+    #[test]
+    fn a_sink_reads_headers_in_its_subtopology_only() {
+        let b = StreamsBuilder::new();
+        b.stream("in", strings())
+            .select_key(|_, v| v.cloned())
+            .group_by_key(Grouped::with(Serdes::string(), Serdes::string()))
+            .count(Materialized::none());
+        // The repartition topic's sink writes the headers on; the counting
+        // side reads that topic and uses none.
+        assert_eq!(uses_headers(b), [true, false]);
+
+        let b = StreamsBuilder::new();
+        b.stream("in", strings())
+            .map_values(|v| v.cloned())
+            .to("out", Produced::with(Serdes::string(), Serdes::string()));
+        assert_eq!(uses_headers(b), [true]);
+    }
+
+    #[test]
+    fn processors_read_headers_unless_they_say_otherwise() {
+        let b = StreamsBuilder::new();
+        b.stream("in", strings()).process(|| Forward(true), &[]);
+        assert_eq!(uses_headers(b), [true]);
+
+        let b = StreamsBuilder::new();
+        b.stream("in", strings()).process(|| Forward(false), &[]);
+        assert_eq!(uses_headers(b), [false]);
+    }
+
+    #[test]
+    fn extractors_and_suppression_read_headers() {
+        // A source's own extractor is given each record with its headers.
+        let b = StreamsBuilder::new();
+        b.stream(
+            "in",
+            strings().with_timestamp_extractor(|r: &ConsumerRecord<String, String>, _| r.timestamp),
+        )
+        .peek(|_, _| {});
+        assert_eq!(uses_headers(b), [true]);
+
+        // The suppression buffer keeps each record's context, headers
+        // included, in its changelog.
+        let b = StreamsBuilder::new();
+        let windows =
+            TimeWindows::of_size_and_grace(Duration::from_secs(1), Duration::ZERO).unwrap();
+        b.stream("in", strings())
+            .group_by_key(Grouped::none())
+            .windowed_by_time(windows)
+            .count(Materialized::none())
+            .suppress(Suppressed::until_window_closes(BufferConfig::unbounded()));
+        assert_eq!(uses_headers(b), [true]);
     }
 }

@@ -158,6 +158,10 @@ where
     VA: Clone + 'static,
     S: Fn(&K, &V, Option<VA>) -> Step<VA> + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), StreamsError> {
         let store = ctx.get_state_store::<TimestampedKeyValueStore<K, VA>>(&self.store_name)?;
         self.forwarder = Some(ChangeForwarder::new(

@@ -101,4 +101,43 @@ pub trait Processor<KIn, VIn, KOut, VOut>: 'static {
 
     /// Called once when the task closes.
     fn close(&mut self) {}
+
+    /// Whether the processor may look at its records' headers (through
+    /// [`Record::headers`] or its context) or keep them anywhere other than
+    /// in the records it forwards. `true` by default, which is always
+    /// correct.
+    ///
+    /// The runtime reads the headers of a fetched record only when something
+    /// in its sub-topology may use them: a processor that says `true` here,
+    /// a sink, a source's own timestamp extractor or a dead-letter topic.
+    /// Reading them is not free (librdkafka parses a record's header block
+    /// into a fresh allocation on every read, even an empty block), so the
+    /// DSL's own processors, which only pass headers on, say `false`. When
+    /// every node of a sub-topology says `false`, its records carry empty
+    /// headers, which none of its nodes can tell.
+    ///
+    /// ```
+    /// use streams_core::processor::{Processor, ProcessorContext, Record};
+    /// use streams_core::error::StreamsError;
+    ///
+    /// /// Counts records; never looks at their headers.
+    /// struct Count(u64);
+    /// impl Processor<String, String, String, String> for Count {
+    ///     fn process(
+    ///         &mut self,
+    ///         record: Record<String, String>,
+    ///         ctx: &mut ProcessorContext<'_, String, String>,
+    ///     ) -> Result<(), StreamsError> {
+    ///         self.0 += 1;
+    ///         ctx.forward(record)
+    ///     }
+    ///     fn uses_headers(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Count(0).uses_headers());
+    /// ```
+    fn uses_headers(&self) -> bool {
+        true
+    }
 }

@@ -30,6 +30,9 @@ pub(crate) trait NodeControl {
     ) -> Result<(), StreamsError>;
     fn flush(&self, task: &mut TaskContext) -> Result<(), StreamsError>;
     fn close(&self);
+    /// Whether the node may look at its records' headers (see
+    /// [`Processor::uses_headers`](super::Processor::uses_headers)).
+    fn uses_headers(&self) -> bool;
 }
 
 /// A child of a node: its name (for `forward_to`) and the node itself.
@@ -149,6 +152,11 @@ where
         if let Ok(mut p) = self.processor.try_borrow_mut() {
             p.close();
         }
+    }
+    fn uses_headers(&self) -> bool {
+        self.processor
+            .try_borrow()
+            .map_or(true, |p| p.uses_headers())
     }
 }
 
@@ -423,6 +431,10 @@ impl<K: 'static, V: 'static> NodeControl for SinkNode<K, V> {
         Ok(())
     }
     fn close(&self) {}
+    // A sink writes its records' headers.
+    fn uses_headers(&self) -> bool {
+        true
+    }
 }
 
 /// Life-cycle of a source node: nothing to do.
@@ -444,4 +456,8 @@ impl NodeControl for SourceControl {
         Ok(())
     }
     fn close(&self) {}
+    // Its timestamp extractor, if any, is the task's to ask about.
+    fn uses_headers(&self) -> bool {
+        false
+    }
 }

@@ -418,6 +418,10 @@ where
     V: 'static,
     VA: Clone + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(
         &mut self,
         ctx: &mut ProcessorContext<'_, Windowed<K>, Change<VA>>,

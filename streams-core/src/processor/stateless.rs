@@ -19,6 +19,10 @@ where
     V: Clone + 'static,
     F: Fn(Option<&K>, Option<&V>) -> bool + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -45,6 +49,10 @@ where
     VR: Clone + 'static,
     F: Fn(Option<&K>, Option<&V>) -> Option<VR> + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -69,6 +77,10 @@ where
     VR: Clone + 'static,
     F: Fn(Record<K, V>) -> Record<KR, VR> + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -95,6 +107,10 @@ where
     F: Fn(Option<&K>, Option<&V>) -> I + 'static,
     I: IntoIterator<Item = (Option<KR>, Option<VR>)>,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -126,6 +142,10 @@ where
     V: Clone + 'static,
     F: Fn(Option<&K>, Option<&V>) + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -145,6 +165,10 @@ where
 pub(crate) struct PassThrough;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for PassThrough {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -166,6 +190,10 @@ pub(crate) struct Branch<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for Branch<K, V> {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn process(
         &mut self,
         record: Record<K, V>,
@@ -188,6 +216,10 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for Branch<K,
 pub(crate) struct DropNullKeys;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for DropNullKeys {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -216,6 +248,10 @@ where
     F: Fn(Option<&K>, Option<&V>) -> I + 'static,
     I: IntoIterator<Item = VR>,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,

@@ -521,6 +521,10 @@ pub(crate) struct JoinWindowProcessor<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for JoinWindowProcessor<K, V> {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, V>) -> Result<(), StreamsError> {
         self.store = Some(ctx.get_state_store::<JoinWindowStore<K, V>>(&self.store_name)?);
         Ok(())
@@ -621,6 +625,10 @@ where
     VR: 'static,
     VOut: Clone + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VOut>) -> Result<(), StreamsError> {
         self.other_store =
             Some(ctx.get_state_store::<JoinWindowStore<K, VO>>(&self.other_store_name)?);

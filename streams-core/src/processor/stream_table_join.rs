@@ -63,6 +63,10 @@ where
     VT: Clone + 'static,
     VR: Clone + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, VR>) -> Result<(), StreamsError> {
         if let Some(supplier) = &self.getter_supplier {
             let mut getter = supplier.get();

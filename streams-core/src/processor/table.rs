@@ -85,6 +85,10 @@ pub(crate) struct TableSource<K, V> {
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, Change<V>> for TableSource<K, V> {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), StreamsError> {
         let send_old = flag(&self.send_old_values);
         self.materialized.init(ctx, send_old)
@@ -165,6 +169,10 @@ where
     V: Clone + 'static,
     F: Fn(&K, &V) -> bool + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), StreamsError> {
         let send_old = flag(&self.send_old_values);
         self.materialized.init(ctx, send_old)
@@ -212,6 +220,10 @@ where
     VR: Clone + 'static,
     F: Fn(&K, &V) -> VR + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VR>>) -> Result<(), StreamsError> {
         let send_old = flag(&self.send_old_values);
         self.materialized.init(ctx, send_old)
@@ -245,6 +257,10 @@ where
 pub(crate) struct TableToStream;
 
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, V> for TableToStream {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     #[inline]
     fn process(
         &mut self,
@@ -271,6 +287,10 @@ where
     VR: Clone + 'static,
     F: Fn(&K, &V) -> (Option<KR>, Option<VR>) + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn process(
         &mut self,
         record: Record<K, Change<V>>,
@@ -338,6 +358,10 @@ where
     A: Fn(&K, &V, Option<&VA>) -> VA + 'static,
     R: Fn(&K, &V, &VA) -> VA + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VA>>) -> Result<(), StreamsError> {
         let store = ctx.get_state_store::<TimestampedKeyValueStore<K, VA>>(&self.store_name)?;
         self.forwarder = Some(ChangeForwarder::new(

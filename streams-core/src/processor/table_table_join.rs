@@ -54,6 +54,10 @@ where
     V2: 'static,
     VR: Clone + 'static,
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<VR>>) -> Result<(), StreamsError> {
         let mut getter = self.other.get();
         getter.init(ctx)?;
@@ -176,6 +180,10 @@ pub(crate) struct TableJoinMerge<K, V> {
 impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V>>
     for TableJoinMerge<K, V>
 {
+    // Passes headers on without looking at them.
+    fn uses_headers(&self) -> bool {
+        false
+    }
     fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<(), StreamsError> {
         if let Some(name) = &self.store_name {
             let store = ctx.get_state_store::<TimestampedKeyValueStore<K, V>>(name)?;

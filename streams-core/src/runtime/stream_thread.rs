@@ -405,24 +405,24 @@ impl StreamThread {
                     break;
                 }
                 Some(Ok(m)) => {
-                    let headers = match m.headers() {
-                        Some(h) => {
-                            let mut out = Headers::new();
-                            for h in h.iter() {
-                                out.add(h.key, h.value.map(<[u8]>::to_vec));
-                            }
-                            out
-                        }
-                        None => Headers::new(),
-                    };
-                    let record = self.tasks.raw_record(
+                    self.tasks.enqueue(
+                        m.topic(),
+                        m.partition(),
                         m.offset(),
                         m.timestamp().to_millis().unwrap_or(-1),
                         m.key(),
                         m.payload(),
-                        headers,
-                    );
-                    self.tasks.enqueue(m.topic(), m.partition(), record)?;
+                        || match m.headers() {
+                            Some(h) => {
+                                let mut out = Headers::new();
+                                for h in h.iter() {
+                                    out.add(h.key, h.value.map(<[u8]>::to_vec));
+                                }
+                                out
+                            }
+                            None => Headers::new(),
+                        },
+                    )?;
                 }
                 Some(Err(e)) => {
                     match e.rdkafka_error_code() {

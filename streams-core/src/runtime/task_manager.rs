@@ -645,28 +645,21 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Buffers a fetched record in its partition's queue.
-    /// A record for [`enqueue`](Self::enqueue), in a spare buffer if there
-    /// is one.
-    pub(crate) fn raw_record(
-        &mut self,
-        offset: i64,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: Headers,
-    ) -> RawRecord {
-        match self.spare.pop() {
-            Some(buf) => RawRecord::with_buffer(buf, offset, timestamp, key, value, headers),
-            None => RawRecord::new(offset, timestamp, key, value, headers),
-        }
-    }
-
+    /// Buffers a fetched record in its partition's queue, in a spare buffer
+    /// if there is one. `headers` reads the record's headers: called only
+    /// when its task may use them ([`StreamTask::uses_headers`]) or a
+    /// dead-letter topic may get the record, since librdkafka parses the
+    /// header block, with an allocation, on every read.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn enqueue(
         &mut self,
         topic: &str,
         partition: i32,
-        mut record: RawRecord,
+        offset: i64,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: impl FnOnce() -> Headers,
     ) -> RuntimeResult<()> {
         let Some(id) = self
             .partition_task
@@ -676,6 +669,12 @@ impl TaskManager {
             // Not (or no longer) ours: the next owner fetches it again.
             return Ok(());
         };
+        let dead_letters = self.cfg.dead_letter_topic.is_some();
+        let spare = self.spare.pop();
+        let raw = |headers: Headers| match spare {
+            Some(buf) => RawRecord::with_buffer(buf, offset, timestamp, key, value, headers),
+            None => RawRecord::new(offset, timestamp, key, value, headers),
+        };
         match self.tasks.get_mut(id) {
             Some(t) => {
                 if let Some(q) = t
@@ -683,6 +682,12 @@ impl TaskManager {
                     .iter_mut()
                     .find(|q| q.partition == partition && q.topic == topic)
                 {
+                    let headers = if dead_letters || t.task.uses_headers() {
+                        headers()
+                    } else {
+                        Headers::new()
+                    };
+                    let mut record = raw(headers);
                     q.stamp(&t.task, &mut record)?;
                     // The lag known while the queue was empty is stale now.
                     q.lag = None;
@@ -690,12 +695,12 @@ impl TaskManager {
                 }
             }
             // Its task is not created yet: the timestamp is extracted when
-            // it is (see `create`).
+            // it is (see `create`), and the headers are kept.
             None => self
                 .early
                 .entry((topic.to_string(), partition))
                 .or_default()
-                .push_back(record),
+                .push_back(raw(headers())),
         }
         Ok(())
     }
