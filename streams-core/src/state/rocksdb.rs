@@ -147,6 +147,12 @@ impl RocksDbConfig {
         options.set_max_write_buffer_number(self.max_write_buffer_number);
         options.create_if_missing(true);
         options.set_error_if_exists(false);
+        // With the write-ahead log off, RocksDB would flush the memtables
+        // when the database closes. The store does that itself (see
+        // `release_db`), except for a database about to be destroyed: an
+        // expired segment, whose flush would write an SST file only to
+        // delete it.
+        set_avoid_flush_during_shutdown(&mut options);
         options.set_log_level(LogLevel::Error);
         let parallelism = self.parallelism.unwrap_or_else(|| {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -572,14 +578,48 @@ impl RocksDbKeyValueStore {
     }
 }
 
+impl RocksDbKeyValueStore {
+    /// Closes the database, flushing its memtables first as RocksDB itself
+    /// would with the write-ahead log off (the options turn that off, see
+    /// `avoid_flush_during_shutdown`), so that what was written stays on
+    /// disk. A temporary store is deleted with its directory: no flush.
+    /// A no-op once closed.
+    fn release_db(&mut self) -> StoreResult<()> {
+        // An iterator pins the memtables; it must go before the database.
+        self.run_iter.get_mut().take();
+        let Some(db) = self.db.take() else {
+            return Ok(());
+        };
+        if self.owned_root.is_some() {
+            return Ok(());
+        }
+        let mut options = FlushOptions::default();
+        options.set_wait(true);
+        db.flush_opt(&options)
+            .map_err(|e| self.rocks_error("flush on close failed", e))
+    }
+}
+
 impl Drop for RocksDbKeyValueStore {
     fn drop(&mut self) {
         // Close the database before deleting its files.
-        self.run_iter.get_mut().take();
-        self.db = None;
+        if let Err(e) = self.release_db() {
+            log::warn!("{e}");
+        }
         if let Some(root) = self.owned_root.take() {
             remove_temp_root(&root);
         }
+    }
+}
+
+/// Sets `avoid_flush_during_shutdown`, which the `rocksdb` crate does not
+/// wrap.
+fn set_avoid_flush_during_shutdown(options: &mut Options) {
+    use ::rocksdb::AsRawPtr;
+    // SAFETY: the pointer is `options`' own, alive and exclusively
+    // borrowed for the call; the setter only stores a flag in it.
+    unsafe {
+        librocksdb_sys::rocksdb_options_set_avoid_flush_during_shutdown(options.as_raw_ptr(), 1);
     }
 }
 
@@ -670,11 +710,7 @@ impl StateStore for RocksDbKeyValueStore {
     }
 
     fn close(&mut self) -> StoreResult<()> {
-        // Dropping the handle closes the database; RocksDB flushes the
-        // memtables on close because the write-ahead log is off.
-        self.run_iter.get_mut().take();
-        self.db = None;
-        Ok(())
+        self.release_db()
     }
 }
 
@@ -796,6 +832,53 @@ mod tests {
             prop("rocksdb.estimate-table-readers-mem"),
             prop("rocksdb.block-cache-usage"),
         )
+    }
+
+    /// The write-ahead log is off, so what sits in the memtables reaches
+    /// disk only by a flush, and RocksDB's own flush at shutdown is off:
+    /// the store flushes when it is closed and when it is dropped.
+    #[test]
+    fn closed_and_dropped_stores_keep_their_memtables() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = RocksDbConfig::default();
+        let mut closed = RocksDbKeyValueStore::open("closed", dir.path(), &config).expect("open");
+        closed.put(b"k", Some(b"closed")).expect("put");
+        closed.close().expect("close");
+        let mut dropped = RocksDbKeyValueStore::open("dropped", dir.path(), &config).expect("open");
+        dropped.put(b"k", Some(b"dropped")).expect("put");
+        drop(dropped);
+        for name in ["closed", "dropped"] {
+            let store = RocksDbKeyValueStore::open(name, dir.path(), &config).expect("reopen");
+            assert_eq!(
+                store.get(b"k").expect("get"),
+                Some(name.as_bytes().to_vec())
+            );
+        }
+    }
+
+    /// What an expired segment's wipe relies on: its database closes
+    /// without writing its memtables to a table file that would only be
+    /// deleted (`avoid_flush_during_shutdown`).
+    #[test]
+    fn a_database_closed_unflushed_writes_no_table_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = RocksDbConfig::default();
+        let mut store = RocksDbKeyValueStore::open("s", dir.path(), &config).expect("open");
+        for k in 0..1000u32 {
+            store.put(&k.to_be_bytes(), Some(b"value")).expect("put");
+        }
+        drop(store.db.take());
+        let tables = std::fs::read_dir(store_dir(dir.path(), "s"))
+            .expect("store dir")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sst"))
+            })
+            .count();
+        assert_eq!(tables, 0);
+        drop(store);
+        let reopened = RocksDbKeyValueStore::open("s", dir.path(), &config).expect("reopen");
+        assert_eq!(reopened.get(&7u32.to_be_bytes()).expect("get"), None);
     }
 
     /// Index and filter blocks are charged to the block cache by default,
