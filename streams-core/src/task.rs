@@ -411,7 +411,10 @@ mod tests {
     use super::*;
     use crate::dsl::Suppressed;
     use crate::dsl::{BufferConfig, Consumed, Grouped, Materialized, Produced, StreamsBuilder};
-    use crate::processor::{Headers, Processor, ProcessorContext, Record};
+    use crate::processor::{
+        FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord, Headers, Processor,
+        ProcessorContext, Record,
+    };
     use crate::serde::Serdes;
     use crate::window::TimeWindows;
 
@@ -439,6 +442,22 @@ mod tests {
             &mut self,
             record: Record<String, String>,
             ctx: &mut ProcessorContext<'_, String, String>,
+        ) -> Result<(), StreamsError> {
+            ctx.forward(record)
+        }
+        fn uses_headers(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// A fixed-key processor: `uses_headers` as it is told.
+    struct FixedForward(bool);
+
+    impl FixedKeyProcessor<String, String, String> for FixedForward {
+        fn process(
+            &mut self,
+            record: FixedKeyRecord<String, String>,
+            ctx: &mut FixedKeyProcessorContext<'_, '_, String, String>,
         ) -> Result<(), StreamsError> {
             ctx.forward(record)
         }
@@ -528,6 +547,13 @@ mod tests {
         let b = StreamsBuilder::new();
         b.stream("in", strings()).process(|| Forward(false), &[]);
         assert_eq!(uses_headers(b), [false]);
+
+        for says in [true, false] {
+            let b = StreamsBuilder::new();
+            b.stream("in", strings())
+                .process_values(move || FixedForward(says), &[]);
+            assert_eq!(uses_headers(b), [says]);
+        }
     }
 
     #[test]

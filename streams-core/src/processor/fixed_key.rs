@@ -128,6 +128,36 @@ pub trait FixedKeyProcessor<K, VIn, VOut>: 'static {
 
     /// The task closes.
     fn close(&mut self) {}
+
+    /// Whether the processor may look at its records' headers or keep them
+    /// anywhere other than in the records it forwards; `true` by default.
+    /// As [`Processor::uses_headers`]: where no node of a sub-topology does,
+    /// the runtime does not read its input records' headers.
+    ///
+    /// ```
+    /// use streams_core::error::StreamsError;
+    /// use streams_core::processor::{FixedKeyProcessor, FixedKeyProcessorContext, FixedKeyRecord};
+    ///
+    /// /// Forwards the length of each value; never looks at headers.
+    /// struct Len;
+    /// impl FixedKeyProcessor<String, String, i64> for Len {
+    ///     fn process(
+    ///         &mut self,
+    ///         r: FixedKeyRecord<String, String>,
+    ///         ctx: &mut FixedKeyProcessorContext<'_, '_, String, i64>,
+    ///     ) -> Result<(), StreamsError> {
+    ///         let v = r.value().map(|v| v.len() as i64);
+    ///         ctx.forward(r.with_value(v))
+    ///     }
+    ///     fn uses_headers(&self) -> bool {
+    ///         false
+    ///     }
+    /// }
+    /// assert!(!Len.uses_headers());
+    /// ```
+    fn uses_headers(&self) -> bool {
+        true
+    }
 }
 
 /// The context of a [`FixedKeyProcessor`]: a [`ProcessorContext`] whose
@@ -252,5 +282,9 @@ where
 
     fn close(&mut self) {
         self.0.close();
+    }
+
+    fn uses_headers(&self) -> bool {
+        self.0.uses_headers()
     }
 }
