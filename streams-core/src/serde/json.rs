@@ -71,7 +71,13 @@ where
     }
 
     fn deserialize(&self, topic: &str, bytes: &[u8]) -> Result<T, SerdeError> {
-        serde_json::from_slice(bytes)
+        // Checked as UTF-8 in one pass, then parsed as text: parsing the
+        // bytes checks every string on its own as it goes, which cost a
+        // tenth of a JSON-heavy task (in-process yahoo +10-14 %). Both
+        // reject the same inputs, since JSON outside strings is ASCII.
+        let text = std::str::from_utf8(bytes)
+            .map_err(|err| deserialize_error(std::any::type_name::<T>(), topic, err.to_string()))?;
+        serde_json::from_str(text)
             .map_err(|err| deserialize_error(std::any::type_name::<T>(), topic, err.to_string()))
     }
 }
@@ -128,6 +134,29 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(serde.deserialize("orders", b"[1]").is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_inside_strings_and_out() {
+        let serde = JsonSerde::<Order>::new();
+        for bytes in [
+            &b"{\"id\":1,\"item\":\"p\xffn\",\"price\":null}"[..],
+            &b"{\"id\":1,\"item\":\"pen\",\"price\":null}\xff"[..],
+            &b"\xc3{\"id\":1,\"item\":\"pen\",\"price\":null}"[..],
+        ] {
+            match serde.deserialize("orders", bytes) {
+                Err(SerdeError::Deserialize { topic, .. }) => assert_eq!(topic, "orders"),
+                other => panic!("{bytes:?}: unexpected {other:?}"),
+            }
+        }
+        // Multi-byte characters in strings are read as they are.
+        let order = serde
+            .deserialize(
+                "orders",
+                "{\"id\":1,\"item\":\"stylo \u{e0} bille\",\"price\":2.5}".as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(order.item, "stylo \u{e0} bille");
     }
 
     #[test]
