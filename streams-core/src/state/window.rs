@@ -208,6 +208,14 @@ pub trait WindowBytesStore: StateStore {
     }
     /// Every live window.
     fn all(&self, forward: bool) -> StoreResult<Vec<WindowEntry>>;
+    /// No window the store holds starts after this (`i64::MAX`, the
+    /// default, for a store that keeps no such bound). A cache in front of
+    /// the store takes it when it is built, to know which reads it can
+    /// answer alone (see [`CachingWindowStore`]);
+    /// a layer that wraps another store forwards it.
+    fn stored_upper(&self) -> i64 {
+        i64::MAX
+    }
     /// Puts every record (keys are [`window_store_key`]s with seqnum 0, a
     /// `None` value deletes), in order, as one batch where the store
     /// supports batches: what a cache write-down does.

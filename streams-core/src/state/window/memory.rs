@@ -181,6 +181,13 @@ impl WindowBytesStore for InMemoryWindowStore {
         WindowOrder::TimeFirst
     }
 
+    fn stored_upper(&self) -> i64 {
+        // The newest start with a map (maybe an emptied one): still a bound.
+        self.segments
+            .last_key_value()
+            .map_or(i64::MIN, |(&start, _)| start)
+    }
+
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> StoreResult<()> {
         self.check_open()?;
         self.remove_expired_segments();

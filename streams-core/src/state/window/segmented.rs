@@ -719,6 +719,10 @@ impl WindowBytesStore for RocksDbWindowStore {
         }
     }
 
+    fn stored_upper(&self) -> i64 {
+        self.stored_upper
+    }
+
     fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> StoreResult<()> {
         self.check_open()?;
         if value.is_none() && self.retain_duplicates {

@@ -1397,3 +1397,220 @@ fn batched_puts_reach_rocksdb_before_any_other_read_and_on_close_or_drop() {
     let s = open();
     assert_eq!(k_values(&s, 750, true), vec![(800, b"d".to_vec())]);
 }
+
+/// A window store that counts the reads that reach it.
+struct CountingReads {
+    inner: Box<dyn WindowBytesStore>,
+    reads: Rc<Cell<usize>>,
+}
+
+impl StateStore for CountingReads {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn persistent(&self) -> bool {
+        self.inner.persistent()
+    }
+    fn flush(&mut self) -> StoreResult<()> {
+        self.inner.flush()
+    }
+    fn close(&mut self) -> StoreResult<()> {
+        self.inner.close()
+    }
+}
+
+impl WindowBytesStore for CountingReads {
+    fn retention_ms(&self) -> i64 {
+        self.inner.retention_ms()
+    }
+    fn window_size_ms(&self) -> i64 {
+        self.inner.window_size_ms()
+    }
+    fn retain_duplicates(&self) -> bool {
+        self.inner.retain_duplicates()
+    }
+    fn order(&self) -> WindowOrder {
+        self.inner.order()
+    }
+    fn stored_upper(&self) -> i64 {
+        self.inner.stored_upper()
+    }
+    fn put(&mut self, key: &[u8], value: Option<&[u8]>, window_start: i64) -> StoreResult<()> {
+        self.inner.put(key, value, window_start)
+    }
+    fn fetch(&self, key: &[u8], window_start: i64) -> StoreResult<Option<Vec<u8>>> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.fetch(key, window_start)
+    }
+    fn fetch_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<WindowEntry>> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner
+            .fetch_range(key_from, key_to, time_from, time_to, forward)
+    }
+    fn fetch_all(
+        &self,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+    ) -> StoreResult<Vec<WindowEntry>> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.fetch_all(time_from, time_to, forward)
+    }
+    fn all(&self, forward: bool) -> StoreResult<Vec<WindowEntry>> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.all(forward)
+    }
+    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.inner.put_all_with_timestamps(records)
+    }
+    fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+        self.inner.restore_all(records)
+    }
+}
+
+/// A cache answers alone the reads of windows that all start after every
+/// window the store below may hold outside it: those the store held when
+/// the cache was built, evicted ones and restored ones. Reads reaching
+/// down from there on find each of the three.
+#[test]
+fn reads_of_windows_only_the_cache_can_hold_stay_in_the_cache() {
+    // Past the segment (of 75 000) whose end bounds the reopened store.
+    const B: i64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    // A RocksDB store reopened with what a previous run left in it.
+    let mut before = store_in(Some(dir.path()));
+    before.put(b"old", Some(b"o"), 5).unwrap();
+    before.close().unwrap();
+    let mut all = stores(1_000_000, 10, false);
+    all.push(Box::new(store_in(Some(dir.path()))));
+    for (i, mut store) in all.into_iter().enumerate() {
+        let name = format!("{} #{i}", kind(store.as_ref()));
+        // Held before the cache was built.
+        store.put(b"k", Some(b"a"), B + 50).unwrap();
+        let reads = Rc::new(Cell::new(0));
+        let counting = CountingReads {
+            inner: store,
+            reads: Rc::clone(&reads),
+        };
+        let ts = Rc::new(Cell::new(0));
+        // Room for two of these entries, not three.
+        let mut cache = CachingWindowStore::new(Box::new(counting), 2 * 70, ts);
+        let reads_of = |what: &dyn Fn() -> Vec<(Vec<u8>, i64, Vec<u8>)>| {
+            let at = reads.get();
+            let found = what();
+            (found, reads.get() - at)
+        };
+        let entries = |r: StoreResult<Vec<WindowEntry>>| starts(&r.unwrap());
+        let one = |key: &[u8], start: i64, value: &[u8]| (key.to_vec(), start, value.to_vec());
+
+        let held = if i == 3 {
+            // The previous run's window, a segment earlier.
+            vec![one(b"old", 5, b"o"), one(b"k", B + 50, b"a")]
+        } else {
+            vec![one(b"k", B + 50, b"a")]
+        };
+        assert_eq!(
+            reads_of(&|| entries(cache.fetch_range(None, None, 0, B + 1_000, true))),
+            (held, 1),
+            "{name}: the window the store held"
+        );
+        cache.put(b"k", Some(b"b"), B + 100).unwrap();
+        // Written down, and still cached.
+        cache.flush_entries().unwrap();
+        assert_eq!(
+            reads_of(&|| entries(cache.fetch_range(
+                Some(b"k"),
+                Some(b"k"),
+                B + 51,
+                B + 1_000,
+                true
+            ))),
+            (vec![one(b"k", B + 100, b"b")], 0),
+            "{name}: after every window below"
+        );
+        assert_eq!(
+            reads_of(&|| entries(cache.fetch_all(B + 51, B + 1_000, false))),
+            (vec![one(b"k", B + 100, b"b")], 0),
+            "{name}"
+        );
+        assert_eq!(
+            reads_of(&|| cache
+                .fetch(b"k", B + 60)
+                .unwrap()
+                .into_iter()
+                .map(|v| one(b"k", B + 60, &v))
+                .collect()),
+            (vec![], 0),
+            "{name}"
+        );
+        assert_eq!(
+            reads_of(&|| cache
+                .fetch(b"k", B + 50)
+                .unwrap()
+                .into_iter()
+                .map(|v| one(b"k", B + 50, &v))
+                .collect()),
+            (vec![one(b"k", B + 50, b"a")], 1),
+            "{name}: at the bound"
+        );
+
+        // The third entry evicts the first (the oldest put: k@100).
+        cache.put(b"x", Some(b"c"), B + 200).unwrap();
+        cache.put(b"y", Some(b"d"), B + 300).unwrap();
+        assert!(cache.cached_entries() < 3, "{name}: nothing was evicted");
+        assert_eq!(
+            reads_of(&|| cache
+                .fetch(b"k", B + 100)
+                .unwrap()
+                .into_iter()
+                .map(|v| one(b"k", B + 100, &v))
+                .collect()),
+            (vec![one(b"k", B + 100, b"b")], 1),
+            "{name}: an evicted window"
+        );
+        assert_eq!(
+            reads_of(&|| entries(cache.fetch_range(None, None, B + 60, B + 1_000, true)))
+                .0
+                .first(),
+            Some(&one(b"k", B + 100, b"b")),
+            "{name}: an evicted window in a range"
+        );
+
+        cache
+            .restore_all(&[(
+                window_store_key(b"r", B + 5_000, 0),
+                Some(b"e".to_vec()),
+                B + 5_000,
+            )])
+            .unwrap();
+        assert_eq!(
+            reads_of(&|| entries(cache.fetch_range(
+                Some(b"r"),
+                Some(b"r"),
+                B + 4_000,
+                B + 6_000,
+                true
+            ))),
+            (vec![one(b"r", B + 5_000, b"e")], 1),
+            "{name}: a restored window"
+        );
+        assert_eq!(
+            reads_of(&|| entries(cache.fetch_range(None, None, B + 5_001, B + 6_000, true))),
+            (vec![], 0),
+            "{name}: after the restored window"
+        );
+
+        cache.close().unwrap();
+        assert!(
+            matches!(cache.fetch(b"k", B + 10_000), Err(StoreError::Closed(_))),
+            "{name}"
+        );
+    }
+}
