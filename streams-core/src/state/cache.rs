@@ -106,6 +106,16 @@ pub(crate) struct DirtyEntry {
     pub context: EntryContext,
 }
 
+/// A dirty entry as [`NamedCache::drain_dirty`] shows it, borrowed from
+/// the cache.
+#[derive(Debug)]
+pub(crate) struct DirtyRef<'a> {
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+    pub timestamp: i64,
+    pub context: EntryContext,
+}
+
 /// What a [`NamedCache::put`] stamps on its entry besides the value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Write<'a> {
@@ -593,7 +603,25 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     pub fn take_dirty_after(&mut self, first: Option<DirtyEntry>) -> Vec<DirtyEntry> {
         let mut out = Vec::with_capacity(self.dirty_len + usize::from(first.is_some()));
         out.extend(first);
-        let ahead = out.len();
+        self.drain_dirty(|entry| {
+            out.push(DirtyEntry {
+                key: entry.key.to_vec(),
+                value: entry.value.map(<[u8]>::to_vec),
+                timestamp: entry.timestamp,
+                context: entry.context,
+            });
+        });
+        out
+    }
+
+    /// Shows every dirty entry to `visit`, oldest latest-write first, and
+    /// marks it clean; cached deletes are dropped from the cache since the
+    /// store below will hold the delete. For a caller that copies the
+    /// entries where it wants them (a write-down batch's buffer) rather
+    /// than into an allocation each.
+    pub fn drain_dirty(&mut self, mut visit: impl FnMut(DirtyRef<'_>)) {
+        let taken = self.dirty_len;
+        let mut seen = 0;
         let mut idx = self.dirty_head;
         let mut tombstones = Vec::new();
         while idx != NIL {
@@ -603,29 +631,25 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             slot.dirty = false;
             slot.dirty_prev = NIL;
             slot.dirty_next = NIL;
-            out.push(DirtyEntry {
-                key: slot.key.to_vec(),
-                value: slot.value.clone(),
+            visit(DirtyRef {
+                key: &slot.key,
+                value: slot.value.as_deref(),
                 timestamp: slot.timestamp,
                 context,
             });
             if slot.value.is_none() {
                 tombstones.push(idx);
             }
+            seen += 1;
             idx = next;
         }
-        debug_assert_eq!(
-            out.len() - ahead,
-            self.dirty_len,
-            "record cache: dirty count"
-        );
+        debug_assert_eq!(seen, taken, "record cache: dirty count");
         self.dirty_head = NIL;
         self.dirty_tail = NIL;
         self.dirty_len = 0;
         for idx in tombstones {
             self.remove_slot(idx);
         }
-        out
     }
 
     /// Cached entries with keys in `[from, to]` (open where `None`), in key

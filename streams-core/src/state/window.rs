@@ -166,6 +166,13 @@ pub(crate) fn key_in_range(key: &[u8], from: Option<&[u8]>, to: Option<&[u8]>) -
     from.is_none_or(|f| key >= f) && to.is_none_or(|t| key <= t)
 }
 
+/// One write of a batch ([`WindowBytesStore::put_all_with_timestamps`]):
+/// a [`window_store_key`] with seqnum 0, its value (`None` deletes) and the
+/// timestamp of the record behind it. Borrowed, so that a cache's
+/// write-down can hand over a batch of thousands of entries copied into
+/// one buffer rather than into two allocations each.
+pub type WindowWrite<'a> = (&'a [u8], Option<&'a [u8]>, i64);
+
 /// The object-safe byte store under every window store (Kafka Streams'
 /// `WindowStore<Bytes, byte[]>`).
 ///
@@ -226,11 +233,11 @@ pub trait WindowBytesStore: StateStore {
     /// each changelog record with its record's timestamp, so a wrapping
     /// layer must forward this call rather than rely on the default, which
     /// puts one record at a time.
-    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
-        for (store_key, value, _) in records {
+    fn put_all_with_timestamps(&mut self, records: &[WindowWrite<'_>]) -> StoreResult<()> {
+        for &(store_key, value, _) in records {
             let (key, start, _) = split_window_store_key(store_key)
                 .ok_or_else(|| bad_key(self.name(), "window store key", store_key.len()))?;
-            self.put(key, value.as_deref(), start)?;
+            self.put(key, value, start)?;
         }
         Ok(())
     }

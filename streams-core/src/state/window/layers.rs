@@ -7,11 +7,11 @@ use std::ops::Bound;
 use std::rc::Rc;
 
 use super::{
-    WindowBytesStore, WindowEntry, WindowOrder, key_in_range, split_window_store_key,
+    WindowBytesStore, WindowEntry, WindowOrder, WindowWrite, key_in_range, split_window_store_key,
     window_store_key,
 };
 use crate::processor::{Headers, RecordMetadata};
-use crate::state::cache::{DirtyEntry, NamedCache, Write};
+use crate::state::cache::{Evicted, NamedCache, Write};
 use crate::state::caching::{EntryContext, Reports};
 use crate::state::timestamped::split_timestamped;
 use crate::state::{ChangelogWriter, StateStore, StoreError, StoreResult, TimestampedBytesWrite};
@@ -133,23 +133,23 @@ impl WindowBytesStore for ChangeLoggingWindowBytesStore {
         self.log(&store_key, value, self.timestamp.get())
     }
 
-    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+    fn put_all_with_timestamps(&mut self, records: &[WindowWrite<'_>]) -> StoreResult<()> {
         if self.inner.retain_duplicates() {
             // Every put gets its own seqnum: one at a time.
-            for (store_key, value, timestamp) in records {
+            for &(store_key, value, timestamp) in records {
                 let (key, start, _) = split_window_store_key(store_key).ok_or_else(|| {
                     super::bad_key(self.inner.name(), "window store key", store_key.len())
                 })?;
-                self.inner.put(key, value.as_deref(), start)?;
+                self.inner.put(key, value, start)?;
                 self.seqnum = (self.seqnum + 1) & 0x7FFF_FFFF;
                 let logged = window_store_key(key, start, self.seqnum);
-                self.log(&logged, value.as_deref(), *timestamp)?;
+                self.log(&logged, value, timestamp)?;
             }
             return Ok(());
         }
         self.inner.put_all_with_timestamps(records)?;
-        for (store_key, value, timestamp) in records {
-            self.log(store_key, value.as_deref(), *timestamp)?;
+        for &(store_key, value, timestamp) in records {
+            self.log(store_key, value, timestamp)?;
         }
         Ok(())
     }
@@ -284,22 +284,6 @@ impl CacheLayout {
         );
         self.write_key(key, start, &mut out);
         out
-    }
-
-    /// The store key (`[key][start][seqnum 0]`) of `cache_key`, whose
-    /// window starts at `start`: a segmented cache key is one behind its
-    /// segment id, so it loses the id in place instead of being copied.
-    fn into_store_key(self, mut cache_key: Vec<u8>, start: i64) -> Vec<u8> {
-        match self.order {
-            WindowOrder::Segmented { .. } => {
-                cache_key.drain(..SEGMENT_PREFIX);
-                cache_key
-            }
-            WindowOrder::TimeFirst => {
-                let key_len = cache_key.len() - super::WINDOW_SEQNUM_SIZE;
-                window_store_key(&cache_key[SEGMENT_PREFIX..key_len], start, 0)
-            }
-        }
     }
 
     /// `(record key, window start)` of a cache key.
@@ -488,6 +472,8 @@ struct Inner {
     read_old_values: bool,
     /// Reused for the cache key of point reads and writes.
     key_buf: Vec<u8>,
+    /// Reused by write-downs (see [`DirtyBatch`]).
+    batch: DirtyBatch,
     /// No window the store below holds outside the cache starts after
     /// this. Every window enters the store below through the cache and
     /// stays cached after its write-down until it is evicted, so only
@@ -556,6 +542,7 @@ impl CachingWindowStore {
                 reports: Reports::default(),
                 read_old_values: true,
                 key_buf: Vec::new(),
+                batch: DirtyBatch::default(),
             }),
         }
     }
@@ -687,7 +674,7 @@ impl CachingWindowStore {
             }
             if evicted.dirty {
                 let report = inner.reports.retained();
-                let written = inner.write_down(self.layout, Some(evicted.into_entry()), report)?;
+                let written = inner.write_down(self.layout, Some(evicted), report)?;
                 inner.reports.keep(written);
             }
         }
@@ -787,27 +774,64 @@ impl Inner {
     fn write_down(
         &mut self,
         layout: CacheLayout,
-        evicted: Option<DirtyEntry>,
+        evicted: Option<Evicted>,
         report: bool,
     ) -> StoreResult<Vec<WindowFlushedEntry>> {
         if evicted.is_none() && !self.cache.has_dirty() {
             return Ok(Vec::new());
         }
-        let dirty = self.cache.take_dirty_after(evicted);
+        // Out of `self` while the writes borrow from it; back, emptied, at
+        // the end.
+        let mut batch = std::mem::take(&mut self.batch);
+        if let Some(evicted) = evicted {
+            let value = evicted.value.as_deref();
+            batch.push(
+                layout,
+                &evicted.key,
+                value,
+                evicted.timestamp,
+                evicted.context,
+            );
+        }
+        self.cache.drain_dirty(|entry| {
+            batch.push(
+                layout,
+                entry.key,
+                entry.value,
+                entry.timestamp,
+                entry.context,
+            );
+        });
+        let mut contexts = std::mem::take(&mut batch.contexts);
+        let written = self.write_batch(&batch, &mut contexts, report);
+        batch.contexts = contexts;
+        batch.clear();
+        self.batch = batch;
+        written
+    }
+
+    /// Writes `batch` down, in as few store batches as the old-value reads
+    /// allow, and, if `report`, returns what it wrote (taking the entries'
+    /// `contexts`).
+    fn write_batch(
+        &mut self,
+        batch: &DirtyBatch,
+        contexts: &mut [EntryContext],
+        report: bool,
+    ) -> StoreResult<Vec<WindowFlushedEntry>> {
         let retention = self.wrapped.retention_ms();
+        let count = batch.entries.len();
         let mut pending = PendingWrites {
-            writes: Vec::with_capacity(dirty.len()),
-            old_values: Vec::with_capacity(dirty.len()),
-            contexts: Vec::with_capacity(dirty.len()),
-            written: report.then(|| Vec::with_capacity(dirty.len())),
+            writes: Vec::with_capacity(count),
+            reported: Vec::with_capacity(if report { count } else { 0 }),
+            written: Vec::with_capacity(if report { count } else { 0 }),
         };
         // The latest window start of the batch so far.
         let mut batch_latest: Option<i64> = None;
-        for entry in dirty {
-            let Some((key, start)) = layout.split(&entry.key) else {
-                continue;
-            };
-            let read_old = entry.value.is_none() || self.read_old_values;
+        for (i, entry) in batch.entries.iter().enumerate() {
+            let (store_key, value) = batch.get(entry);
+            let start = entry.start;
+            let read_old = value.is_none() || self.read_old_values;
             // The batch reaches the store after these reads, but Kafka
             // writes each entry before reading the next one's old value.
             // Other entries' writes can change a read only by expiring its
@@ -815,80 +839,147 @@ impl Inner {
             // start at least `retention` later does: write the batch first
             // then.
             if read_old && batch_latest.is_some_and(|l| start <= l.saturating_sub(retention)) {
-                self.write_batch(&mut pending)?;
+                self.write_pending(&mut pending, contexts)?;
                 batch_latest = None;
             }
             let old = if read_old {
-                self.wrapped.fetch(key, start)?
+                self.wrapped.fetch(record_key(store_key), start)?
             } else {
                 None
             };
-            if entry.value.is_none() && old.is_none() {
+            if value.is_none() && old.is_none() {
                 continue;
             }
-            pending.writes.push((
-                layout.into_store_key(entry.key, start),
-                entry.value,
-                entry.timestamp,
-            ));
-            pending.old_values.push(old);
-            pending.contexts.push(entry.context);
+            pending.writes.push((store_key, value, entry.timestamp));
+            if report {
+                pending.reported.push((i, old));
+            }
             batch_latest = Some(batch_latest.map_or(start, |l| l.max(start)));
         }
-        self.write_batch(&mut pending)?;
-        Ok(pending.written.unwrap_or_default())
+        self.write_pending(&mut pending, contexts)?;
+        Ok(pending.written)
     }
 
-    /// Writes the pending batch down and moves its entries, with their old
-    /// values, to the written ones (or drops them, when nobody is to see
-    /// them).
-    fn write_batch(&mut self, pending: &mut PendingWrites) -> StoreResult<()> {
+    /// Hands the pending writes to the store below and, for those that are
+    /// reported, adds them with their old values to the written ones.
+    fn write_pending(
+        &mut self,
+        pending: &mut PendingWrites<'_>,
+        contexts: &mut [EntryContext],
+    ) -> StoreResult<()> {
         if pending.writes.is_empty() {
             return Ok(());
         }
         self.wrapped.put_all_with_timestamps(&pending.writes)?;
-        let PendingWrites {
-            writes,
-            old_values,
-            contexts,
-            written,
-        } = pending;
-        let Some(out) = written else {
-            writes.clear();
-            old_values.clear();
-            contexts.clear();
-            return Ok(());
-        };
-        for (((mut key, new_value, timestamp), old_value), context) in writes
-            .drain(..)
-            .zip(old_values.drain(..))
-            .zip(contexts.drain(..))
+        for (&(store_key, new_value, timestamp), (i, old_value)) in
+            pending.writes.iter().zip(pending.reported.drain(..))
         {
-            let Some((_, start, _)) = split_window_store_key(&key) else {
+            let Some((key, start, _)) = split_window_store_key(store_key) else {
                 continue;
             };
-            key.truncate(key.len() - super::WINDOW_TIMESTAMP_SIZE - super::WINDOW_SEQNUM_SIZE);
-            out.push(WindowFlushedEntry {
-                key,
+            pending.written.push(WindowFlushedEntry {
+                key: key.to_vec(),
                 start,
-                new_value,
+                new_value: new_value.map(<[u8]>::to_vec),
                 old_value,
                 timestamp,
-                context,
+                context: std::mem::take(&mut contexts[i]),
             });
         }
+        pending.writes.clear();
         Ok(())
     }
 }
 
-/// A write-down's batch waiting for the store below: each write with the
-/// value it replaces and the context of the record that made it, and what
-/// was written so far (`None` when nobody takes it).
-struct PendingWrites {
-    writes: Vec<TimestampedBytesWrite>,
-    old_values: Vec<Option<Vec<u8>>>,
+/// The record key of a window store key.
+fn record_key(store_key: &[u8]) -> &[u8] {
+    &store_key[..store_key.len() - super::WINDOW_TIMESTAMP_SIZE - super::WINDOW_SEQNUM_SIZE]
+}
+
+/// The dirty entries of a write-down, copied out of the cache into one
+/// buffer that the next write-down reuses: thousands of entries (a full
+/// cache's worth when an eviction writes everything dirty down) cost no
+/// allocation each, where a key and a value apiece, allocated here and
+/// freed after the store took them, were a tenth of the stream thread in
+/// `streamprocesswithwindowstore`.
+#[derive(Debug, Default)]
+struct DirtyBatch {
+    /// Each entry's store key (`[key][start][seqnum 0]`), then its value.
+    bytes: Vec<u8>,
+    entries: Vec<BatchedEntry>,
+    /// The record context of each entry, apart so that reports can take
+    /// them while `entries` are borrowed.
     contexts: Vec<EntryContext>,
-    written: Option<Vec<WindowFlushedEntry>>,
+}
+
+/// Where a [`DirtyBatch`] entry's bytes lie, and what else it carries.
+#[derive(Debug)]
+struct BatchedEntry {
+    at: usize,
+    key_len: usize,
+    /// `None`: a delete.
+    value_len: Option<usize>,
+    start: i64,
+    timestamp: i64,
+}
+
+impl DirtyBatch {
+    /// A buffer larger than this is let go after its write-down rather
+    /// than kept: the cache's budget bounds a write-down, but every store
+    /// keeping its largest would hold memory the budget does not count.
+    const KEPT_BYTES: usize = 1 << 20;
+
+    fn push(
+        &mut self,
+        layout: CacheLayout,
+        cache_key: &[u8],
+        value: Option<&[u8]>,
+        timestamp: i64,
+        context: EntryContext,
+    ) {
+        let Some((key, start)) = layout.split(cache_key) else {
+            return;
+        };
+        let at = self.bytes.len();
+        super::write_window_store_key(key, start, 0, &mut self.bytes);
+        let key_len = self.bytes.len() - at;
+        if let Some(value) = value {
+            self.bytes.extend_from_slice(value);
+        }
+        self.entries.push(BatchedEntry {
+            at,
+            key_len,
+            value_len: value.map(<[u8]>::len),
+            start,
+            timestamp,
+        });
+        self.contexts.push(context);
+    }
+
+    /// The store key and value of `entry`.
+    fn get(&self, entry: &BatchedEntry) -> (&[u8], Option<&[u8]>) {
+        let (key, rest) = self.bytes[entry.at..].split_at(entry.key_len);
+        (key, entry.value_len.map(|len| &rest[..len]))
+    }
+
+    fn clear(&mut self) {
+        if self.bytes.capacity() > Self::KEPT_BYTES {
+            *self = DirtyBatch::default();
+        } else {
+            self.bytes.clear();
+            self.entries.clear();
+            self.contexts.clear();
+        }
+    }
+}
+
+/// A write-down's writes waiting for the store below, with the old value
+/// of each one that is reported (by its index in the batch), and what was
+/// written so far.
+struct PendingWrites<'a> {
+    writes: Vec<WindowWrite<'a>>,
+    reported: Vec<(usize, Option<Vec<u8>>)>,
+    written: Vec<WindowFlushedEntry>,
 }
 
 impl StateStore for CachingWindowStore {
@@ -1007,5 +1098,46 @@ impl WindowBytesStore for CachingWindowStore {
             }
         }
         inner.wrapped.restore_all(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::window::InMemoryWindowStore;
+
+    /// A write-down's buffer is kept for the next one unless it grew past
+    /// `DirtyBatch::KEPT_BYTES`, and either way every entry reaches the
+    /// store below.
+    #[test]
+    fn write_down_buffers_are_kept_only_while_small() {
+        let store = InMemoryWindowStore::new("w", 1 << 40, 10, false);
+        let mut cache = CachingWindowStore::new(Box::new(store), 64 << 20, Rc::new(Cell::new(0)));
+        let value = vec![7u8; 1_000];
+        let kept = |cache: &mut CachingWindowStore| cache.inner.get_mut().batch.bytes.capacity();
+        for start in 0..10 {
+            cache.put(b"k", Some(&value), start).unwrap();
+        }
+        assert_eq!(cache.flush_entries().unwrap().len(), 10);
+        assert!(
+            kept(&mut cache) >= 10 * 1_000,
+            "a small batch's buffer is kept"
+        );
+        for start in 0..2_000 {
+            cache.put(b"k", Some(&value), start).unwrap();
+        }
+        let written = cache.flush_entries().unwrap();
+        assert_eq!(written.len(), 2_000);
+        assert_eq!(
+            (
+                written[1_999].key.as_slice(),
+                written[1_999].start,
+                written[1_999].new_value.as_deref()
+            ),
+            (&b"k"[..], 1_999, Some(&value[..]))
+        );
+        assert_eq!(kept(&mut cache), 0, "a large batch's buffer is let go");
+        let inner = cache.inner.get_mut();
+        assert_eq!(inner.wrapped.fetch(b"k", 1_999).unwrap(), Some(value));
     }
 }

@@ -22,7 +22,7 @@ use std::sync::mpsc::{self, Receiver};
 use super::recent::RecentIndex;
 use super::{
     WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
-    key_in_range, split_window_store_key, window_store_key,
+    WindowWrite, key_in_range, split_window_store_key, window_store_key,
 };
 use ::rocksdb::WriteBatch;
 
@@ -820,15 +820,15 @@ impl WindowBytesStore for RocksDbWindowStore {
         Ok(entries)
     }
 
-    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+    fn put_all_with_timestamps(&mut self, records: &[WindowWrite<'_>]) -> StoreResult<()> {
         self.check_open()?;
         if self.retain_duplicates {
             // Each put takes the next seqnum: one at a time.
-            for (store_key, value, _) in records {
+            for &(store_key, value, _) in records {
                 let (key, start, _) = split_window_store_key(store_key).ok_or_else(|| {
                     super::bad_key(&self.name, "window store key", store_key.len())
                 })?;
-                self.put(key, value.as_deref(), start)?;
+                self.put(key, value, start)?;
             }
             return Ok(());
         }
@@ -837,7 +837,7 @@ impl WindowBytesStore for RocksDbWindowStore {
         // go in one batch. A segment dropped on the way drops its writes,
         // which it would have deleted anyway.
         let mut batches: Vec<(i64, Vec<usize>)> = Vec::new();
-        for (i, (store_key, _, _)) in records.iter().enumerate() {
+        for (i, &(store_key, _, _)) in records.iter().enumerate() {
             let (_, start, _) = split_window_store_key(store_key)
                 .ok_or_else(|| super::bad_key(&self.name, "window store key", store_key.len()))?;
             self.observed_stream_time = self.observed_stream_time.max(start);
@@ -861,11 +861,7 @@ impl WindowBytesStore for RocksDbWindowStore {
         }
         for (id, indices) in batches {
             if let Some(segment) = self.segments.segments.get_mut(&id) {
-                segment.write_all(
-                    indices
-                        .into_iter()
-                        .map(|i| (records[i].0.as_slice(), records[i].1.as_deref())),
-                )?;
+                segment.write_all(indices.into_iter().map(|i| (records[i].0, records[i].1)))?;
             }
         }
         Ok(())

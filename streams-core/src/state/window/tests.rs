@@ -575,7 +575,7 @@ fn reads_of_windows_newer_than_every_write_find_nothing_until_one_comes() {
                 .is_empty()
         );
 
-        s.put_all_with_timestamps(&[(key(200), Some(b"b".to_vec()), 200)])
+        s.put_all_with_timestamps(&[(&key(200), Some(b"b"), 200)])
             .unwrap();
         assert_eq!(s.fetch(b"k", 200).unwrap(), Some(b"b".to_vec()), "{what}");
         assert_eq!(
@@ -1467,7 +1467,7 @@ impl WindowBytesStore for CountingReads {
         self.reads.set(self.reads.get() + 1);
         self.inner.all(forward)
     }
-    fn put_all_with_timestamps(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
+    fn put_all_with_timestamps(&mut self, records: &[WindowWrite<'_>]) -> StoreResult<()> {
         self.inner.put_all_with_timestamps(records)
     }
     fn restore_all(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
