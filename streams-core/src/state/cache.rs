@@ -191,6 +191,33 @@ struct Keys {
     contexts: Vec<EntryContext>,
 }
 
+impl Keys {
+    /// The sorted index's entries from `lower` to `upper`. Short bounds
+    /// are made inline keys first, so that the walk down to the range
+    /// compares words, as the index's own inserts and removes do, not byte
+    /// slices through `memcmp` (7 % of `streamprocesswithwindowstore`'s
+    /// task, whose range reads start with such a walk).
+    fn range(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+    ) -> std::collections::btree_map::Range<'_, LookupKey, usize> {
+        fn inline(bound: Bound<&[u8]>) -> Option<Bound<LookupKey>> {
+            Some(match bound {
+                Bound::Included(key) => Bound::Included(LookupKey::inline(key)?),
+                Bound::Excluded(key) => Bound::Excluded(LookupKey::inline(key)?),
+                Bound::Unbounded => Bound::Unbounded,
+            })
+        }
+        match (inline(lower), inline(upper)) {
+            (Some(from), Some(to)) => self
+                .index
+                .range::<LookupKey, _>((from.as_ref(), to.as_ref())),
+            _ => self.index.range::<[u8], _>((lower, upper)),
+        }
+    }
+}
+
 /// A key of the hash index: short keys are copied into the table's own
 /// entry, longer ones share the slot's allocation. Most keys are short
 /// (an int, a long, a short string), and comparing a lookup with a key
@@ -721,7 +748,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             visit(&slot.key, slot.value.as_deref());
             visited += 1;
         };
-        let range = keys.index.range::<[u8], _>((lower, upper));
+        let range = keys.range(lower, upper);
         if forward {
             range.for_each(|(key, &idx)| read(key, idx));
         } else {
@@ -735,15 +762,9 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     pub fn seek(&mut self, bound: Bound<&[u8]>, forward: bool) -> Option<&[u8]> {
         self.sort_keys();
         let entry = if forward {
-            self.keys
-                .index
-                .range::<[u8], _>((bound, Bound::Unbounded))
-                .next()
+            self.keys.range(bound, Bound::Unbounded).next()
         } else {
-            self.keys
-                .index
-                .range::<[u8], _>((Bound::Unbounded, bound))
-                .next_back()
+            self.keys.range(Bound::Unbounded, bound).next_back()
         };
         entry.map(|(key, _)| key.as_bytes())
     }
