@@ -1509,6 +1509,10 @@ fn reads_of_windows_only_the_cache_can_hold_stay_in_the_cache() {
         };
         let entries = |r: StoreResult<Vec<WindowEntry>>| starts(&r.unwrap());
         let one = |key: &[u8], start: i64, value: &[u8]| (key.to_vec(), start, value.to_vec());
+        let point = |cache: &CachingWindowStore, key: &[u8], start: i64| {
+            let found = cache.fetch(key, start).unwrap();
+            found.into_iter().map(|v| one(key, start, &v)).collect()
+        };
 
         let held = if i == 3 {
             // The previous run's window, a segment earlier.
@@ -1541,22 +1545,12 @@ fn reads_of_windows_only_the_cache_can_hold_stay_in_the_cache() {
             "{name}"
         );
         assert_eq!(
-            reads_of(&|| cache
-                .fetch(b"k", B + 60)
-                .unwrap()
-                .into_iter()
-                .map(|v| one(b"k", B + 60, &v))
-                .collect()),
+            reads_of(&|| point(&cache, b"k", B + 60)),
             (vec![], 0),
             "{name}"
         );
         assert_eq!(
-            reads_of(&|| cache
-                .fetch(b"k", B + 50)
-                .unwrap()
-                .into_iter()
-                .map(|v| one(b"k", B + 50, &v))
-                .collect()),
+            reads_of(&|| point(&cache, b"k", B + 50)),
             (vec![one(b"k", B + 50, b"a")], 1),
             "{name}: at the bound"
         );
@@ -1566,20 +1560,20 @@ fn reads_of_windows_only_the_cache_can_hold_stay_in_the_cache() {
         cache.put(b"y", Some(b"d"), B + 300).unwrap();
         assert!(cache.cached_entries() < 3, "{name}: nothing was evicted");
         assert_eq!(
-            reads_of(&|| cache
-                .fetch(b"k", B + 100)
-                .unwrap()
-                .into_iter()
-                .map(|v| one(b"k", B + 100, &v))
-                .collect()),
+            reads_of(&|| point(&cache, b"k", B + 100)),
             (vec![one(b"k", B + 100, b"b")], 1),
             "{name}: an evicted window"
         );
         assert_eq!(
-            reads_of(&|| entries(cache.fetch_range(None, None, B + 60, B + 1_000, true)))
-                .0
-                .first(),
-            Some(&one(b"k", B + 100, b"b")),
+            reads_of(&|| entries(cache.fetch_range(None, None, B + 60, B + 1_000, true))),
+            (
+                vec![
+                    one(b"k", B + 100, b"b"),
+                    one(b"x", B + 200, b"c"),
+                    one(b"y", B + 300, b"d")
+                ],
+                1
+            ),
             "{name}: an evicted window in a range"
         );
 
