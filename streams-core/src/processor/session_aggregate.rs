@@ -233,8 +233,13 @@ where
         }
 
         if merged_window.1 < close_time {
-            let w = format!("[{},{}]", merged_window.0, merged_window.1);
-            log_expired(ctx, timestamp, &w, close_time, self.observed_stream_time);
+            log_expired(
+                ctx,
+                timestamp,
+                format_args!("[{},{}]", merged_window.0, merged_window.1),
+                close_time,
+                self.observed_stream_time,
+            );
         } else {
             if merged_window != new_session {
                 for (session, value) in merged {

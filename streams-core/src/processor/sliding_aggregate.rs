@@ -171,11 +171,10 @@ where
             self.put(ctx, input.key, &new_agg, new_timestamp, window.start())?;
             self.forward_update(ctx, input, window, old_for_change, new_agg, new_timestamp)
         } else {
-            let w = format!("[{},{}]", window.start(), window.end());
             log_expired(
                 ctx,
                 input.timestamp,
-                &w,
+                format_args!("[{},{}]", window.start(), window.end()),
                 input.close_time,
                 self.observed_stream_time,
             );
@@ -458,8 +457,13 @@ where
         let td = self.td();
         let window_end = timestamp.saturating_add(td);
         if window_end < close_time {
-            let w = format!("[{timestamp},{window_end}]");
-            log_expired(ctx, timestamp, &w, close_time, self.observed_stream_time);
+            log_expired(
+                ctx,
+                timestamp,
+                format_args!("[{timestamp},{window_end}]"),
+                close_time,
+                self.observed_stream_time,
+            );
             return Ok(());
         }
         let input = Input {

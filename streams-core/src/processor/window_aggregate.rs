@@ -360,7 +360,7 @@ where
                 log_expired(
                     ctx,
                     timestamp,
-                    &format!("[{},{})", window.start(), window.end()),
+                    format_args!("[{},{})", window.start(), window.end()),
                     close_time,
                     self.observed_stream_time,
                 );
@@ -395,10 +395,14 @@ pub(crate) fn log_null_key<K, V>(ctx: &ProcessorContext<'_, K, V>) {
 }
 
 /// Logs a record skipped for an expired window and counts it as dropped.
+///
+/// `window` is formatted only when the warning is logged: skipped records
+/// can be a large share of a stream (yahoo's, for one), and building the
+/// text for a filtered-out log line was 2 % of its stream thread.
 pub(crate) fn log_expired<K, V>(
     ctx: &mut ProcessorContext<'_, K, V>,
     timestamp: i64,
-    window: &str,
+    window: std::fmt::Arguments<'_>,
     expiration: i64,
     stream_time: i64,
 ) {
