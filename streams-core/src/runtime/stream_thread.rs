@@ -319,8 +319,18 @@ impl StreamThread {
         if parts.is_empty() {
             return;
         }
-        let positions = self.consumer.position().ok();
         let native = self.consumer.client().native_ptr();
+        // The positions of just these partitions: `Consumer::position`
+        // lists and looks up the whole assignment, every loop.
+        let mut wanted = TopicPartitionList::with_capacity(parts.len());
+        for (topic, partition, _) in &parts {
+            wanted.add_partition(topic, *partition);
+        }
+        // SAFETY: `native` is the live handle of `self.consumer` and
+        // `wanted` a valid list that the call fills in place.
+        let err = unsafe { rdkafka::bindings::rd_kafka_position(native, wanted.ptr()) };
+        let positions = (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR)
+            .then_some(wanted);
         let watermarks = |topic: &str, partition: i32| -> Option<(i64, i64)> {
             let name = std::ffi::CString::new(topic).ok()?;
             let (mut low, mut high) = (-1i64, -1i64);
