@@ -28,17 +28,6 @@ mod workloads;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The whole process allocates through mimalloc: Rust code through this
-/// global allocator, and librdkafka's and RocksDB's C code through the
-/// `malloc`/`free` symbols that the `override` feature exports, which the
-/// static link lets take the place of glibc's. Why: librdkafka's broker
-/// threads allocate every fetched message and the stream thread frees it,
-/// and glibc takes the owning arena's lock for each such free (see
-/// "Allocator" in `benches/README.md`). An application picks its own
-/// allocator; the library does not.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Command-line options shared by the subcommands.
 #[derive(Debug, Clone)]
 pub struct Args {
