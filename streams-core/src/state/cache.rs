@@ -301,6 +301,32 @@ impl PartialOrd for LookupKey {
     }
 }
 
+/// The upper bound of a forward walk, as an inline key.
+enum WalkEnd {
+    Included(LookupKey),
+    Excluded(LookupKey),
+}
+
+impl WalkEnd {
+    /// Whether `key` lies past this bound.
+    fn is_before(&self, key: &LookupKey) -> bool {
+        match self {
+            WalkEnd::Included(end) => key > end,
+            WalkEnd::Excluded(end) => key >= end,
+        }
+    }
+}
+
+/// `upper` as a [`WalkEnd`], if it is bounded and short enough to be
+/// inline.
+fn upper_inline(upper: Bound<&[u8]>) -> Option<WalkEnd> {
+    match upper {
+        Bound::Included(key) => Some(WalkEnd::Included(LookupKey::inline(key)?)),
+        Bound::Excluded(key) => Some(WalkEnd::Excluded(LookupKey::inline(key)?)),
+        Bound::Unbounded => None,
+    }
+}
+
 /// The zero-padded bytes of an inline key as big-endian words, which
 /// compare as the bytes do.
 fn inline_words(bytes: &[u8; INLINE_KEY]) -> [u64; INLINE_KEY.div_ceil(8)] {
@@ -748,10 +774,22 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             visit(&slot.key, slot.value.as_deref());
             visited += 1;
         };
-        let range = keys.range(lower, upper);
         if forward {
-            range.for_each(|(key, &idx)| read(key, idx));
+            // One descent, to the lower bound, then a walk that stops past
+            // the upper one: `BTreeMap::range` descends to both ends first.
+            if let Some(end) = upper_inline(upper) {
+                for (key, &idx) in keys.range(lower, Bound::Unbounded) {
+                    if end.is_before(key) {
+                        break;
+                    }
+                    read(key, idx);
+                }
+                return visited;
+            }
+            keys.range(lower, upper)
+                .for_each(|(key, &idx)| read(key, idx));
         } else {
+            let range = keys.range(lower, upper);
             range.rev().for_each(|(key, &idx)| read(key, idx));
         }
         visited
