@@ -1021,6 +1021,17 @@ fn key_range_upper_bounds_every_key_up_to_the_upper_key() {
     for time_to in [0i64, 1, 0x7F, 0x100, 1 << 40, i64::MAX] {
         for key_to in &keys {
             let bound = segmented::key_range_upper(key_to, time_to);
+            // The largest `prefix + [time_to][0xFF; 4]` over the prefixes
+            // of `key_to`, itself included: the tightest such bound.
+            let tightest = (0..=key_to.len())
+                .map(|len| {
+                    let mut candidate = key_to[..len].to_vec();
+                    candidate.extend_from_slice(&time_to.to_be_bytes());
+                    candidate.extend_from_slice(&[0xFF; 4]);
+                    candidate
+                })
+                .max();
+            assert_eq!(Some(&bound), tightest.as_ref(), "{key_to:?}@{time_to}");
             for k in keys.iter().filter(|k| *k <= key_to) {
                 for t in [0, time_to / 2, time_to] {
                     for seq in [0, u32::MAX] {
