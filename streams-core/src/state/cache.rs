@@ -11,14 +11,16 @@
 //! up to date only when a range scan or seek needs it: keys that entered
 //! the cache since the last one wait in a list, so a cache read only by
 //! point lookups (a windowed aggregation's, whose writes are mostly new
-//! windows that are evicted later) never pays for the B-tree. Keys are
+//! windows that are evicted later) never pays for the B-tree. A window
+//! cache's sorted index groups its keys by record key instead, each with
+//! its windows in a deque (see [`grouped`]). Keys are
 //! shared between the indexes and the slot through an `Rc<[u8]>` when they
 //! are long, so a new key costs one allocation and an update none (the
 //! value buffer is reused when it is large enough); the indexes hold short
 //! keys inline (see `LookupKey`).
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 use std::rc::Rc;
 
 use hashbrown::HashTable;
@@ -27,12 +29,21 @@ use rustc_hash::FxBuildHasher;
 use super::CachePool;
 use super::caching::EntryContext;
 
+mod grouped;
+
+use grouped::Groups;
+
 /// Marks the end of a list.
 const NIL: usize = usize::MAX;
 
-/// Marks a slot whose key is in the sorted index, or a bucket hint that
-/// points nowhere.
+/// Marks a slot whose key is in the sorted index's B-tree, or a bucket
+/// hint that points nowhere.
 const NIL32: u32 = u32::MAX;
+
+/// Marks a slot whose key is in one of the sorted index's groups: the
+/// group is the rest of `Slot::unsorted_at` (see [`Sorted::Grouped`]).
+/// Places in `Keys::unsorted` stay below it.
+const IN_GROUP: u32 = 1 << 31;
 
 /// Bytes charged per entry on top of its key and value, after Kafka Streams'
 /// estimate: three references of the LRU node (24), the dirty flag (1), and
@@ -54,8 +65,8 @@ struct Slot {
     /// The bytes of the headers in the entry's kept record context
     /// (saturating; it sits in the padding after `dirty`).
     context_bytes: u32,
-    /// The entry's place in `Keys::unsorted`, or `NIL32` once it is in the
-    /// sorted index.
+    /// The entry's place in `Keys::unsorted`; once it is in the sorted
+    /// index, `NIL32` (in its B-tree) or `IN_GROUP` with the group.
     unsorted_at: u32,
     /// Where the hash index last put the entry (a bucket index of
     /// `Keys::lookup`), so that removing it needs neither its key's hash
@@ -171,12 +182,11 @@ struct Keys {
     /// hint first.
     stale_hints: bool,
     /// Sorted, for range scans and seeks: every key but those of
-    /// `unsorted`, which [`NamedCache::sort_keys`] moves in. Keyed by
-    /// [`LookupKey`] too: with the bytes of a short key inside the B-tree's
-    /// node, a comparison reads no other memory (behind an `Rc<[u8]>`,
-    /// each comparison of a walk was a likely cache miss plus a `memcmp`
-    /// call).
-    index: BTreeMap<LookupKey, usize>,
+    /// `unsorted`, which [`NamedCache::sort_keys`] moves in.
+    sorted: Sorted,
+    /// The suffix length of a cache made [`NamedCache::grouped`], which
+    /// [`NamedCache::clear`] starts over with.
+    group_suffix: Option<usize>,
     /// The slots whose keys are not in `index` yet. Until `sort_keys` runs,
     /// a key costs one hash insert to enter and one hash remove to leave,
     /// where a B-tree insert and remove were a third of a windowed count's
@@ -191,31 +201,72 @@ struct Keys {
     contexts: Vec<EntryContext>,
 }
 
-impl Keys {
-    /// The sorted index's entries from `lower` to `upper`. Short bounds
-    /// are made inline keys first, so that the walk down to the range
-    /// compares words, as the index's own inserts and removes do, not byte
-    /// slices through `memcmp` (7 % of `streamprocesswithwindowstore`'s
-    /// task, whose range reads start with such a walk).
-    fn range(
-        &self,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
-    ) -> std::collections::btree_map::Range<'_, LookupKey, usize> {
-        fn inline(bound: Bound<&[u8]>) -> Option<Bound<LookupKey>> {
-            Some(match bound {
-                Bound::Included(key) => Bound::Included(LookupKey::inline(key)?),
-                Bound::Excluded(key) => Bound::Excluded(LookupKey::inline(key)?),
-                Bound::Unbounded => Bound::Unbounded,
-            })
-        }
-        match (inline(lower), inline(upper)) {
-            (Some(from), Some(to)) => self
-                .index
-                .range::<LookupKey, _>((from.as_ref(), to.as_ref())),
-            _ => self.index.range::<[u8], _>((lower, upper)),
+/// The sorted index over a cache's keys.
+#[derive(Debug)]
+enum Sorted {
+    /// One B-tree over whole keys. Keyed by [`LookupKey`]: with the bytes
+    /// of a short key inside the B-tree's node, a comparison reads no
+    /// other memory (behind an `Rc<[u8]>`, each comparison of a walk was a
+    /// likely cache miss plus a `memcmp` call).
+    Tree(BTreeMap<LookupKey, usize>),
+    /// A window cache's keys, all of one length, as groups of a prefix's
+    /// suffixes (see [`grouped`]). It turns into a `Tree` for good (until
+    /// the cache is cleared) when a key does not fit.
+    Grouped(Groups),
+}
+
+impl Default for Sorted {
+    fn default() -> Self {
+        Sorted::Tree(BTreeMap::new())
+    }
+}
+
+impl Sorted {
+    /// Keys in the index.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match self {
+            Sorted::Tree(index) => index.len(),
+            Sorted::Grouped(groups) => groups.len(),
         }
     }
+}
+
+/// The entries of `index` from `lower` to `upper`. Short bounds are made
+/// inline keys first, so that the walk down to the range compares words,
+/// as the index's own inserts and removes do, not byte slices through
+/// `memcmp` (7 % of `streamprocesswithwindowstore`'s task, whose range
+/// reads start with such a walk).
+fn range_of<'a, V>(
+    index: &'a BTreeMap<LookupKey, V>,
+    lower: Bound<&[u8]>,
+    upper: Bound<&[u8]>,
+) -> std::collections::btree_map::Range<'a, LookupKey, V> {
+    fn inline(bound: Bound<&[u8]>) -> Option<Bound<LookupKey>> {
+        Some(match bound {
+            Bound::Included(key) => Bound::Included(LookupKey::inline(key)?),
+            Bound::Excluded(key) => Bound::Excluded(LookupKey::inline(key)?),
+            Bound::Unbounded => Bound::Unbounded,
+        })
+    }
+    match (inline(lower), inline(upper)) {
+        (Some(from), Some(to)) => index.range::<LookupKey, _>((from.as_ref(), to.as_ref())),
+        _ => index.range::<[u8], _>((lower, upper)),
+    }
+}
+
+/// Moves every grouped key of `keys` into one B-tree, for good.
+fn ungroup(keys: &mut Keys, slots: &mut [Option<Slot>]) {
+    let Sorted::Grouped(groups) = &keys.sorted else {
+        return;
+    };
+    let mut index = BTreeMap::new();
+    for idx in groups.slots() {
+        let slot = occupied(slots, idx);
+        slot.unsorted_at = NIL32;
+        index.insert(LookupKey::new(&slot.key), idx);
+    }
+    keys.sorted = Sorted::Tree(index);
 }
 
 /// A key of the hash index: short keys are copied into the table's own
@@ -382,6 +433,17 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         }
     }
 
+    /// A cache whose sorted index groups its keys by all but their last
+    /// `suffix_len` bytes (at most 12), as long as every key has one
+    /// length: a window cache's, whose keys end with a window start and a
+    /// seqnum (see [`grouped`] and [`visit_box`](Self::visit_box)).
+    pub fn grouped(suffix_len: usize) -> Self {
+        let mut cache = Self::new();
+        cache.keys.group_suffix = Some(suffix_len.min(grouped::MAX_SUFFIX));
+        cache.keys.sorted = Sorted::Grouped(Groups::new(suffix_len));
+        cache
+    }
+
     /// Counts this cache's bytes in `pool` from now on.
     pub fn join_pool(&mut self, pool: CachePool) {
         pool.resize(0, self.size_bytes);
@@ -503,8 +565,8 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             // The insert grew the index, which moved every entry.
             self.keys.stale_hints = true;
         }
-        if self.keys.unsorted.len() >= NIL32 as usize {
-            // Keeps every place in `unsorted` below `NIL32`.
+        if self.keys.unsorted.len() >= IN_GROUP as usize {
+            // Keeps every place in `unsorted` below `IN_GROUP`.
             self.sort_keys();
         }
         let unsorted_at = self.keys.unsorted.len() as u32;
@@ -547,14 +609,40 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     /// Moves the keys that entered since the last call into the sorted
     /// index, which range scans and seeks read.
     fn sort_keys(&mut self) {
-        for idx in std::mem::take(&mut self.keys.unsorted) {
-            let slot = match self.slots.get_mut(idx) {
-                Some(Some(slot)) => slot,
-                _ => unreachable!("record cache: dangling slot {idx}"),
-            };
-            slot.unsorted_at = NIL32;
-            self.keys.index.insert(LookupKey::new(&slot.key), idx);
+        if self.keys.unsorted.is_empty() {
+            return;
         }
+        // Taken while the keys move, then handed back empty: a cache read
+        // by range sorts a key or two at a time, and the list keeps its
+        // buffer.
+        let mut unsorted = std::mem::take(&mut self.keys.unsorted);
+        let NamedCache { keys, slots, .. } = self;
+        for &idx in &unsorted {
+            let slot = occupied(slots, idx);
+            if let Sorted::Grouped(groups) = &mut keys.sorted {
+                match groups.insert(&slot.key, idx) {
+                    Ok(group) if group < IN_GROUP => {
+                        slot.unsorted_at = IN_GROUP | group;
+                        continue;
+                    }
+                    Ok(group) => {
+                        // Past the tag's range (never in practice): back
+                        // out, and into the B-tree with the rest.
+                        let key = Rc::clone(&slot.key);
+                        groups.remove(&key, idx, group);
+                        ungroup(keys, slots);
+                    }
+                    Err(_) => ungroup(keys, slots),
+                }
+            }
+            let slot = occupied(slots, idx);
+            slot.unsorted_at = NIL32;
+            if let Sorted::Tree(index) = &mut keys.sorted {
+                index.insert(LookupKey::new(&slot.key), idx);
+            }
+        }
+        unsorted.clear();
+        self.keys.unsorted = unsorted;
     }
 
     /// Replaces the value of the cached entry `idx` (see [`put`](Self::put)).
@@ -765,8 +853,8 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             keys, slots, lru, ..
         } = self;
         let mut visited = 0;
-        let mut read = |key: &LookupKey, idx: usize| {
-            if !wanted(key.as_bytes()) {
+        let mut read = |key: &[u8], idx: usize| {
+            if !wanted(key) {
                 return;
             }
             lru.touch(slots, idx);
@@ -774,35 +862,110 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             visit(&slot.key, slot.value.as_deref());
             visited += 1;
         };
+        let index = match &keys.sorted {
+            Sorted::Tree(index) => index,
+            Sorted::Grouped(groups) => {
+                groups.visit(lower, upper, forward, |key, idx| {
+                    read(key, idx);
+                    ControlFlow::Continue(())
+                });
+                return visited;
+            }
+        };
         if forward {
             // One descent, to the lower bound, then a walk that stops past
             // the upper one: `BTreeMap::range` descends to both ends first.
             if let Some(end) = upper_inline(upper) {
-                for (key, &idx) in keys.range(lower, Bound::Unbounded) {
+                for (key, &idx) in range_of(index, lower, Bound::Unbounded) {
                     if end.is_before(key) {
                         break;
                     }
-                    read(key, idx);
+                    read(key.as_bytes(), idx);
                 }
                 return visited;
             }
-            keys.range(lower, upper)
-                .for_each(|(key, &idx)| read(key, idx));
+            range_of(index, lower, upper).for_each(|(key, &idx)| read(key.as_bytes(), idx));
         } else {
-            let range = keys.range(lower, upper);
-            range.rev().for_each(|(key, &idx)| read(key, idx));
+            let range = range_of(index, lower, upper);
+            range
+                .rev()
+                .for_each(|(key, &idx)| read(key.as_bytes(), idx));
         }
         visited
+    }
+
+    /// In a [`grouped`](Self::grouped) cache, visits as
+    /// [`visit_range_where`](Self::visit_range_where) does the entries
+    /// whose keys are a prefix in `[prefix_lower, prefix_upper]` followed
+    /// by a suffix in `[suffix_from, suffix_to]`, and returns how many it
+    /// visited; `None` (having visited nothing) when the cache's keys are
+    /// not grouped, or no longer. Each prefix costs a binary search of its
+    /// suffixes rather than a step per entry in between.
+    #[allow(clippy::too_many_arguments)]
+    pub fn visit_box(
+        &mut self,
+        prefix_lower: Bound<&[u8]>,
+        prefix_upper: Bound<&[u8]>,
+        suffix_from: &[u8],
+        suffix_to: &[u8],
+        forward: bool,
+        mut wanted: impl FnMut(&[u8]) -> bool,
+        mut visit: impl FnMut(&[u8], Option<&[u8]>),
+    ) -> Option<usize> {
+        self.sort_keys();
+        let NamedCache {
+            keys, slots, lru, ..
+        } = self;
+        let Sorted::Grouped(groups) = &keys.sorted else {
+            return None;
+        };
+        if suffix_from.len() != groups.suffix_len() || suffix_to.len() != groups.suffix_len() {
+            return None;
+        }
+        let mut visited = 0;
+        groups.visit_box(
+            prefix_lower,
+            prefix_upper,
+            suffix_from,
+            suffix_to,
+            forward,
+            |key, idx| {
+                if wanted(key) {
+                    lru.touch(slots, idx);
+                    let slot = occupied(slots, idx);
+                    visit(&slot.key, slot.value.as_deref());
+                    visited += 1;
+                }
+                ControlFlow::Continue(())
+            },
+        );
+        Some(visited)
     }
 
     /// The smallest cached key at or after `lower` (`forward`), or the
     /// largest one at or before `upper` (backward), without touching it.
     pub fn seek(&mut self, bound: Bound<&[u8]>, forward: bool) -> Option<&[u8]> {
         self.sort_keys();
+        let index = match &self.keys.sorted {
+            Sorted::Tree(index) => index,
+            Sorted::Grouped(groups) => {
+                let (lower, upper) = if forward {
+                    (bound, Bound::Unbounded)
+                } else {
+                    (Bound::Unbounded, bound)
+                };
+                let mut found = None;
+                groups.visit(lower, upper, forward, |_, idx| {
+                    found = Some(idx);
+                    ControlFlow::Break(())
+                });
+                return found.map(|idx| &*self.slot(idx).key);
+            }
+        };
         let entry = if forward {
-            self.keys.range(bound, Bound::Unbounded).next()
+            range_of(index, bound, Bound::Unbounded).next()
         } else {
-            self.keys.range(Bound::Unbounded, bound).next_back()
+            range_of(index, Bound::Unbounded, bound).next_back()
         };
         entry.map(|(key, _)| key.as_bytes())
     }
@@ -811,7 +974,10 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
     pub fn clear(&mut self) {
         // The old cache leaves the pool as it drops; the new one joins it.
         let pool = self.pool.clone();
-        *self = NamedCache::new();
+        *self = match self.keys.group_suffix {
+            Some(suffix_len) => NamedCache::grouped(suffix_len),
+            None => NamedCache::new(),
+        };
         self.pool = pool;
     }
 
@@ -825,16 +991,22 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             Some(slot) => slot,
             None => unreachable!("record cache: dangling slot {idx}"),
         };
-        if slot.unsorted_at == NIL32 {
-            match LookupKey::inline(&slot.key) {
-                Some(query) => self.keys.index.remove(&query),
-                None => self.keys.index.remove(&*slot.key),
-            };
-        } else {
-            let at = slot.unsorted_at;
-            self.keys.unsorted.swap_remove(at as usize);
-            if let Some(&moved) = self.keys.unsorted.get(at as usize) {
-                self.slot_mut(moved).unsorted_at = at;
+        match (slot.unsorted_at, &mut self.keys.sorted) {
+            (NIL32, Sorted::Tree(index)) => {
+                match LookupKey::inline(&slot.key) {
+                    Some(query) => index.remove(&query),
+                    None => index.remove(&*slot.key),
+                };
+            }
+            (at, Sorted::Grouped(groups)) if at != NIL32 && at & IN_GROUP != 0 => {
+                groups.remove(&slot.key, idx, at & !IN_GROUP);
+            }
+            (at, _) => {
+                debug_assert!(at < IN_GROUP, "record cache: slot {idx} sorted elsewhere");
+                self.keys.unsorted.swap_remove(at as usize);
+                if let Some(&moved) = self.keys.unsorted.get(at as usize) {
+                    self.slot_mut(moved).unsorted_at = at;
+                }
             }
         }
         if let Some(context) = self.keys.contexts.get_mut(idx) {
@@ -1455,10 +1627,176 @@ mod tests {
             }
             assert_eq!(cache.len(), model.len(), "step {step}");
             assert_eq!(
-                cache.keys.index.len() + cache.keys.unsorted.len(),
+                cache.keys.sorted.len() + cache.keys.unsorted.len(),
                 model.len(),
                 "step {step}"
             );
+        }
+    }
+
+    /// A grouped cache against a model, as above, with box reads besides:
+    /// keys of a 2-byte prefix and a 3-byte suffix; in the second run a
+    /// prefix gathers more windows than a group holds, in the third a key
+    /// of another length comes midway. The first must stay grouped, the
+    /// other two must go over to the B-tree, and all three must read as
+    /// the model does throughout.
+    #[test]
+    fn grouped_keys_read_as_their_bytes_order_them_before_and_after_ungrouping() {
+        for (run, prefixes, suffixes) in [(0u64, 6u64, 40u64), (1, 2, 3000), (2, 6, 40)] {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ run;
+            let mut next = move |n: u64| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (x >> 33) % n
+            };
+            let key = |p: u64, s: u64| {
+                let mut k = vec![0x80, p as u8];
+                k.extend_from_slice(&(s as u32).to_be_bytes()[1..]);
+                k
+            };
+            let mut cache: NamedCache = NamedCache::grouped(3);
+            let mut model: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+            let steps: u64 = if run == 1 { 12_000 } else { 6_000 };
+            let mut ungrouped = false;
+            for step in 0..steps {
+                let odd = run == 2 && step == steps / 2;
+                let k = if odd {
+                    b"odd length".to_vec()
+                } else {
+                    key(next(prefixes), next(suffixes))
+                };
+                match if odd { 0 } else { next(12) } {
+                    0..=4 => {
+                        let v = (next(5) != 0).then(|| step.to_be_bytes().to_vec());
+                        cache.put(&k, v.as_deref(), w(step as i64, next(2) == 0));
+                        model.insert(k, v);
+                    }
+                    5 => {
+                        cache.remove(&k);
+                        model.remove(&k);
+                    }
+                    6 => {
+                        if run != 1
+                            && let Some(e) = cache.evict()
+                        {
+                            assert!(model.remove(&e.key[..]).is_some());
+                        }
+                    }
+                    7 => {
+                        for e in cache.take_dirty() {
+                            if e.value.is_none() {
+                                model.remove(&e.key);
+                            }
+                        }
+                    }
+                    8 => {
+                        // Byte bounds of any length, prefixes of keys too.
+                        let cut = |k: Vec<u8>, n: u64| k[..(n as usize).min(k.len())].to_vec();
+                        let (a, b) = (
+                            cut(k.clone(), next(6)),
+                            cut(key(next(prefixes), next(suffixes)), next(6)),
+                        );
+                        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                        let forward = next(2) == 0;
+                        let (lower, upper) = match next(3) {
+                            0 => (Bound::Included(&lo[..]), Bound::Excluded(&hi[..])),
+                            1 => (Bound::Excluded(&lo[..]), Bound::Included(&hi[..])),
+                            _ => (Bound::Unbounded, Bound::Included(&hi[..])),
+                        };
+                        let got: Vec<Vec<u8>> = cache
+                            .range(lower, upper, forward)
+                            .into_iter()
+                            .map(|(k, _)| k)
+                            .collect();
+                        let mut want: Vec<Vec<u8>> = model
+                            .range::<[u8], _>((lower, upper))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        if !forward {
+                            want.reverse();
+                        }
+                        assert_eq!(got, want, "run {run} step {step}: {lower:?}..{upper:?}");
+                    }
+                    9 => {
+                        let forward = next(2) == 0;
+                        let bound = if next(2) == 0 {
+                            Bound::Included(&k[..])
+                        } else {
+                            Bound::Excluded(&k[..3])
+                        };
+                        let got = cache.seek(bound, forward).map(<[u8]>::to_vec);
+                        let want = if forward {
+                            model.range::<[u8], _>((bound, Bound::Unbounded)).next()
+                        } else {
+                            model
+                                .range::<[u8], _>((Bound::Unbounded, bound))
+                                .next_back()
+                        }
+                        .map(|(k, _)| k.clone());
+                        assert_eq!(got, want, "run {run} step {step}");
+                    }
+                    10 => {
+                        let (p1, p2) = (next(prefixes), next(prefixes));
+                        let (s1, s2) = (next(suffixes), next(suffixes));
+                        let (p_lo, p_hi) = (key(p1.min(p2), 0), key(p1.max(p2), 0));
+                        let (s_lo, s_hi) = (key(0, s1.min(s2)), key(0, s1.max(s2)));
+                        let (p_lo, p_hi, s_lo, s_hi) =
+                            (&p_lo[..2], &p_hi[..2], &s_lo[2..], &s_hi[2..]);
+                        let forward = next(2) == 0;
+                        let mut got = Vec::new();
+                        let visited = cache.visit_box(
+                            Bound::Included(p_lo),
+                            Bound::Included(p_hi),
+                            s_lo,
+                            s_hi,
+                            forward,
+                            |k| k[4] % 2 == 0,
+                            |k, _| got.push(k.to_vec()),
+                        );
+                        let mut want: Vec<Vec<u8>> = model
+                            .keys()
+                            .filter(|k| {
+                                k.len() == 5
+                                    && (p_lo..=p_hi).contains(&&k[..2])
+                                    && (s_lo..=s_hi).contains(&&k[2..])
+                                    && k[4] % 2 == 0
+                            })
+                            .cloned()
+                            .collect();
+                        if !forward {
+                            want.reverse();
+                        }
+                        match visited {
+                            Some(n) => {
+                                // Never grouped again once ungrouped.
+                                assert!(!ungrouped, "run {run} step {step}");
+                                assert!(run != 2 || step < steps / 2, "run {run} step {step}");
+                                assert_eq!(n, got.len());
+                                assert_eq!(got, want, "run {run} step {step}");
+                            }
+                            None => {
+                                assert!(run != 0, "run {run} step {step}: ungrouped");
+                                assert!(got.is_empty());
+                                ungrouped = true;
+                            }
+                        }
+                    }
+                    _ => {
+                        let got = cache.get(&k).map(|c| c.value.map(<[u8]>::to_vec));
+                        assert_eq!(got, model.get(&k).cloned(), "run {run} step {step}");
+                    }
+                }
+                assert_eq!(cache.len(), model.len(), "run {run} step {step}");
+                assert_eq!(
+                    cache.keys.sorted.len() + cache.keys.unsorted.len(),
+                    model.len(),
+                    "run {run} step {step}"
+                );
+            }
+            let grouped = matches!(cache.keys.sorted, Sorted::Grouped(_));
+            assert_eq!(grouped, run == 0, "run {run}");
+            // Cleared, a cache groups its keys again.
+            cache.clear();
+            assert!(matches!(cache.keys.sorted, Sorted::Grouped(_)));
         }
     }
 }

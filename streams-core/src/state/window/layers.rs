@@ -257,6 +257,21 @@ impl CacheLayout {
         }
     }
 
+    /// The window starts of segment `id` within `[time_from, time_to]`, if
+    /// the cache keys lay them out as one byte range after each key (a
+    /// segmented layout, and starts of one sign: negative ones sort after
+    /// the others).
+    fn starts_in(self, id: i64, time_from: i64, time_to: i64) -> Option<(i64, i64)> {
+        match self.order {
+            WindowOrder::TimeFirst => None,
+            WindowOrder::Segmented { .. } => {
+                let (first, last) = self.segment_times(id);
+                let (t_lo, t_hi) = (time_from.max(first), time_to.min(last));
+                (t_lo <= t_hi && (t_lo >= 0 || t_hi < 0)).then_some((t_lo, t_hi))
+            }
+        }
+    }
+
     fn write_prefix(id: i64, out: &mut Vec<u8>) {
         out.extend_from_slice(&(id ^ i64::MIN).to_be_bytes());
     }
@@ -536,7 +551,15 @@ impl CachingWindowStore {
                 order: wrapped.order(),
             },
             inner: RefCell::new(Inner {
-                cache: NamedCache::new(),
+                cache: match wrapped.order() {
+                    // Keys end with a window start and a seqnum: the cache
+                    // sorts them as each key's windows (see
+                    // `Inner::cached_windows`).
+                    WindowOrder::Segmented { .. } => NamedCache::grouped(
+                        super::WINDOW_TIMESTAMP_SIZE + super::WINDOW_SEQNUM_SIZE,
+                    ),
+                    WindowOrder::TimeFirst => NamedCache::new(),
+                },
                 uncached_upper: wrapped.stored_upper(),
                 wrapped,
                 reports: Reports::default(),
@@ -730,7 +753,6 @@ impl Inner {
             if (forward && id > last) || (!forward && id < first) {
                 break;
             }
-            let (lower, upper) = layout.bounds(id, key_from, key_to, time_from, time_to);
             let wanted = |cache_key: &[u8]| {
                 layout.split(cache_key).is_some_and(|(key, start)| {
                     (time_from..=time_to).contains(&start) && key_in_range(key, key_from, key_to)
@@ -747,18 +769,72 @@ impl Inner {
                     });
                 }
             };
-            let (lower, upper) = (
-                lower.as_ref().map(Vec::as_slice),
-                upper.as_ref().map(Vec::as_slice),
-            );
             // Entries outside the windows asked for are touched as Kafka's
             // cache iterator touches them only where the LRU order shows:
-            // in a cache whose write-downs are forwarded.
-            visited += if self.reports.retained() {
-                self.cache.visit_range(lower, upper, forward, &mut read)
-            } else {
-                self.cache
-                    .visit_range_where(lower, upper, forward, wanted, &mut read)
+            // in a cache whose write-downs are forwarded. Elsewhere a
+            // grouped cache reads each key's windows in the time range
+            // alone (a binary search per key, where a walk of the byte
+            // range stepped over every earlier window of every key
+            // between the bounds).
+            let retained = self.reports.retained();
+            let boxed = match layout.starts_in(id, time_from, time_to) {
+                Some((t_lo, t_hi)) if !retained => {
+                    let bufs = &mut self.key_buf;
+                    bufs.clear();
+                    CacheLayout::write_prefix(id, bufs);
+                    bufs.extend_from_slice(key_from.unwrap_or_default());
+                    let split = bufs.len();
+                    let upper_end = match key_to {
+                        Some(to) => {
+                            CacheLayout::write_prefix(id, bufs);
+                            bufs.extend_from_slice(to);
+                            true
+                        }
+                        None => match id.checked_add(1) {
+                            Some(next) => {
+                                CacheLayout::write_prefix(next, bufs);
+                                false
+                            }
+                            None => false,
+                        },
+                    };
+                    let (prefix_lower, rest) = bufs.split_at(split);
+                    let prefix_upper = match (upper_end, rest.is_empty()) {
+                        (true, _) => Bound::Included(rest),
+                        (false, false) => Bound::Excluded(rest),
+                        (false, true) => Bound::Unbounded,
+                    };
+                    let mut from = [0u8; super::WINDOW_TIMESTAMP_SIZE + super::WINDOW_SEQNUM_SIZE];
+                    let mut to = [0xFFu8; super::WINDOW_TIMESTAMP_SIZE + super::WINDOW_SEQNUM_SIZE];
+                    from[..super::WINDOW_TIMESTAMP_SIZE].copy_from_slice(&t_lo.to_be_bytes());
+                    to[..super::WINDOW_TIMESTAMP_SIZE].copy_from_slice(&t_hi.to_be_bytes());
+                    self.cache.visit_box(
+                        Bound::Included(prefix_lower),
+                        prefix_upper,
+                        &from,
+                        &to,
+                        forward,
+                        wanted,
+                        &mut read,
+                    )
+                }
+                _ => None,
+            };
+            visited += match boxed {
+                Some(n) => n,
+                None => {
+                    let (lower, upper) = layout.bounds(id, key_from, key_to, time_from, time_to);
+                    let (lower, upper) = (
+                        lower.as_ref().map(Vec::as_slice),
+                        upper.as_ref().map(Vec::as_slice),
+                    );
+                    if retained {
+                        self.cache.visit_range(lower, upper, forward, &mut read)
+                    } else {
+                        self.cache
+                            .visit_range_where(lower, upper, forward, wanted, &mut read)
+                    }
+                }
             };
             next = match (forward, id.checked_add(1), id.checked_sub(1)) {
                 (true, Some(after), _) if id < last => after,

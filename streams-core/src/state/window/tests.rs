@@ -1072,6 +1072,32 @@ fn cached_reads_equal_uncached_reads() {
         &[0, 0, 0, 6],
         &[0, 0, 1],
     ];
+    check_cached_reads(&keys, None);
+}
+
+/// [`cached_reads_equal_uncached_reads`] with keys of one length, which a
+/// segmented store's cache keeps grouped by key (reading a key range's
+/// windows in a time range by a binary search per key); then with a key
+/// of another length put midway, after which the cache sorts every key in
+/// one B-tree.
+#[test]
+fn cached_reads_of_keys_of_one_length_equal_uncached_reads() {
+    let keys: [&[u8]; 6] = [
+        &[0, 0, 0, 0],
+        &[0, 0, 0, 5],
+        &[0, 0, 0, 6],
+        &[0, 0, 1, 0],
+        &[0x7F, 0xFF, 0xFF, 0xFF],
+        &[0xFF, 0, 0, 1],
+    ];
+    check_cached_reads(&keys, None);
+    check_cached_reads(&keys, Some(b"abc"));
+}
+
+/// Puts random windows of `keys` (and, from step 300, `late` instead of
+/// every tenth key) through a cache and straight into the same store, and
+/// checks every kind of read after each put.
+fn check_cached_reads(keys: &[&[u8]], late: Option<&[u8]>) {
     for (budget, retained) in [(1 << 20, true), (400, true), (1 << 20, false), (400, false)] {
         let plain = stores_with_interval(1 << 40, 10, false, 7);
         let cached = stores_with_interval(1 << 40, 10, false, 7);
@@ -1082,7 +1108,10 @@ fn cached_reads_equal_uncached_reads() {
             let mut cache =
                 CachingWindowStore::new(store, budget, ts.clone()).with_retained_reports(retained);
             for step in 0..600 {
-                let key = keys[rng.next(keys.len() as u64) as usize];
+                let key = match late {
+                    Some(late) if step >= 300 && step % 10 == 0 => late,
+                    _ => keys[rng.next(keys.len() as u64) as usize],
+                };
                 let start = rng.next(60) as i64;
                 let value = (rng.next(5) != 0).then(|| vec![b'v'; 1 + rng.next(4) as usize]);
                 ts.set(step);

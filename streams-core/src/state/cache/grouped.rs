@@ -1,0 +1,504 @@
+//! The sorted index of a window cache, as groups: every key split into a
+//! prefix (segment id and record key) and a suffix of fixed length (window
+//! start and seqnum).
+//!
+//! A window cache holds a few windows of each of many keys. In one B-tree
+//! over whole keys, every new window is an insert and every eviction a
+//! removal in a tree of all cached windows, and a range read of a few keys
+//! over the last second walks every cached window of those keys (the
+//! B-tree was about 40 % of `streamprocesswithwindowstore`'s task). Here
+//! the B-tree holds one entry per prefix, which changes only when a key's
+//! first window enters or its last one leaves; the windows of a prefix are
+//! a sorted deque, which new windows (later starts) join at the back and
+//! evictions (the least recently used: mostly the earliest) leave at the
+//! front; and a read of windows in a time range binary-searches each
+//! key's deque for it ([`Groups::visit_box`]).
+//!
+//! Walks must keep the order of the keys' bytes, which the order of
+//! (prefix, suffix) pairs is only when every prefix has the same length (a
+//! prefix that is a proper prefix of another would sort its windows
+//! between the other's). So the groups take keys of one length only; the
+//! cache goes back to one B-tree over whole keys (see
+//! [`NamedCache`](super::NamedCache)) when a key of another length comes,
+//! or when one prefix gathers more windows than a deque should shift
+//! ([`MAX_GROUP`]).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::{Bound, ControlFlow};
+
+use super::{INLINE_KEY, LookupKey};
+
+/// The longest suffix the groups split off.
+pub(super) const MAX_SUFFIX: usize = 12;
+
+/// The most entries one group holds. An insert or removal in the middle of
+/// a deque shifts up to half of it; past this the cache's one B-tree is
+/// the better index (a single hot key's windows, say).
+pub(super) const MAX_GROUP: usize = 1024;
+
+/// A suffix as two big-endian words of its zero-padded bytes, which
+/// compare as the bytes do (all suffixes have the same length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Suffix {
+    hi: u64,
+    lo: u32,
+}
+
+impl Suffix {
+    fn of(bytes: &[u8]) -> Self {
+        let mut padded = [0u8; MAX_SUFFIX];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        let (hi, lo) = padded.split_at(8);
+        Suffix {
+            hi: u64::from_be_bytes(hi.try_into().unwrap_or_default()),
+            lo: u32::from_be_bytes(lo.try_into().unwrap_or_default()),
+        }
+    }
+
+    fn write(self, out: &mut [u8]) {
+        let mut padded = [0u8; MAX_SUFFIX];
+        padded[..8].copy_from_slice(&self.hi.to_be_bytes());
+        padded[8..].copy_from_slice(&self.lo.to_be_bytes());
+        out.copy_from_slice(&padded[..out.len()]);
+    }
+}
+
+/// One cached window of a group: its suffix and its slot in the cache.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    suffix: Suffix,
+    slot: usize,
+}
+
+/// A prefix's entry in the B-tree: its group, and the greatest suffix it
+/// ever held since the group was made, or a greater one (only an insert
+/// raises it, a removal leaves it), so that a read of later windows passes
+/// most keys by without loading their groups.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    group: u32,
+    newest: Suffix,
+}
+
+/// Why a key cannot join the groups.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The key's length differs from that of the keys already grouped (or
+    /// it is too short or its prefix too long to split).
+    Length,
+    /// Its prefix's group is full ([`MAX_GROUP`]).
+    Full,
+}
+
+/// The grouped sorted index (see the module docs).
+#[derive(Debug)]
+pub(super) struct Groups {
+    suffix_len: usize,
+    /// The length of every grouped key, once there is one.
+    key_len: Option<usize>,
+    /// Each prefix with its group's place in `groups`.
+    prefixes: BTreeMap<LookupKey, Head>,
+    groups: Vec<VecDeque<Entry>>,
+    /// Places of `groups` free for reuse (their deques keep their buffers).
+    free: Vec<u32>,
+}
+
+impl Groups {
+    /// Groups keys by all but their last `suffix_len` bytes (at most
+    /// [`MAX_SUFFIX`]).
+    pub(super) fn new(suffix_len: usize) -> Self {
+        Groups {
+            suffix_len: suffix_len.min(MAX_SUFFIX),
+            key_len: None,
+            prefixes: BTreeMap::new(),
+            groups: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// The configured suffix length.
+    pub(super) fn suffix_len(&self) -> usize {
+        self.suffix_len
+    }
+
+    /// Entries grouped.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.prefixes
+            .values()
+            .map(|h| self.groups[h.group as usize].len())
+            .sum()
+    }
+
+    /// Every grouped slot, in key order.
+    pub(super) fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.prefixes
+            .values()
+            .flat_map(|h| self.groups[h.group as usize].iter().map(|e| e.slot))
+    }
+
+    fn split<'k>(&self, key: &'k [u8]) -> Option<(&'k [u8], Suffix)> {
+        let prefix_len = key.len().checked_sub(self.suffix_len)?;
+        if prefix_len == 0
+            || prefix_len > INLINE_KEY
+            || self.key_len.is_some_and(|l| l != key.len())
+        {
+            return None;
+        }
+        let (prefix, suffix) = key.split_at(prefix_len);
+        Some((prefix, Suffix::of(suffix)))
+    }
+
+    /// Adds `key` of cache slot `slot`; returns the group it joined, which
+    /// [`remove`](Self::remove) takes back.
+    pub(super) fn insert(&mut self, key: &[u8], slot: usize) -> Result<u32, Refused> {
+        let (prefix, suffix) = self.split(key).ok_or(Refused::Length)?;
+        let query = LookupKey::inline(prefix).ok_or(Refused::Length)?;
+        let group = match self.prefixes.get_mut(&query) {
+            Some(head) => {
+                if self.groups[head.group as usize].len() >= MAX_GROUP {
+                    return Err(Refused::Full);
+                }
+                head.newest = head.newest.max(suffix);
+                head.group
+            }
+            None => {
+                let group = match self.free.pop() {
+                    Some(group) => group,
+                    None => {
+                        let group = u32::try_from(self.groups.len()).map_err(|_| Refused::Full)?;
+                        self.groups.push(VecDeque::new());
+                        group
+                    }
+                };
+                self.prefixes.insert(
+                    query,
+                    Head {
+                        group,
+                        newest: suffix,
+                    },
+                );
+                group
+            }
+        };
+        let entries = &mut self.groups[group as usize];
+        self.key_len = Some(key.len());
+        let entry = Entry { suffix, slot };
+        // Windows mostly arrive in start order: the back first.
+        match entries.back() {
+            Some(last) if last.suffix > suffix => {
+                let at = entries.partition_point(|e| e.suffix < suffix);
+                entries.insert(at, entry);
+            }
+            _ => entries.push_back(entry),
+        }
+        Ok(group)
+    }
+
+    /// Removes `key` of cache slot `slot` from `group`.
+    pub(super) fn remove(&mut self, key: &[u8], slot: usize, group: u32) {
+        let Some((prefix, suffix)) = self.split(key) else {
+            return;
+        };
+        let Some(entries) = self.groups.get_mut(group as usize) else {
+            return;
+        };
+        // Evictions take the least recently used window, mostly a key's
+        // earliest: the front first.
+        let at = match entries.front() {
+            Some(first) if first.slot == slot => 0,
+            _ => {
+                let at = entries.partition_point(|e| e.suffix < suffix);
+                if entries.get(at).is_none_or(|e| e.slot != slot) {
+                    return;
+                }
+                at
+            }
+        };
+        entries.remove(at);
+        if entries.is_empty() {
+            match LookupKey::inline(prefix) {
+                Some(query) => self.prefixes.remove(&query),
+                None => self.prefixes.remove(prefix),
+            };
+            self.free.push(group);
+            if self.prefixes.is_empty() {
+                self.key_len = None;
+            }
+        }
+    }
+
+    /// The groups of the prefixes in `[lower, upper]` (bounds on whole
+    /// prefixes), in order or reverse order, until `f` breaks.
+    fn walk_prefixes(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        forward: bool,
+        mut f: impl FnMut(&LookupKey, &Head) -> ControlFlow<()>,
+    ) {
+        if super::bounds_are_empty(lower, upper) {
+            return;
+        }
+        let range = super::range_of(&self.prefixes, lower, upper);
+        let mut step = |(prefix, head): (&LookupKey, &Head)| f(prefix, head);
+        if forward {
+            for item in range {
+                if step(item).is_break() {
+                    return;
+                }
+            }
+        } else {
+            for item in range.rev() {
+                if step(item).is_break() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with every grouped key in `[lower, upper]` (byte bounds on
+    /// whole keys) and its slot, in key order (`forward`) or reverse, until
+    /// it breaks. The key is built in a buffer from its prefix and suffix,
+    /// so the slots are not read.
+    pub(super) fn visit(
+        &self,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        forward: bool,
+        mut f: impl FnMut(&[u8], usize) -> ControlFlow<()>,
+    ) {
+        let Some(key_len) = self.key_len else {
+            return;
+        };
+        let prefix_len = key_len - self.suffix_len;
+        // The prefixes whose keys can lie within the bounds: a key is at
+        // least `lower` only if its prefix is at least `lower`'s first
+        // `prefix_len` bytes, and at most `upper` only if its prefix's
+        // first bytes are at most `upper`'s.
+        let outer_lower = match lower {
+            Bound::Included(b) | Bound::Excluded(b) => {
+                Bound::Included(&b[..b.len().min(prefix_len)])
+            }
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let upper_successor;
+        let outer_upper = match upper {
+            Bound::Included(b) | Bound::Excluded(b) if b.len() >= prefix_len => {
+                Bound::Included(&b[..prefix_len])
+            }
+            Bound::Included(b) | Bound::Excluded(b) => match successor(b) {
+                Some(s) => {
+                    upper_successor = s;
+                    Bound::Excluded(upper_successor.as_slice())
+                }
+                None => Bound::Unbounded,
+            },
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let mut buf = [0u8; INLINE_KEY + MAX_SUFFIX];
+        let buf = &mut buf[..key_len];
+        self.walk_prefixes(outer_lower, outer_upper, forward, |prefix, head| {
+            let entries = &self.groups[head.group as usize];
+            let prefix = prefix.as_bytes();
+            buf[..prefix_len].copy_from_slice(prefix);
+            let mut key_of = |e: &Entry| {
+                e.suffix.write(&mut buf[prefix_len..]);
+                cmp_key_bounds(buf, lower, upper)
+            };
+            let from = entries.partition_point(|e| key_of(e) == Position::Below);
+            let to = entries.partition_point(|e| key_of(e) != Position::Above);
+            let mut step = |e: &Entry| {
+                e.suffix.write(&mut buf[prefix_len..]);
+                f(buf, e.slot)
+            };
+            if forward {
+                entries.range(from..to).try_for_each(&mut step)
+            } else {
+                entries.range(from..to).rev().try_for_each(&mut step)
+            }
+        });
+    }
+
+    /// Calls `f` with every grouped key whose prefix lies in
+    /// `[prefix_lower, prefix_upper]` and whose suffix lies in
+    /// `[suffix_from, suffix_to]` (both inclusive, as long as a suffix),
+    /// with its slot, in key order (`forward`) or reverse, until it breaks.
+    /// Each group costs a binary search for its suffixes, not a step per
+    /// entry: a window store's read of a key range over its last second
+    /// skips the keys' earlier windows.
+    pub(super) fn visit_box(
+        &self,
+        prefix_lower: Bound<&[u8]>,
+        prefix_upper: Bound<&[u8]>,
+        suffix_from: &[u8],
+        suffix_to: &[u8],
+        forward: bool,
+        mut f: impl FnMut(&[u8], usize) -> ControlFlow<()>,
+    ) {
+        let Some(key_len) = self.key_len else {
+            return;
+        };
+        if suffix_from.len() != self.suffix_len || suffix_to.len() != self.suffix_len {
+            return;
+        }
+        let (lo, hi) = (Suffix::of(suffix_from), Suffix::of(suffix_to));
+        if lo > hi {
+            return;
+        }
+        let prefix_len = key_len - self.suffix_len;
+        let mut buf = [0u8; INLINE_KEY + MAX_SUFFIX];
+        let buf = &mut buf[..key_len];
+        self.walk_prefixes(prefix_lower, prefix_upper, forward, |prefix, head| {
+            // Most keys have no window in a short time range: their
+            // newest window ends the check, before their group is read.
+            if head.newest < lo {
+                return ControlFlow::Continue(());
+            }
+            let entries = &self.groups[head.group as usize];
+            let from = entries.partition_point(|e| e.suffix < lo);
+            let to = entries.partition_point(|e| e.suffix <= hi);
+            if from == to {
+                return ControlFlow::Continue(());
+            }
+            buf[..prefix_len].copy_from_slice(prefix.as_bytes());
+            let mut step = |e: &Entry| {
+                e.suffix.write(&mut buf[prefix_len..]);
+                f(buf, e.slot)
+            };
+            if forward {
+                entries.range(from..to).try_for_each(&mut step)
+            } else {
+                entries.range(from..to).rev().try_for_each(&mut step)
+            }
+        });
+    }
+}
+
+/// Where a key lies against a pair of bounds.
+#[derive(Debug, PartialEq, Eq)]
+enum Position {
+    Below,
+    Within,
+    Above,
+}
+
+fn cmp_key_bounds(key: &[u8], lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Position {
+    let below = match lower {
+        Bound::Included(b) => key < b,
+        Bound::Excluded(b) => key <= b,
+        Bound::Unbounded => false,
+    };
+    if below {
+        return Position::Below;
+    }
+    let above = match upper {
+        Bound::Included(b) => key > b,
+        Bound::Excluded(b) => key >= b,
+        Bound::Unbounded => false,
+    };
+    if above {
+        Position::Above
+    } else {
+        Position::Within
+    }
+}
+
+/// The least byte string greater than every string that starts with
+/// `bytes` (`None`: there is none, `bytes` being all `0xFF`).
+fn successor(bytes: &[u8]) -> Option<Vec<u8>> {
+    let last = bytes.iter().rposition(|&b| b != 0xFF)?;
+    let mut out = bytes[..=last].to_vec();
+    out[last] += 1;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_is_the_first_string_past_a_prefix() {
+        assert_eq!(successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(successor(&[1, 0xFF, 0xFF]), Some(vec![2]));
+        assert_eq!(successor(&[0xFF, 0xFF]), None);
+        assert_eq!(successor(&[]), None);
+    }
+
+    #[test]
+    fn keys_of_another_length_or_past_the_group_limit_are_refused() {
+        let mut groups = Groups::new(2);
+        assert_eq!(groups.insert(b"abxy", 0), Ok(0));
+        assert_eq!(groups.insert(b"abcxy", 1), Err(Refused::Length));
+        assert_eq!(groups.insert(b"xy", 1), Err(Refused::Length));
+        for i in 0..MAX_GROUP {
+            let key = [b'c', b'd', (i >> 8) as u8, i as u8];
+            assert_eq!(groups.insert(&key, i + 1), Ok(1));
+        }
+        assert_eq!(
+            groups.insert(&[b'c', b'd', 0xFF, 0xFF], 0),
+            Err(Refused::Full)
+        );
+        // Once the last key leaves, another length is welcome.
+        groups.remove(b"abxy", 0, 0);
+        for i in 0..MAX_GROUP {
+            groups.remove(&[b'c', b'd', (i >> 8) as u8, i as u8], i + 1, 1);
+        }
+        assert_eq!(groups.len(), 0);
+        assert!(groups.insert(b"abcxy", 7).is_ok());
+    }
+
+    #[test]
+    fn a_box_takes_the_suffix_range_of_each_prefix_in_range() {
+        let mut groups = Groups::new(1);
+        let mut slot = 0;
+        for prefix in [b"a", b"b", b"c", b"d"] {
+            for suffix in [1u8, 5, 9] {
+                groups.insert(&[prefix[0], suffix], slot).unwrap();
+                slot += 1;
+            }
+        }
+        let mut seen = Vec::new();
+        groups.visit_box(
+            Bound::Included(b"b"),
+            Bound::Excluded(b"d"),
+            &[2],
+            &[9],
+            true,
+            |key, slot| {
+                seen.push((key.to_vec(), slot));
+                ControlFlow::Continue(())
+            },
+        );
+        assert_eq!(
+            seen,
+            [
+                (b"b\x05".to_vec(), 4),
+                (b"b\x09".to_vec(), 5),
+                (b"c\x05".to_vec(), 7),
+                (b"c\x09".to_vec(), 8)
+            ]
+        );
+        seen.clear();
+        groups.visit_box(
+            Bound::Unbounded,
+            Bound::Unbounded,
+            &[5],
+            &[5],
+            false,
+            |key, _| {
+                seen.push((key.to_vec(), 0));
+                if key[0] == b'b' {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
+        let keys: Vec<_> = seen.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [b"d\x05".to_vec(), b"c\x05".to_vec(), b"b\x05".to_vec()]
+        );
+    }
+}
