@@ -84,10 +84,10 @@ struct Slot {
 
 impl Slot {
     /// An entry not linked into the LRU and dirty lists yet.
-    fn new(key: Rc<[u8]>, value: Option<&[u8]>, write: Write<'_>) -> Self {
+    fn new(key: Rc<[u8]>, value: Option<Vec<u8>>, write: Write<'_>) -> Self {
         Slot {
             key,
-            value: value.map(<[u8]>::to_vec),
+            value,
             timestamp: write.timestamp,
             dirty: write.dirty,
             context_bytes: 0,
@@ -166,6 +166,46 @@ impl Evicted {
             value: self.value,
             timestamp: self.timestamp,
             context: self.context,
+        }
+    }
+}
+
+/// Buffers of evicted entries handed back by the cache's owner
+/// ([`NamedCache::recycle`]) for the next new entries: a full cache evicts
+/// an entry for each one it takes in, and its key and value allocations
+/// (two `malloc`s and two `free`s a record) can be the last one's.
+#[derive(Debug, Default)]
+struct Spares {
+    keys: Vec<Rc<[u8]>>,
+    values: Vec<Vec<u8>>,
+}
+
+impl Spares {
+    /// How many buffers of each kind are kept.
+    const KEPT: usize = 8;
+
+    fn key(&mut self, key: &[u8]) -> Rc<[u8]> {
+        if let Some(mut spare) = self.keys.pop()
+            && let Some(bytes) = Rc::get_mut(&mut spare)
+            && bytes.len() == key.len()
+        {
+            bytes.copy_from_slice(key);
+            return spare;
+        }
+        Rc::from(key)
+    }
+
+    fn value(&mut self, value: Option<&[u8]>) -> Option<Vec<u8>> {
+        let value = value?;
+        match self.values.pop() {
+            // Not a buffer much larger than the value: the budget counts
+            // the value's bytes, not the buffer's.
+            Some(mut buf) if buf.capacity() <= 2 * value.len().max(32) => {
+                buf.clear();
+                buf.extend_from_slice(value);
+                Some(buf)
+            }
+            _ => Some(value.to_vec()),
         }
     }
 }
@@ -416,6 +456,7 @@ pub(crate) struct NamedCache<const UNCHARGED: usize = 0> {
     size_bytes: usize,
     /// The pool this cache's bytes count in, with its thread's other caches.
     pool: Option<CachePool>,
+    spares: Spares,
 }
 
 impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
@@ -430,6 +471,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             dirty_len: 0,
             size_bytes: 0,
             pool: None,
+            spares: Spares::default(),
         }
     }
 
@@ -540,7 +582,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                     return;
                 }
                 hashbrown::hash_table::Entry::Vacant(e) => {
-                    let slot = Slot::new(Rc::from(key), value, write);
+                    let slot = Slot::new(self.spares.key(key), self.spares.value(value), write);
                     let idx = occupy(&mut self.slots, &mut self.free, slot);
                     (idx, e.insert((query, idx)).bucket_index())
                 }
@@ -551,7 +593,7 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
                     return;
                 }
                 let key: Rc<[u8]> = Rc::from(key);
-                let slot = Slot::new(Rc::clone(&key), value, write);
+                let slot = Slot::new(Rc::clone(&key), self.spares.value(value), write);
                 let idx = occupy(&mut self.slots, &mut self.free, slot);
                 let entry = self.keys.lookup.insert_unique(
                     hash,
@@ -721,6 +763,19 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         }
         if let Some(after) = self.slots.get(next.lru_prev) {
             crate::hint::prefetch(after);
+        }
+    }
+
+    /// Takes back the key and value buffers of an evicted entry once its
+    /// owner is done with them, for the next new entries.
+    pub fn recycle(&mut self, key: Rc<[u8]>, value: Option<Vec<u8>>) {
+        if self.spares.keys.len() < Spares::KEPT && Rc::strong_count(&key) == 1 {
+            self.spares.keys.push(key);
+        }
+        if let Some(value) = value
+            && self.spares.values.len() < Spares::KEPT
+        {
+            self.spares.values.push(value);
         }
     }
 
@@ -1539,6 +1594,41 @@ mod tests {
         );
         // The reverse scan touched `a` last, so `d` is now the eldest.
         assert_eq!(cache.evict().map(|e| e.key.to_vec()), Some(b"d".to_vec()));
+    }
+
+    /// An evicted entry's buffers, handed back, hold the next new entry
+    /// when they fit it: the key's when it has the same length and no one
+    /// else holds it, the value's when it is not much larger.
+    #[test]
+    fn recycled_buffers_hold_the_next_new_entries_they_fit() {
+        let mut cache = NamedCache::<0>::new();
+        cache.put(b"k1", Some(&[1; 100]), w(0, false));
+        let e = cache.evict().unwrap();
+        let (key_at, value_at) = (e.key.as_ptr(), e.value.as_ref().unwrap().as_ptr());
+        cache.recycle(e.key, e.value);
+        cache.put(b"k2", Some(&[2; 90]), w(1, false));
+        let e = cache.evict().unwrap();
+        assert_eq!(
+            (&e.key[..], e.value.as_deref()),
+            (&b"k2"[..], Some(&[2u8; 90][..]))
+        );
+        assert_eq!(e.key.as_ptr(), key_at);
+        assert_eq!(e.value.as_ref().unwrap().as_ptr(), value_at);
+        cache.recycle(e.key, e.value);
+        // Another key length, a value far smaller than the spare buffer.
+        cache.put(b"key3", Some(&[3; 4]), w(2, false));
+        let e = cache.evict().unwrap();
+        assert!(e.value.as_ref().unwrap().capacity() < 90);
+        assert_eq!(
+            (&e.key[..], e.value.as_deref()),
+            (&b"key3"[..], Some(&[3u8; 4][..]))
+        );
+        // A key someone else still holds is not taken back.
+        let held = e.key.clone();
+        cache.recycle(e.key, None);
+        cache.put(b"key4", None, w(3, false));
+        assert_ne!(cache.evict().unwrap().key.as_ptr(), held.as_ptr());
+        assert_eq!(&held[..], b"key3");
     }
 
     /// The lazily sorted index against a model: random puts, removes,

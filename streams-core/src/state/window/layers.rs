@@ -699,6 +699,8 @@ impl CachingWindowStore {
                 let report = inner.reports.retained();
                 let written = inner.write_down(self.layout, Some(evicted), report)?;
                 inner.reports.keep(written);
+            } else {
+                inner.cache.recycle(evicted.key, evicted.value);
             }
         }
         Ok(())
@@ -868,6 +870,8 @@ impl Inner {
                 evicted.timestamp,
                 evicted.context,
             );
+            // Copied into the batch: the buffers can hold the next entry.
+            self.cache.recycle(evicted.key, evicted.value);
         }
         self.cache.drain_dirty(|entry| {
             batch.push(
