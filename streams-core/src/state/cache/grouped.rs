@@ -308,15 +308,7 @@ impl Groups {
             };
             let from = entries.partition_point(|e| key_of(e) == Position::Below);
             let to = entries.partition_point(|e| key_of(e) != Position::Above);
-            let mut step = |e: &Entry| {
-                e.suffix.write(&mut buf[prefix_len..]);
-                f(buf, e.slot)
-            };
-            if forward {
-                entries.range(from..to).try_for_each(&mut step)
-            } else {
-                entries.range(from..to).rev().try_for_each(&mut step)
-            }
+            visit_entries(entries, from..to, forward, buf, prefix_len, &mut f)
         });
     }
 
@@ -362,16 +354,29 @@ impl Groups {
                 return ControlFlow::Continue(());
             }
             buf[..prefix_len].copy_from_slice(prefix.as_bytes());
-            let mut step = |e: &Entry| {
-                e.suffix.write(&mut buf[prefix_len..]);
-                f(buf, e.slot)
-            };
-            if forward {
-                entries.range(from..to).try_for_each(&mut step)
-            } else {
-                entries.range(from..to).rev().try_for_each(&mut step)
-            }
+            visit_entries(entries, from..to, forward, buf, prefix_len, &mut f)
         });
+    }
+}
+
+/// Calls `f` with the keys (`buf` holds their prefix) and slots of
+/// `entries[range]`, in order or reverse order, until it breaks.
+fn visit_entries(
+    entries: &VecDeque<Entry>,
+    range: std::ops::Range<usize>,
+    forward: bool,
+    buf: &mut [u8],
+    prefix_len: usize,
+    f: &mut impl FnMut(&[u8], usize) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    let mut step = |e: &Entry| {
+        e.suffix.write(&mut buf[prefix_len..]);
+        f(buf, e.slot)
+    };
+    if forward {
+        entries.range(range).try_for_each(&mut step)
+    } else {
+        entries.range(range).rev().try_for_each(&mut step)
     }
 }
 
