@@ -117,6 +117,13 @@ mkdir -p "$logs"
 started_broker=0
 cleanup() {
     rm -rf "$work"
+    # A broker that outlives this run (`--bootstrap`, or the bench broker
+    # found running) would keep every topic it made: gigabytes a table,
+    # and a broker full of them runs the stateful workloads slower.
+    if ((!started_broker)) && [[ -n ${prefix:-} && -n ${bootstrap:-} && -x ${bin:-} ]]; then
+        "$bin" drop --bootstrap "$bootstrap" --prefix "$prefix" >/dev/null 2>"$logs/drop.log" \
+            || say "warning: could not delete this run's topics (prefix $prefix): see $logs/drop.log"
+    fi
     if ((started_broker)); then
         KAFKA_RUN_DIR=$broker_dir "$ROOT/scripts/kafka-broker.sh" stop >&2 || true
     fi

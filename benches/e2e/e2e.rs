@@ -11,12 +11,15 @@
 //! e2e run  --bootstrap B --prefix P --workload W [--guarantee G] [--records N]
 //!          [--restore-keys K] [--state-dir D] [--timeout-s S] [--set key=value ...]
 //! e2e inprocess --workload W [--records N] [--partitions P]
+//! e2e drop --bootstrap B --prefix P
 //! ```
 //!
 //! `load` creates and fills the topics and prints a manifest (one JSON
 //! line); `run` prints one JSON line with the measurement; `inprocess`
 //! runs a workload's tasks on the same data with no broker (see
-//! `inprocess.rs`) and prints one JSON line. The topics,
+//! `inprocess.rs`) and prints one JSON line; `drop` deletes every topic
+//! named `P-...` (what `load` and the runs under that prefix made), so a
+//! broker that serves many invocations does not pile them up. The topics,
 //! data and workloads are described in `benches/README.md`
 //! ("End-to-end"); `scripts/bench.sh` drives the whole comparison.
 
@@ -120,7 +123,7 @@ fn main() -> ExitCode {
         // no arguments as a smoke test; this one needs a broker, so it only
         // says how to run it.
         eprintln!(
-            "usage: e2e load|run|inprocess --bootstrap HOST:PORT --prefix P [options] (see benches/e2e/e2e.rs; scripts/bench.sh drives it)"
+            "usage: e2e load|run|inprocess|drop --bootstrap HOST:PORT --prefix P [options] (see benches/e2e/e2e.rs; scripts/bench.sh drives it)"
         );
         return ExitCode::SUCCESS;
     };
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
         "load" => load::load(&args),
         "run" => workloads::run(&args),
         "inprocess" => inprocess::run(&args),
+        "drop" => load::drop_topics(&args),
         other => Err(format!("unknown command {other}")),
     };
     match result {

@@ -359,3 +359,46 @@ pub fn load(args: &Args) -> Result<String, String> {
     })
     .to_string())
 }
+
+/// `e2e drop`: deletes every topic named `<prefix>-...`, the inputs `load`
+/// made and the internal and output topics of every run under that prefix
+/// (application ids lead with it). A broker that serves many invocations
+/// keeps them all otherwise: one that had gathered 17 GB of benchmark
+/// topics ran the stateful workloads of both sides markedly slower than
+/// after a restart (see `benches/README.md`).
+pub fn drop_topics(args: &Args) -> Result<String, String> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .create()
+        .map_err(|e| format!("admin client: {e}"))?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(30))
+        .map_err(|e| format!("metadata: {e}"))?;
+    let owned = format!("{}-", args.prefix);
+    let names: Vec<&str> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name())
+        .filter(|name| name.starts_with(&owned))
+        .collect();
+    if !names.is_empty() {
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
+        let results = futures::executor::block_on(admin.delete_topics(&names, &options))
+            .map_err(|e| format!("delete topics: {e}"))?;
+        let failed: Vec<String> = results
+            .into_iter()
+            .filter_map(Result::err)
+            // Gone already (a second `drop`, or a topic deleted meanwhile).
+            .filter(|(_, code)| *code != RDKafkaErrorCode::UnknownTopicOrPartition)
+            .map(|(topic, code)| format!("{topic}: {code}"))
+            .collect();
+        if !failed.is_empty() {
+            return Err(format!("could not delete {}", failed.join(", ")));
+        }
+    }
+    Ok(format!("{{\"dropped_topics\":{}}}", names.len()))
+}
