@@ -36,6 +36,10 @@ pub(super) const MAX_SUFFIX: usize = 12;
 /// the better index (a single hot key's windows, say).
 pub(super) const MAX_GROUP: usize = 1024;
 
+/// Slots a deque keeps however few entries it holds (see
+/// [`Groups::remove`]).
+const KEPT_SLOTS: usize = 8;
+
 /// A suffix as two big-endian words of its zero-padded bytes, which
 /// compare as the bytes do (all suffixes have the same length).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -216,6 +220,14 @@ impl Groups {
             }
         };
         entries.remove(at);
+        // Deques keep their buffers as they shrink, and a freed group's is
+        // reused by whichever key comes next: without a trim, keys that
+        // were hot in turn would each leave a buffer the size of their
+        // peak, memory the cache's budget does not see. Trimmed, a deque
+        // holds at most four times its entries (plus a few slots).
+        if entries.capacity() > KEPT_SLOTS && entries.len() * 4 < entries.capacity() {
+            entries.shrink_to((entries.len() * 2).max(KEPT_SLOTS));
+        }
         if entries.is_empty() {
             match LookupKey::inline(prefix) {
                 Some(query) => self.prefixes.remove(&query),
@@ -451,6 +463,36 @@ mod tests {
         }
         assert_eq!(groups.len(), 0);
         assert!(groups.insert(b"abcxy", 7).is_ok());
+    }
+
+    /// A group that held many windows gives its buffer back as they leave,
+    /// whether it empties or not.
+    #[test]
+    fn draining_groups_trim_their_buffers() {
+        let mut groups = Groups::new(2);
+        for prefix in [b'a', b'b'] {
+            for i in 0..1000usize {
+                let key = [prefix, (i >> 8) as u8, i as u8];
+                groups.insert(&key, i).unwrap();
+            }
+        }
+        for i in 0..990usize {
+            groups.remove(&[b'a', (i >> 8) as u8, i as u8], i, 0);
+        }
+        for i in 0..1000usize {
+            groups.remove(&[b'b', (i >> 8) as u8, i as u8], i, 1);
+        }
+        assert_eq!(groups.len(), 10);
+        assert!(
+            groups.groups[0].capacity() <= 40,
+            "{}",
+            groups.groups[0].capacity()
+        );
+        assert!(
+            groups.groups[1].capacity() <= KEPT_SLOTS,
+            "{}",
+            groups.groups[1].capacity()
+        );
     }
 
     #[test]
