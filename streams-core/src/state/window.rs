@@ -213,6 +213,29 @@ pub trait WindowBytesStore: StateStore {
     ) -> StoreResult<Vec<WindowEntry>> {
         self.fetch_range(None, None, time_from, time_to, forward)
     }
+    /// Hands `key`'s windows whose start is in `[time_from, time_to]` to
+    /// `visit` as (window start, value bytes), in the order
+    /// [`fetch_range`](Self::fetch_range) lists them, stopping at the first
+    /// error `visit` returns.
+    ///
+    /// A store that holds the entries in memory lends them out rather than
+    /// copying each key and value into a [`WindowEntry`] first: a join
+    /// probes one key per record and decodes each match at once. The
+    /// default collects `fetch_range`; a layer that wraps another store
+    /// forwards it.
+    fn visit_key_range(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+        visit: &mut dyn FnMut(i64, &[u8]) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        for e in self.fetch_range(Some(key), Some(key), time_from, time_to, forward)? {
+            visit(e.start, &e.value)?;
+        }
+        Ok(())
+    }
     /// Every live window.
     fn all(&self, forward: bool) -> StoreResult<Vec<WindowEntry>>;
     /// No window the store holds starts after this (`i64::MAX`, the

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::{
     WindowBytesStore, WindowEntry, WindowOrder, WindowWrite, key_in_range, split_window_store_key,
-    window_store_key,
+    window_store_key, write_window_store_key,
 };
 use crate::processor::{Headers, RecordMetadata};
 use crate::state::cache::{Evicted, NamedCache, Write};
@@ -31,6 +31,8 @@ pub struct ChangeLoggingWindowBytesStore {
     timestamp: Rc<Cell<i64>>,
     timestamped: bool,
     seqnum: u32,
+    /// The last logged store key's buffer, reused by the next put.
+    key_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for ChangeLoggingWindowBytesStore {
@@ -63,6 +65,7 @@ impl ChangeLoggingWindowBytesStore {
             timestamp,
             timestamped,
             seqnum: 0,
+            key_buf: Vec::new(),
         }
     }
 
@@ -129,8 +132,12 @@ impl WindowBytesStore for ChangeLoggingWindowBytesStore {
         if self.inner.retain_duplicates() {
             self.seqnum = (self.seqnum + 1) & 0x7FFF_FFFF;
         }
-        let store_key = window_store_key(key, window_start, self.seqnum);
-        self.log(&store_key, value, self.timestamp.get())
+        let mut store_key = std::mem::take(&mut self.key_buf);
+        store_key.clear();
+        write_window_store_key(key, window_start, self.seqnum, &mut store_key);
+        let logged = self.log(&store_key, value, self.timestamp.get());
+        self.key_buf = store_key;
+        logged
     }
 
     fn put_all_with_timestamps(&mut self, records: &[WindowWrite<'_>]) -> StoreResult<()> {
@@ -177,6 +184,18 @@ impl WindowBytesStore for ChangeLoggingWindowBytesStore {
         forward: bool,
     ) -> StoreResult<Vec<WindowEntry>> {
         self.inner.fetch_all(time_from, time_to, forward)
+    }
+
+    fn visit_key_range(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+        visit: &mut dyn FnMut(i64, &[u8]) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        self.inner
+            .visit_key_range(key, time_from, time_to, forward, visit)
     }
 
     fn all(&self, forward: bool) -> StoreResult<Vec<WindowEntry>> {

@@ -26,6 +26,7 @@ use std::collections::VecDeque;
 use rustc_hash::FxHashMap;
 
 use super::WindowEntry;
+use crate::state::StoreResult;
 
 /// Bytes an indexed entry costs beyond its value (start, seqnum, the boxed
 /// slice's pointer and length, the deque slot).
@@ -37,6 +38,10 @@ const RUN_OVERHEAD: usize = 64;
 /// so it waits for as many inserts as the index held after the previous
 /// one (amortised constant work per insert).
 const MIN_SWEEP_INTERVAL: usize = 1024;
+/// Value buffers of swept entries kept for the next inserts, at most, and
+/// the longest one kept (together at most 2 MiB beside the budget).
+const MAX_SPARES: usize = 4096;
+const MAX_SPARE_LEN: usize = 512;
 
 /// One indexed window entry.
 struct Indexed {
@@ -57,6 +62,12 @@ pub(crate) struct RecentIndex {
     budget: usize,
     entries: usize,
     inserts_until_sweep: usize,
+    /// Value buffers of swept entries: an insert of a value of the same
+    /// length copies into one instead of allocating. A sweep freed
+    /// thousands of small buffers at once and the inserts after it
+    /// allocated as many again, a fifth of the index's time in the
+    /// allocator.
+    spares: Vec<Box<[u8]>>,
 }
 
 impl std::fmt::Debug for RecentIndex {
@@ -81,6 +92,7 @@ impl RecentIndex {
             budget,
             entries: 0,
             inserts_until_sweep: MIN_SWEEP_INTERVAL,
+            spares: Vec::new(),
         }
     }
 
@@ -127,12 +139,19 @@ impl RecentIndex {
         if self.floor == i64::MAX {
             return;
         }
+        self.bytes += value.len() + ENTRY_OVERHEAD;
+        let value = match self.spares.pop() {
+            Some(mut spare) if spare.len() == value.len() => {
+                spare.copy_from_slice(value);
+                spare
+            }
+            _ => value.into(),
+        };
         let entry = Indexed {
             start,
             seqnum,
-            value: value.into(),
+            value,
         };
-        self.bytes += value.len() + ENTRY_OVERHEAD;
         self.entries += 1;
         match self.runs.get_mut(key) {
             Some(run) => run.push_back(entry),
@@ -155,6 +174,7 @@ impl RecentIndex {
                 );
                 self.floor = i64::MAX;
                 self.runs = FxHashMap::default();
+                self.spares = Vec::new();
                 self.bytes = 0;
                 self.entries = 0;
             }
@@ -165,8 +185,17 @@ impl RecentIndex {
     /// have one.
     fn retain(&mut self, keep: impl Fn(i64) -> bool) {
         let (mut bytes, mut entries) = (0, 0);
+        let spares = &mut self.spares;
         self.runs.retain(|key, run| {
-            run.retain(|e| keep(e.start));
+            run.retain_mut(|e| {
+                if keep(e.start) {
+                    return true;
+                }
+                if spares.len() < MAX_SPARES && e.value.len() <= MAX_SPARE_LEN {
+                    spares.push(std::mem::take(&mut e.value));
+                }
+                false
+            });
             if run.is_empty() {
                 return false;
             }
@@ -224,6 +253,48 @@ impl RecentIndex {
             out.reverse();
         }
         out
+    }
+
+    /// Hands `key`'s entries with a start in `[time_from, time_to]` to
+    /// `visit`, in [`fetch`](Self::fetch)'s order, lending the indexed
+    /// values instead of copying them. Only meaningful when
+    /// [`covers`](Self::covers) `time_from`.
+    pub(crate) fn visit(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+        visit: &mut dyn FnMut(i64, &[u8]) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let Some(run) = self.runs.get(key) else {
+            return Ok(());
+        };
+        let in_range = |e: &&Indexed| e.start >= time_from && e.start <= time_to;
+        // Records that arrived in time order (nearly all) left the run in
+        // strictly increasing (start, seqnum) order: it is listed as it
+        // stands. Anything else takes `fetch`'s sort and deduplication.
+        let mut last = None;
+        let ordered = run.iter().filter(in_range).all(|e| {
+            let at = (e.start, e.seqnum);
+            let after = last.is_none_or(|l| l < at);
+            last = Some(at);
+            after
+        });
+        if !ordered {
+            for e in self.fetch(key, time_from, time_to, forward) {
+                visit(e.start, &e.value)?;
+            }
+        } else if forward {
+            for e in run.iter().filter(in_range) {
+                visit(e.start, &e.value)?;
+            }
+        } else {
+            for e in run.iter().rev().filter(in_range) {
+                visit(e.start, &e.value)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::mpsc::{self, Receiver};
 use super::recent::RecentIndex;
 use super::{
     WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
-    WindowWrite, key_in_range, split_window_store_key, window_store_key,
+    WindowWrite, key_in_range, split_window_store_key, window_store_key, write_window_store_key,
 };
 use ::rocksdb::WriteBatch;
 
@@ -371,6 +371,8 @@ pub struct RocksDbWindowStore {
     /// Writes not yet handed to RocksDB, while `recent` answers the reads
     /// they matter to (see [`BatchedWrites`]).
     batched: RefCell<BatchedWrites>,
+    /// The last put's store-key buffer, reused by the next put.
+    key_buf: Vec<u8>,
     segments: Segments,
     open: bool,
 }
@@ -470,6 +472,7 @@ impl RocksDbWindowStore {
             stored_upper,
             recent,
             batched: RefCell::default(),
+            key_buf: Vec::new(),
             segments,
             open: true,
         })
@@ -562,7 +565,10 @@ impl RocksDbWindowStore {
         if batched.len == 0 {
             return Ok(());
         }
-        let batch = std::mem::take(&mut batched.batch);
+        // The next batch starts at this one's size: grown from empty, each
+        // batch's buffer was reallocated and copied a handful of times.
+        let size = batched.batch.size_in_bytes();
+        let batch = std::mem::replace(&mut batched.batch, WriteBatch::with_capacity_bytes(size));
         batched.len = 0;
         match self.segments.segments.get(&batched.segment) {
             Some(segment) => segment.write(batch),
@@ -731,8 +737,12 @@ impl WindowBytesStore for RocksDbWindowStore {
         if self.retain_duplicates {
             self.seqnum = (self.seqnum + 1) & 0x7FFF_FFFF;
         }
-        let store_key = window_store_key(key, window_start, self.seqnum);
-        if !self.put_store_key(&store_key, value, window_start)? {
+        let mut store_key = std::mem::take(&mut self.key_buf);
+        store_key.clear();
+        write_window_store_key(key, window_start, self.seqnum, &mut store_key);
+        let put = self.put_store_key(&store_key, value, window_start);
+        self.key_buf = store_key;
+        if !put? {
             log::warn!(
                 "Skipping record for expired segment. store=[{}] windowStart=[{window_start}]",
                 self.name
@@ -786,6 +796,30 @@ impl WindowBytesStore for RocksDbWindowStore {
             });
         }
         self.scan(key_from, key_to, from, time_to, forward)
+    }
+
+    fn visit_key_range(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+        visit: &mut dyn FnMut(i64, &[u8]) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        self.check_open()?;
+        let from = self.actual_from(time_from);
+        if let Some(index) = &self.recent
+            && index.covers(from)
+        {
+            if from <= time_to {
+                index.visit(key, from, time_to, forward, visit)?;
+            }
+            return Ok(());
+        }
+        for e in self.scan(Some(key), Some(key), from, time_to, forward)? {
+            visit(e.start, &e.value)?;
+        }
+        Ok(())
     }
 
     fn fetch_all(

@@ -1275,10 +1275,19 @@ fn one_key_fetches_from_the_index_of_newest_entries_match_the_in_memory_store() 
                 .unwrap();
             let want: Vec<(Vec<u8>, i64, Vec<u8>)> = starts(&want);
             let got = |s: &RocksDbWindowStore| {
-                starts(
+                let fetched = starts(
                     &s.fetch_range(Some(&probe), Some(&probe), lo, hi, forward)
                         .unwrap(),
-                )
+                );
+                // The lending read lists the same entries in the same order.
+                let mut visited = Vec::new();
+                s.visit_key_range(&probe, lo, hi, forward, &mut |start, v| {
+                    visited.push((probe.to_vec(), start, v.to_vec()));
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(visited, fetched, "visited, step {step} {forward}");
+                fetched
             };
             assert_eq!(
                 got(&indexed),

@@ -233,6 +233,33 @@ impl<K, V> Codec<K, V> {
         )
     }
 
+    /// `key`'s windows in `[time_from, time_to]`, each decoded by `decode`
+    /// straight from the bytes the store lends (see
+    /// [`WindowBytesStore::visit_key_range`]).
+    fn key_range<T>(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+        decode: impl Fn(&[u8]) -> StoreResult<T>,
+    ) -> StoreResult<Vec<(i64, T)>> {
+        let mut out = Vec::new();
+        self.with_key(key, |k| {
+            self.stack()?.bytes().visit_key_range(
+                k,
+                time_from,
+                time_to,
+                forward,
+                &mut |start, bytes| {
+                    out.push((start, decode(bytes)?));
+                    Ok(())
+                },
+            )
+        })?;
+        Ok(out)
+    }
+
     fn decode_windowed(
         &self,
         entries: Vec<WindowEntry>,
@@ -435,11 +462,8 @@ impl<K, V> TimestampedWindowStore<K, V> {
         to: i64,
         forward: bool,
     ) -> StoreResult<Vec<(i64, ValueAndTimestamp<V>)>> {
-        let entries = self.codec.range(Some(key), Some(key), from, to, forward)?;
-        entries
-            .into_iter()
-            .map(|e| Ok((e.start, self.codec.decode_value(&e.value)?)))
-            .collect()
+        self.codec
+            .key_range(key, from, to, forward, |v| self.codec.decode_value(v))
     }
 
     /// Windows of keys in `[key_from, key_to]` (open where `None`) whose
@@ -619,11 +643,9 @@ impl<K, V> WindowStore<K, V> {
     }
 
     fn values(&self, key: &K, from: i64, to: i64, forward: bool) -> StoreResult<Vec<(i64, V)>> {
-        let entries = self.codec.range(Some(key), Some(key), from, to, forward)?;
-        entries
-            .into_iter()
-            .map(|e| Ok((e.start, self.codec.decode_value(&e.value)?.value)))
-            .collect()
+        self.codec.key_range(key, from, to, forward, |v| {
+            Ok(self.codec.decode_value(v)?.value)
+        })
     }
 
     /// Windows of keys in `[key_from, key_to]` (open where `None`) whose
