@@ -524,6 +524,11 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         self.dirty_head != NIL
     }
 
+    /// Entries waiting to be written down.
+    pub fn dirty_len(&self) -> usize {
+        self.dirty_len
+    }
+
     fn slot(&self, idx: usize) -> &Slot {
         match self.slots.get(idx) {
             Some(Some(slot)) => slot,

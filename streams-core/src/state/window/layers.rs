@@ -880,6 +880,14 @@ impl Inner {
         // Out of `self` while the writes borrow from it; back, emptied, at
         // the end.
         let mut batch = std::mem::take(&mut self.batch);
+        // Sized once for what is dirty, the entries' bytes estimated from
+        // the cache's average entry: grown by doubling instead, a
+        // write-down of a whole cache (an eviction's, past the buffer kept
+        // between write-downs) copied its bytes about once more.
+        let entries = self.cache.dirty_len() + usize::from(evicted.is_some());
+        let average = (self.cache.size_bytes() / self.cache.len().max(1))
+            .saturating_sub(crate::state::cache::ENTRY_OVERHEAD);
+        batch.reserve(entries, entries.saturating_mul(average));
         if let Some(evicted) = evicted {
             let value = evicted.value.as_deref();
             batch.push(
@@ -1053,6 +1061,13 @@ impl DirtyBatch {
             timestamp,
         });
         self.contexts.push(context);
+    }
+
+    /// Room for `entries` more entries of `bytes` bytes in all.
+    fn reserve(&mut self, entries: usize, bytes: usize) {
+        self.bytes.reserve(bytes);
+        self.entries.reserve(entries);
+        self.contexts.reserve(entries);
     }
 
     /// The store key and value of `entry`.
