@@ -1257,7 +1257,7 @@ fn occupy(slots: &mut Vec<Option<Slot>>, free: &mut Vec<usize>, slot: Slot) -> u
 
 /// Whether no key can lie between `lower` and `upper` (`BTreeMap::range`
 /// panics on such bounds).
-fn bounds_are_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+fn bounds_are_empty<T: Ord + ?Sized>(lower: Bound<&T>, upper: Bound<&T>) -> bool {
     match (lower, upper) {
         (Bound::Included(l), Bound::Included(u)) => l > u,
         (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))

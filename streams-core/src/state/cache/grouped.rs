@@ -310,13 +310,7 @@ impl Groups {
     ) {
         let (lower, upper) = (Prefix::bound(lower), Prefix::bound(upper));
         // Checked on the cut bounds: two long bounds may cut to one.
-        let empty = match (lower, upper) {
-            (Bound::Included(l), Bound::Included(u)) => l > u,
-            (Bound::Included(l) | Bound::Excluded(l), Bound::Excluded(u))
-            | (Bound::Excluded(l), Bound::Included(u)) => l >= u,
-            _ => false,
-        };
-        if empty {
+        if super::bounds_are_empty(lower.as_ref(), upper.as_ref()) {
             return;
         }
         let range = self.prefixes.range((lower, upper));
@@ -541,6 +535,23 @@ mod tests {
         }
         assert!(Prefix::of(b"a") < Prefix::of(b"a\0"));
         assert!(Prefix::of(b"a\0") < Prefix::of(b"a\x01"));
+
+        // Two long bounds that cut to the same prefix hold nothing
+        // between them (and must not reach `BTreeMap::range` as equal
+        // excluded bounds, which panics).
+        let mut groups = Groups::new(1);
+        groups.insert(b"ab", 0).unwrap();
+        let lower = [b'a'; 40];
+        let mut upper = lower;
+        upper[39] = b'b';
+        groups.visit_box(
+            Bound::Excluded(&lower),
+            Bound::Excluded(&upper),
+            &[0],
+            &[0xFF],
+            true,
+            |key, _| panic!("{key:?} lies between two bounds that hold nothing"),
+        );
     }
 
     #[test]
