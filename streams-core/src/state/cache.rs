@@ -316,7 +316,7 @@ fn ungroup(keys: &mut Keys, slots: &mut [Option<Slot>]) {
 /// cache (half of a cache lookup's time in the table-table join). Hashed
 /// and compared as the bytes they hold, so a `&[u8]` looks them up.
 #[derive(Debug, Clone)]
-enum LookupKey {
+pub(crate) enum LookupKey {
     Inline { len: u8, bytes: [u8; INLINE_KEY] },
     Shared(Rc<[u8]>),
 }
@@ -335,6 +335,12 @@ impl LookupKey {
         Some(LookupKey::Inline { len, bytes })
     }
 
+    /// `key` inline if it is short enough, else in an allocation of its
+    /// own.
+    pub(crate) fn copied(key: &[u8]) -> Self {
+        LookupKey::inline(key).unwrap_or_else(|| LookupKey::Shared(Rc::from(key)))
+    }
+
     fn new(key: &Rc<[u8]>) -> Self {
         match u8::try_from(key.len()) {
             Ok(len) if key.len() <= INLINE_KEY => {
@@ -346,7 +352,7 @@ impl LookupKey {
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match self {
             LookupKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
             LookupKey::Shared(key) => key,
@@ -367,6 +373,13 @@ impl PartialEq for LookupKey {
 }
 
 impl Eq for LookupKey {}
+
+impl std::hash::Hash for LookupKey {
+    /// As the bytes hash, as `Borrow<[u8]>` requires.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 impl Ord for LookupKey {
     /// As the bytes compare (which `Borrow<[u8]>` requires). Two inline
