@@ -41,8 +41,11 @@ pub(super) const MAX_GROUP: usize = 1024;
 const KEPT_SLOTS: usize = 8;
 
 /// A suffix as two big-endian words of its zero-padded bytes, which
-/// compare as the bytes do (all suffixes have the same length).
+/// compare as the bytes do (all suffixes have the same length). Packed
+/// to twelve bytes, so that an [`Entry`] is sixteen (four to a cache
+/// line) and a B-tree [`Head`] sixteen too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(C, packed(4))]
 struct Suffix {
     hi: u64,
     lo: u32,
@@ -129,12 +132,15 @@ impl Prefix {
     }
 }
 
-/// One cached window of a group: its suffix and its slot in the cache.
+/// One cached window of a group: its suffix and its slot in the cache
+/// (slots past `u32::MAX` are refused, see [`Groups::insert`]).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     suffix: Suffix,
-    slot: usize,
+    slot: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 16);
 
 /// A prefix's entry in the B-tree: its group, and the greatest suffix it
 /// ever held since the group was made, or a greater one (only an insert
@@ -152,7 +158,8 @@ pub(super) enum Refused {
     /// The key's length differs from that of the keys already grouped (or
     /// it is too short or its prefix too long to split).
     Length,
-    /// Its prefix's group is full ([`MAX_GROUP`]).
+    /// Its prefix's group is full ([`MAX_GROUP`]), or the groups or
+    /// the cache's slots outgrew `u32` indexes.
     Full,
 }
 
@@ -198,9 +205,11 @@ impl Groups {
 
     /// Every grouped slot, in key order.
     pub(super) fn slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.prefixes
-            .values()
-            .flat_map(|h| self.groups[h.group as usize].iter().map(|e| e.slot))
+        self.prefixes.values().flat_map(|h| {
+            self.groups[h.group as usize]
+                .iter()
+                .map(|e| e.slot as usize)
+        })
     }
 
     fn split<'k>(&self, key: &'k [u8]) -> Option<(&'k [u8], Suffix)> {
@@ -219,12 +228,19 @@ impl Groups {
     /// [`remove`](Self::remove) takes back.
     pub(super) fn insert(&mut self, key: &[u8], slot: usize) -> Result<u32, Refused> {
         let (prefix, suffix) = self.split(key).ok_or(Refused::Length)?;
+        let slot = u32::try_from(slot).map_err(|_| Refused::Full)?;
         let query = Prefix::of(prefix);
+        // Whether the key is past every suffix its group holds, known from
+        // the B-tree's entry alone: then it goes to the back without a
+        // look at the deque's last entry (a cache miss more often than
+        // not, and most inserts are such keys).
+        let mut past_all = true;
         let group = match self.prefixes.get_mut(&query) {
             Some(head) => {
                 if self.groups[head.group as usize].len() >= MAX_GROUP {
                     return Err(Refused::Full);
                 }
+                past_all = suffix > head.newest;
                 head.newest = head.newest.max(suffix);
                 head.group
             }
@@ -252,6 +268,7 @@ impl Groups {
         let entry = Entry { suffix, slot };
         // Windows mostly arrive in start order: the back first.
         match entries.back() {
+            _ if past_all => entries.push_back(entry),
             Some(last) if last.suffix > suffix => {
                 let at = entries.partition_point(|e| e.suffix < suffix);
                 entries.insert(at, entry);
@@ -272,10 +289,10 @@ impl Groups {
         // Evictions take the least recently used window, mostly a key's
         // earliest: the front first.
         let at = match entries.front() {
-            Some(first) if first.slot == slot => 0,
+            Some(first) if first.slot as usize == slot => 0,
             _ => {
                 let at = entries.partition_point(|e| e.suffix < suffix);
-                if entries.get(at).is_none_or(|e| e.slot != slot) {
+                if entries.get(at).is_none_or(|e| e.slot as usize != slot) {
                     return;
                 }
                 at
@@ -443,7 +460,7 @@ fn visit_entries(
 ) -> ControlFlow<()> {
     let mut step = |e: &Entry| {
         e.suffix.write(&mut buf[prefix_len..]);
-        f(buf, e.slot)
+        f(buf, e.slot as usize)
     };
     if forward {
         entries.range(range).try_for_each(&mut step)
