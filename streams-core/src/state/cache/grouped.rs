@@ -52,13 +52,12 @@ struct Suffix {
 }
 
 impl Suffix {
+    /// `bytes`, at most [`MAX_SUFFIX`] long.
     fn of(bytes: &[u8]) -> Self {
-        let mut padded = [0u8; MAX_SUFFIX];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        let (hi, lo) = padded.split_at(8);
+        let word = padded_word(&bytes[..bytes.len().min(MAX_SUFFIX)]);
         Suffix {
-            hi: u64::from_be_bytes(hi.try_into().unwrap_or_default()),
-            lo: u32::from_be_bytes(lo.try_into().unwrap_or_default()),
+            hi: (word >> 64) as u64,
+            lo: (word >> 32) as u32,
         }
     }
 
@@ -104,14 +103,12 @@ impl Prefix {
     /// both as it compares with their common first bytes.
     fn of(bytes: &[u8]) -> Self {
         let bytes = &bytes[..bytes.len().min(PREFIX_BYTES)];
-        let mut padded = [0u8; PREFIX_BYTES + 1];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        // At most `PREFIX_BYTES`.
-        padded[PREFIX_BYTES] = bytes.len() as u8;
-        let (hi, lo) = padded.split_at(16);
+        let (hi, lo) = bytes.split_at(bytes.len().min(16));
+        // `lo` holds at most 15 bytes: its word's last byte is free for the
+        // length (at most `PREFIX_BYTES`).
         Prefix {
-            hi: u128::from_be_bytes(hi.try_into().unwrap_or_default()),
-            lo: u128::from_be_bytes(lo.try_into().unwrap_or_default()),
+            hi: padded_word(hi),
+            lo: padded_word(lo) | bytes.len() as u128,
         }
     }
 
@@ -130,6 +127,41 @@ impl Prefix {
             Bound::Unbounded => Bound::Unbounded,
         }
     }
+}
+
+/// `bytes` (at most 16) zero-padded to sixteen, as a big-endian word.
+///
+/// Built from word loads of the bytes themselves: the plain way, a copy
+/// into a zeroed buffer and a load of the buffer, is a `memcpy` call whose
+/// narrow stores the wide load must wait out (the store cannot be
+/// forwarded), and every B-tree lookup and range read of the groups
+/// begins with it.
+fn padded_word(bytes: &[u8]) -> u128 {
+    let n = bytes.len();
+    // The first `w` and the last `w` bytes, overlapping where `n < 2w`:
+    // the second word's last `n - w` bytes are the ones past the first,
+    // and the shift moves them up to follow it.
+    if n >= 8 {
+        let first = u64::from_be_bytes(word(&bytes[..8]));
+        let last = u64::from_be_bytes(word(&bytes[n - 8..]));
+        let rest = last.checked_shl(8 * (16 - n) as u32).unwrap_or(0);
+        (u128::from(first) << 64) | u128::from(rest)
+    } else if n >= 4 {
+        let first = u32::from_be_bytes(word(&bytes[..4]));
+        let last = u32::from_be_bytes(word(&bytes[n - 4..]));
+        let rest = last.checked_shl(8 * (8 - n) as u32).unwrap_or(0);
+        u128::from((u64::from(first) << 32) | u64::from(rest)) << 64
+    } else {
+        bytes
+            .iter()
+            .enumerate()
+            .fold(0, |w, (i, &b)| w | u128::from(b) << (8 * (15 - i)))
+    }
+}
+
+/// `bytes` as an array (callers pass exactly `N` bytes).
+fn word<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    bytes.try_into().unwrap_or([0; N])
 }
 
 /// One cached window of a group: its suffix and its slot in the cache
@@ -517,6 +549,23 @@ mod tests {
         assert_eq!(successor(&[1, 0xFF, 0xFF]), Some(vec![2]));
         assert_eq!(successor(&[0xFF, 0xFF]), None);
         assert_eq!(successor(&[]), None);
+    }
+
+    /// Every length up to sixteen bytes pads as a copy into a zeroed
+    /// buffer does, and suffixes keep their bytes.
+    #[test]
+    fn padded_words_are_the_bytes_zero_padded() {
+        let bytes: Vec<u8> = (1..=16u8).map(|i| i.wrapping_mul(0x37) ^ 0xA5).collect();
+        for n in 0..=16 {
+            let mut padded = [0u8; 16];
+            padded[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(padded_word(&bytes[..n]), u128::from_be_bytes(padded), "{n}");
+        }
+        for n in 0..=MAX_SUFFIX {
+            let mut back = vec![0; n];
+            Suffix::of(&bytes[..n]).write(&mut back);
+            assert_eq!(back, bytes[..n], "{n}");
+        }
     }
 
     /// Prefixes order as their bytes, zeros and lengths included, and so
