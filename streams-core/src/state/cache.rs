@@ -32,6 +32,7 @@ use super::caching::EntryContext;
 mod grouped;
 
 use grouped::Groups;
+pub(crate) use grouped::padded_word;
 
 /// Marks the end of a list.
 const NIL: usize = usize::MAX;

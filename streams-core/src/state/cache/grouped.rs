@@ -136,7 +136,7 @@ impl Prefix {
 /// narrow stores the wide load must wait out (the store cannot be
 /// forwarded), and every B-tree lookup and range read of the groups
 /// begins with it.
-fn padded_word(bytes: &[u8]) -> u128 {
+pub(crate) fn padded_word(bytes: &[u8]) -> u128 {
     let n = bytes.len();
     // The first `w` and the last `w` bytes, overlapping where `n < 2w`:
     // the second word's last `n - w` bytes are the ones past the first,
