@@ -758,14 +758,22 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         })
     }
 
-    /// Starts loading what the next eviction reads. A full cache evicts
+    /// Starts loading what the next evictions read. A full cache evicts
     /// once per new entry, and the victim is its least recently used entry:
     /// its key (copied into the evicted entry), its value and context
     /// (freed) and its bucket of the hash index have long left the CPU
     /// cache, and each was a miss the eviction waited for. The next victim is known now,
     /// and its slot is in the CPU cache (the eviction just relinked it), so
-    /// those lines load while the record is processed on; so does the slot
-    /// of the victim after it.
+    /// those lines load while the record is processed on.
+    ///
+    /// A grouped index (window caches) adds a chain of two more misses per
+    /// victim: its group's deque header, whose buffer pointer then leads to
+    /// the deque's front entry. Those are loaded over three evictions, each
+    /// stage reading only lines an earlier one loaded: the slot of the
+    /// victim after next now (its neighbour's slot was loaded last time),
+    /// that slot's group header, and the next victim's front entry, its
+    /// header loaded last time. A touch in between that moves one of
+    /// these entries off the LRU tail costs a wasted hint, nothing else.
     fn prefetch_next_victim(&self) {
         let Some(Some(next)) = self.slots.get(self.lru.tail) else {
             return;
@@ -780,8 +788,27 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         if let Some(context) = self.keys.contexts.get(self.lru.tail) {
             crate::hint::prefetch(context);
         }
-        if let Some(after) = self.slots.get(next.lru_prev) {
-            crate::hint::prefetch(after);
+        let Some(after) = self.slots.get(next.lru_prev) else {
+            return;
+        };
+        crate::hint::prefetch(after);
+        let Sorted::Grouped(groups) = &self.keys.sorted else {
+            return;
+        };
+        let group_of = |slot: &Slot| {
+            (slot.unsorted_at != NIL32 && slot.unsorted_at & IN_GROUP != 0)
+                .then_some(slot.unsorted_at & !IN_GROUP)
+        };
+        if let Some(group) = group_of(next) {
+            groups.prefetch_front(group);
+        }
+        if let Some(after) = after {
+            if let Some(group) = group_of(after) {
+                groups.prefetch_header(group);
+            }
+            if let Some(third) = self.slots.get(after.lru_prev) {
+                crate::hint::prefetch(third);
+            }
         }
     }
 

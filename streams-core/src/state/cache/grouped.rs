@@ -311,6 +311,23 @@ impl Groups {
     }
 
     /// Removes `key` of cache slot `slot` from `group`.
+    /// Starts loading the header of `group`'s deque (see
+    /// `NamedCache::prefetch_next_victim`).
+    pub(super) fn prefetch_header(&self, group: u32) {
+        if let Some(entries) = self.groups.get(group as usize) {
+            crate::hint::prefetch(entries);
+        }
+    }
+
+    /// Starts loading the front entry of `group`, the one an eviction
+    /// removes first (see [`remove`](Self::remove)); reads the group's
+    /// header, which should be loaded by then.
+    pub(super) fn prefetch_front(&self, group: u32) {
+        if let Some(first) = self.groups.get(group as usize).and_then(VecDeque::front) {
+            crate::hint::prefetch(first);
+        }
+    }
+
     pub(super) fn remove(&mut self, key: &[u8], slot: usize, group: u32) {
         let Some((prefix, suffix)) = self.split(key) else {
             return;
