@@ -958,13 +958,7 @@ mod tests {
     /// or differ only by trailing zeros, and pass sixteen bytes.
     #[test]
     fn batches_go_in_key_order_and_equal_keys_as_they_came() {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::state::tests::xorshift(0x9E37_79B9_7F4A_7C15_u64);
         for round in 0..200 {
             let keys: Vec<Vec<u8>> = (0..1 + round % 60)
                 .map(|_| {

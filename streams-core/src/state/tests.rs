@@ -12,6 +12,19 @@ use crate::serde::{Serde, SerdeError, SerdeRef};
 
 // ---------------------------------------------------------------- helpers
 
+/// A fixed-seed xorshift generator for the randomized tests of the stores
+/// and their indexes: the same sequence on every run, so that a failure
+/// reproduces.
+pub(crate) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 struct Utf8;
 
 impl Serde<String> for Utf8 {

@@ -589,13 +589,7 @@ mod tests {
     /// do bounds longer than a prefix can be once cut.
     #[test]
     fn prefixes_order_as_their_bytes() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::state::tests::xorshift(0x2545_f491_4f6c_dd1d_u64);
         // Few distinct bytes, zeros among them, so that most pairs share
         // a long common start and differ in padding or length.
         let mut string = |max: u64| -> Vec<u8> {

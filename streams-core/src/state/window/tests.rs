@@ -1223,13 +1223,8 @@ fn one_key_fetches_from_the_index_of_newest_entries_match_the_in_memory_store() 
     assert_eq!(indexed.indexed_from(), Some(i64::MIN + 1));
     let mut restored: Option<RocksDbWindowStore> = None;
     let mut log: Vec<TimestampedBytesWrite> = Vec::new();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = crate::state::tests::xorshift(0x2545_f491_4f6c_dd1d);
+    let mut next = |n: u64| rng() % n;
     let mut time = 0i64;
     let (mut from_index, mut from_rocksdb) = (0, 0);
     for step in 0..3_000 {
