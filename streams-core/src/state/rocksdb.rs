@@ -212,23 +212,23 @@ impl RocksDbConfig {
 /// sorted inserts saved. Words that differ order as their bytes do (a key
 /// shorter than sixteen bytes pads with zeros, which no byte is below);
 /// equal words fall back to the whole keys, then to the positions.
-fn key_order(entries: &[(&[u8], Option<&[u8]>)]) -> impl Iterator<Item = usize> {
+fn key_order<T>(entries: &[T], key: fn(&T) -> &[u8]) -> impl Iterator<Item = usize> + use<T> {
     let mut order: Vec<(u128, usize)> = entries
         .iter()
         .enumerate()
-        .map(|(i, (key, _))| {
+        .map(|(i, entry)| {
+            let key = key(entry);
             (
                 crate::state::cache::padded_word(&key[..key.len().min(16)]),
                 i,
             )
         })
         .collect();
-    // Already in order (a restore of sorted changelog records, a batch of
-    // one): no sort.
+    // Already in order (a batch of one, keys written in order): no sort.
     if !order.is_sorted_by(|a, b| a.0 < b.0) {
         order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| entries[a.1].0.cmp(entries[b.1].0))
+                .then_with(|| key(&entries[a.1]).cmp(key(&entries[b.1])))
                 .then(a.1.cmp(&b.1))
         });
     }
@@ -483,7 +483,7 @@ impl RocksDbKeyValueStore {
         self.db()?;
         let entries: Vec<(&[u8], Option<&[u8]>)> = entries.into_iter().collect();
         let mut batch = WriteBatch::default();
-        for i in key_order(&entries) {
+        for i in key_order(&entries, |entry| entry.0) {
             let (key, value) = entries[i];
             match value {
                 Some(value) => batch.put(key, value),
@@ -825,11 +825,15 @@ impl KeyValueBytesStore for RocksDbKeyValueStore {
         self.write_all(entries.iter().map(|(k, v, _)| (k.as_slice(), v.as_deref())))
     }
 
+    /// In key order, as [`write_all`](Self::write_all) and for the same
+    /// reason: a changelog's records come in the order they were written,
+    /// scattered over the key space.
     fn restore_all_timestamped(&mut self, records: &[TimestampedBytesWrite]) -> StoreResult<()> {
         self.db()?;
         let mut batch = WriteBatch::default();
         let mut value_buf = Vec::new();
-        for (key, value, timestamp) in records {
+        for i in key_order(records, |record| &record.0) {
+            let (key, value, timestamp) = &records[i];
             match value {
                 Some(raw) => {
                     value_buf.clear();
@@ -976,14 +980,15 @@ mod tests {
             let mut expected: Vec<usize> = (0..keys.len()).collect();
             expected.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
             assert_eq!(
-                key_order(&entries).collect::<Vec<_>>(),
+                key_order(&entries, |entry| entry.0).collect::<Vec<_>>(),
                 expected,
                 "{keys:?}"
             );
         }
     }
 
-    /// Sorted or not, a batch that writes a key twice leaves its last write.
+    /// Sorted or not, a batch that writes a key twice leaves its last write,
+    /// a restore's as well.
     #[test]
     fn the_last_write_of_a_key_in_a_batch_wins() {
         let mut store = RocksDbKeyValueStore::open_with_layout(
@@ -1010,6 +1015,27 @@ mod tests {
         assert_eq!(store.get(&long).expect("get"), Some(b"c".to_vec()));
         assert_eq!(store.get(b"a").expect("get"), Some(b"y".to_vec()));
         assert_eq!(store.get(b"b").expect("get"), None);
+
+        // A restore's batch likewise (values behind their timestamps).
+        let stamped = |timestamp: i64, raw: &[u8]| {
+            let mut value = Vec::new();
+            super::super::timestamped::write_timestamp_prefix(timestamp, &mut value);
+            value.extend_from_slice(raw);
+            value
+        };
+        store
+            .restore_all_timestamped(&[
+                (b"r".to_vec(), Some(b"1".to_vec()), 5),
+                (long.to_vec(), None, 6),
+                (b"q".to_vec(), Some(b"x".to_vec()), 7),
+                (b"r".to_vec(), Some(b"2".to_vec()), 8),
+                (b"q".to_vec(), None, 9),
+                (long.to_vec(), Some(b"d".to_vec()), 10),
+            ])
+            .expect("restore");
+        assert_eq!(store.get(b"r").expect("get"), Some(stamped(8, b"2")));
+        assert_eq!(store.get(&long).expect("get"), Some(stamped(10, b"d")));
+        assert_eq!(store.get(b"q").expect("get"), None);
     }
 
     /// The memtable of a windowed aggregation's store carries a whole-key
