@@ -107,6 +107,12 @@ impl Slot {
             + self.context_bytes as usize
             + ENTRY_OVERHEAD
     }
+
+    /// The entry's group, if it sits in a grouped index.
+    fn group(&self) -> Option<u32> {
+        (self.unsorted_at != NIL32 && self.unsorted_at & IN_GROUP != 0)
+            .then_some(self.unsorted_at & !IN_GROUP)
+    }
 }
 
 /// A dirty entry taken out of the cache to be written down.
@@ -795,15 +801,11 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
         let Sorted::Grouped(groups) = &self.keys.sorted else {
             return;
         };
-        let group_of = |slot: &Slot| {
-            (slot.unsorted_at != NIL32 && slot.unsorted_at & IN_GROUP != 0)
-                .then_some(slot.unsorted_at & !IN_GROUP)
-        };
-        if let Some(group) = group_of(next) {
+        if let Some(group) = next.group() {
             groups.prefetch_front(group);
         }
         if let Some(after) = after {
-            if let Some(group) = group_of(after) {
+            if let Some(group) = after.group() {
                 groups.prefetch_header(group);
             }
             if let Some(third) = self.slots.get(after.lru_prev) {
@@ -1092,17 +1094,17 @@ impl<const UNCHARGED: usize> NamedCache<UNCHARGED> {
             Some(slot) => slot,
             None => unreachable!("record cache: dangling slot {idx}"),
         };
-        match (slot.unsorted_at, &mut self.keys.sorted) {
-            (NIL32, Sorted::Tree(index)) => {
+        match (slot.unsorted_at, slot.group(), &mut self.keys.sorted) {
+            (NIL32, _, Sorted::Tree(index)) => {
                 match LookupKey::inline(&slot.key) {
                     Some(query) => index.remove(&query),
                     None => index.remove(&*slot.key),
                 };
             }
-            (at, Sorted::Grouped(groups)) if at != NIL32 && at & IN_GROUP != 0 => {
-                groups.remove(&slot.key, idx, at & !IN_GROUP);
+            (_, Some(group), Sorted::Grouped(groups)) => {
+                groups.remove(&slot.key, idx, group);
             }
-            (at, _) => {
+            (at, _, _) => {
                 debug_assert!(at < IN_GROUP, "record cache: slot {idx} sorted elsewhere");
                 self.keys.unsorted.swap_remove(at as usize);
                 if let Some(&moved) = self.keys.unsorted.get(at as usize) {

@@ -310,7 +310,6 @@ impl Groups {
         Ok(group)
     }
 
-    /// Removes `key` of cache slot `slot` from `group`.
     /// Starts loading the header of `group`'s deque (see
     /// `NamedCache::prefetch_next_victim`).
     pub(super) fn prefetch_header(&self, group: u32) {
@@ -328,6 +327,7 @@ impl Groups {
         }
     }
 
+    /// Removes `key` of cache slot `slot` from `group`.
     pub(super) fn remove(&mut self, key: &[u8], slot: usize, group: u32) {
         let Some((prefix, suffix)) = self.split(key) else {
             return;
