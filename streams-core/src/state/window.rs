@@ -173,6 +173,10 @@ pub(crate) fn key_in_range(key: &[u8], from: Option<&[u8]>, to: Option<&[u8]>) -
 /// one buffer rather than into two allocations each.
 pub type WindowWrite<'a> = (&'a [u8], Option<&'a [u8]>, i64);
 
+/// What [`WindowBytesStore::visit_range`] hands each window to: its key
+/// bytes, its start and its value bytes, lent for the call.
+pub type WindowVisitor<'a> = dyn FnMut(&[u8], i64, &[u8]) -> StoreResult<()> + 'a;
+
 /// The object-safe byte store under every window store (Kafka Streams'
 /// `WindowStore<Bytes, byte[]>`).
 ///
@@ -213,26 +217,27 @@ pub trait WindowBytesStore: StateStore {
     ) -> StoreResult<Vec<WindowEntry>> {
         self.fetch_range(None, None, time_from, time_to, forward)
     }
-    /// Hands `key`'s windows whose start is in `[time_from, time_to]` to
-    /// `visit` as (window start, value bytes), in the order
-    /// [`fetch_range`](Self::fetch_range) lists them, stopping at the first
-    /// error `visit` returns.
+    /// Hands the windows that [`fetch_range`](Self::fetch_range) lists to
+    /// `visit` as (key bytes, window start, value bytes), in its order,
+    /// stopping at the first error `visit` returns.
     ///
     /// A store that holds the entries in memory lends them out rather than
     /// copying each key and value into a [`WindowEntry`] first: a join
-    /// probes one key per record and decodes each match at once. The
-    /// default collects `fetch_range`; a layer that wraps another store
-    /// forwards it.
-    fn visit_key_range(
+    /// probes one key per record and decodes each match at once, and a
+    /// cached store's range read decodes what its cache holds in place.
+    /// The default collects `fetch_range`; a layer that wraps another
+    /// store forwards it.
+    fn visit_range(
         &self,
-        key: &[u8],
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
         time_from: i64,
         time_to: i64,
         forward: bool,
-        visit: &mut dyn FnMut(i64, &[u8]) -> StoreResult<()>,
+        visit: &mut WindowVisitor<'_>,
     ) -> StoreResult<()> {
-        for e in self.fetch_range(Some(key), Some(key), time_from, time_to, forward)? {
-            visit(e.start, &e.value)?;
+        for e in self.fetch_range(key_from, key_to, time_from, time_to, forward)? {
+            visit(&e.key, e.start, &e.value)?;
         }
         Ok(())
     }

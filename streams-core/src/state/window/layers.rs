@@ -7,8 +7,8 @@ use std::ops::Bound;
 use std::rc::Rc;
 
 use super::{
-    WindowBytesStore, WindowEntry, WindowOrder, WindowWrite, key_in_range, split_window_store_key,
-    window_store_key, write_window_store_key,
+    WindowBytesStore, WindowEntry, WindowOrder, WindowVisitor, WindowWrite, key_in_range,
+    split_window_store_key, window_store_key, write_window_store_key,
 };
 use crate::processor::{Headers, RecordMetadata};
 use crate::state::cache::{Evicted, NamedCache, Write};
@@ -186,16 +186,17 @@ impl WindowBytesStore for ChangeLoggingWindowBytesStore {
         self.inner.fetch_all(time_from, time_to, forward)
     }
 
-    fn visit_key_range(
+    fn visit_range(
         &self,
-        key: &[u8],
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
         time_from: i64,
         time_to: i64,
         forward: bool,
-        visit: &mut dyn FnMut(i64, &[u8]) -> StoreResult<()>,
+        visit: &mut WindowVisitor<'_>,
     ) -> StoreResult<()> {
         self.inner
-            .visit_key_range(key, time_from, time_to, forward, visit)
+            .visit_range(key_from, key_to, time_from, time_to, forward, visit)
     }
 
     fn all(&self, forward: bool) -> StoreResult<Vec<WindowEntry>> {
@@ -408,6 +409,10 @@ fn prefixed_id(id: i64) -> Vec<u8> {
     CacheLayout::write_prefix(id, &mut out);
     out
 }
+
+/// What `Inner::cached_windows` hands each cached window to: its key, its
+/// start and its value (`None`: a cached delete).
+type CachedVisitor<'a> = dyn FnMut(&[u8], i64, Option<&[u8]>) + 'a;
 
 /// A cached window a range read found (`None`: a cached delete).
 struct CachedWindow {
@@ -683,7 +688,13 @@ impl CachingWindowStore {
             time_from,
             time_to,
             forward,
-            &mut cached,
+            &mut |key, start, value| {
+                cached.push(CachedWindow {
+                    key: key.to_vec(),
+                    start,
+                    value: value.map(<[u8]>::to_vec),
+                });
+            },
         );
         drop(inner);
         if visited == 0 {
@@ -727,11 +738,12 @@ impl CachingWindowStore {
 }
 
 impl Inner {
-    /// Collects the cached windows of keys in `[key_from, key_to]` starting
-    /// in `[time_from, time_to]` into `out`, in the store's order
-    /// (`forward`) or its reverse, segment by segment (skipping segments the
-    /// cache holds nothing of); returns how many cache entries it read
-    /// (each read touches the entry, as Kafka's cache iterators do).
+    /// Hands the cached windows of keys in `[key_from, key_to]` starting
+    /// in `[time_from, time_to]` to `emit` as (key, window start, value;
+    /// `None` for a cached delete), in the store's order (`forward`) or
+    /// its reverse, segment by segment (skipping segments the cache holds
+    /// nothing of); returns how many cache entries it read (each read
+    /// touches the entry, as Kafka's cache iterators do).
     #[allow(clippy::too_many_arguments)]
     fn cached_windows(
         &mut self,
@@ -741,7 +753,7 @@ impl Inner {
         time_from: i64,
         time_to: i64,
         forward: bool,
-        out: &mut Vec<CachedWindow>,
+        emit: &mut CachedVisitor<'_>,
     ) -> usize {
         let (first, last) = (layout.segment(time_from), layout.segment(time_to));
         let mut visited = 0;
@@ -783,11 +795,7 @@ impl Inner {
                 if let Some((key, start)) = layout.split(cache_key)
                     && wanted(cache_key)
                 {
-                    out.push(CachedWindow {
-                        key: key.to_vec(),
-                        start,
-                        value: value.map(<[u8]>::to_vec),
-                    });
+                    emit(key, start, value);
                 }
             };
             // Entries outside the windows asked for are touched as Kafka's
@@ -1183,6 +1191,51 @@ impl WindowBytesStore for CachingWindowStore {
             wrapped.fetch_range(key_from, key_to, time_from, time_to, forward)
         })?;
         self.merged(stored, key_from, key_to, time_from, time_to, forward)
+    }
+
+    /// Where the store below can hold nothing of the range (every window
+    /// from `time_from` on is cached, see `Inner::uncached_upper`), the
+    /// cache's entries are the whole answer and are lent as they are
+    /// visited, with no merge and no copy of each key and value.
+    fn visit_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+        forward: bool,
+        visit: &mut WindowVisitor<'_>,
+    ) -> StoreResult<()> {
+        let bounds_hold_nothing =
+            matches!((key_from, key_to), (Some(f), Some(t)) if f > t) || time_to < time_from;
+        if bounds_hold_nothing {
+            return Ok(());
+        }
+        let mut inner = self.borrow_mut()?;
+        if time_from <= inner.uncached_upper {
+            drop(inner);
+            for e in self.fetch_range(key_from, key_to, time_from, time_to, forward)? {
+                visit(&e.key, e.start, &e.value)?;
+            }
+            return Ok(());
+        }
+        // The cache's walk cannot stop early: after an error it visits on
+        // without calling `visit`, and the first error is returned.
+        let mut result = Ok(());
+        inner.cached_windows(
+            self.layout,
+            key_from,
+            key_to,
+            time_from,
+            time_to,
+            forward,
+            &mut |key, start, value| {
+                if let (Ok(()), Some(value)) = (&result, value) {
+                    result = visit(key, start, value);
+                }
+            },
+        );
+        result
     }
 
     fn fetch_all(

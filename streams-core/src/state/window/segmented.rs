@@ -22,7 +22,8 @@ use std::sync::mpsc::{self, Receiver};
 use super::recent::RecentIndex;
 use super::{
     WINDOW_SEQNUM_SIZE, WINDOW_TIMESTAMP_SIZE, WindowBytesStore, WindowEntry, WindowOrder,
-    WindowWrite, key_in_range, split_window_store_key, window_store_key, write_window_store_key,
+    WindowVisitor, WindowWrite, key_in_range, split_window_store_key, window_store_key,
+    write_window_store_key,
 };
 use ::rocksdb::WriteBatch;
 
@@ -798,26 +799,35 @@ impl WindowBytesStore for RocksDbWindowStore {
         self.scan(key_from, key_to, from, time_to, forward)
     }
 
-    fn visit_key_range(
+    fn visit_range(
         &self,
-        key: &[u8],
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
         time_from: i64,
         time_to: i64,
         forward: bool,
-        visit: &mut dyn FnMut(i64, &[u8]) -> StoreResult<()>,
+        visit: &mut WindowVisitor<'_>,
     ) -> StoreResult<()> {
         self.check_open()?;
+        if let (Some(f), Some(t)) = (key_from, key_to)
+            && f > t
+        {
+            return Ok(());
+        }
         let from = self.actual_from(time_from);
-        if let Some(index) = &self.recent
+        if let (Some(key), Some(t), Some(index)) = (key_from, key_to, &self.recent)
+            && key == t
             && index.covers(from)
         {
             if from <= time_to {
-                index.visit(key, from, time_to, forward, visit)?;
+                index.visit(key, from, time_to, forward, &mut |start, v| {
+                    visit(key, start, v)
+                })?;
             }
             return Ok(());
         }
-        for e in self.scan(Some(key), Some(key), from, time_to, forward)? {
-            visit(e.start, &e.value)?;
+        for e in self.scan(key_from, key_to, from, time_to, forward)? {
+            visit(&e.key, e.start, &e.value)?;
         }
         Ok(())
     }

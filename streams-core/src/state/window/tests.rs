@@ -1135,6 +1135,27 @@ fn check_cached_reads(keys: &[&[u8]], late: Option<&[u8]>) {
                 };
                 let want = plain.fetch_range(kf, kt, from, to, forward).unwrap();
                 let got = cache.fetch_range(kf, kt, from, to, forward).unwrap();
+                // The lending read lists what the fetch lists, in its order
+                // (lent straight from the cache while the store below
+                // holds nothing of the range), and stops at an error.
+                let mut visited = Vec::new();
+                cache
+                    .visit_range(kf, kt, from, to, forward, &mut |k, start, v| {
+                        visited.push((k.to_vec(), start, v.to_vec()));
+                        Ok(())
+                    })
+                    .unwrap();
+                assert_eq!(visited, starts(&got), "{name} step {step}: visit");
+                let mut calls = 0;
+                let stopped = cache.visit_range(kf, kt, from, to, forward, &mut |_, _, _| {
+                    calls += 1;
+                    Err(StoreError::Closed("stop".to_owned()))
+                });
+                assert_eq!(
+                    (calls, stopped.is_err()),
+                    (got.len().min(1), !got.is_empty()),
+                    "{name} step {step}: a visit's error ends it"
+                );
                 if name == "rocksdb-time-ordered" {
                     // Its key reads list segment by segment, which a cached
                     // read re-sorts into the store's order when the cache
@@ -1287,10 +1308,17 @@ fn one_key_fetches_from_the_index_of_newest_entries_match_the_in_memory_store() 
                 );
                 // The lending read lists the same entries in the same order.
                 let mut visited = Vec::new();
-                s.visit_key_range(probe, lo, hi, forward, &mut |start, v| {
-                    visited.push((probe.to_vec(), start, v.to_vec()));
-                    Ok(())
-                })
+                s.visit_range(
+                    Some(probe),
+                    Some(probe),
+                    lo,
+                    hi,
+                    forward,
+                    &mut |k, start, v| {
+                        visited.push((k.to_vec(), start, v.to_vec()));
+                        Ok(())
+                    },
+                )
                 .unwrap();
                 assert_eq!(visited, fetched, "visited, step {step} {forward}");
                 fetched
