@@ -507,6 +507,39 @@ impl RocksDbWindowStore {
         }
     }
 
+    /// What answers a read of keys in `[key_from, key_to]` over
+    /// `[time_from, time_to]`: nothing (inverted bounds, or a one-key read
+    /// the index covers whose live range is empty), the index of newest
+    /// entries (one key, a time range it covers), or a scan of the
+    /// segments from the first live start on. `fetch_range` and
+    /// `visit_range` share it, so they always read the same source.
+    fn read_source<'a>(
+        &'a self,
+        key_from: Option<&'a [u8]>,
+        key_to: Option<&'a [u8]>,
+        time_from: i64,
+        time_to: i64,
+    ) -> StoreResult<ReadSource<'a>> {
+        self.check_open()?;
+        if let (Some(f), Some(t)) = (key_from, key_to)
+            && f > t
+        {
+            return Ok(ReadSource::Nothing);
+        }
+        let from = self.actual_from(time_from);
+        if let (Some(key), Some(t), Some(index)) = (key_from, key_to, &self.recent)
+            && key == t
+            && index.covers(from)
+        {
+            return Ok(if from > time_to {
+                ReadSource::Nothing
+            } else {
+                ReadSource::Index(index, key, from)
+            });
+        }
+        Ok(ReadSource::Scan(from))
+    }
+
     fn actual_from(&self, from: i64) -> i64 {
         from.max(
             self.observed_stream_time
@@ -703,6 +736,15 @@ impl StateStore for RocksDbWindowStore {
     }
 }
 
+/// See [`RocksDbWindowStore::read_source`].
+enum ReadSource<'a> {
+    Nothing,
+    /// The index, the one key, and the first live start.
+    Index(&'a RecentIndex, &'a [u8], i64),
+    /// A scan from the first live start.
+    Scan(i64),
+}
+
 impl WindowBytesStore for RocksDbWindowStore {
     fn retention_ms(&self) -> i64 {
         self.retention_ms
@@ -779,24 +821,11 @@ impl WindowBytesStore for RocksDbWindowStore {
         time_to: i64,
         forward: bool,
     ) -> StoreResult<Vec<WindowEntry>> {
-        self.check_open()?;
-        if let (Some(f), Some(t)) = (key_from, key_to)
-            && f > t
-        {
-            return Ok(Vec::new());
+        match self.read_source(key_from, key_to, time_from, time_to)? {
+            ReadSource::Nothing => Ok(Vec::new()),
+            ReadSource::Index(index, key, from) => Ok(index.fetch(key, from, time_to, forward)),
+            ReadSource::Scan(from) => self.scan(key_from, key_to, from, time_to, forward),
         }
-        let from = self.actual_from(time_from);
-        if let (Some(f), Some(t), Some(index)) = (key_from, key_to, &self.recent)
-            && f == t
-            && index.covers(from)
-        {
-            return Ok(if from > time_to {
-                Vec::new()
-            } else {
-                index.fetch(f, from, time_to, forward)
-            });
-        }
-        self.scan(key_from, key_to, from, time_to, forward)
     }
 
     fn visit_range(
@@ -808,28 +837,20 @@ impl WindowBytesStore for RocksDbWindowStore {
         forward: bool,
         visit: &mut WindowVisitor<'_>,
     ) -> StoreResult<()> {
-        self.check_open()?;
-        if let (Some(f), Some(t)) = (key_from, key_to)
-            && f > t
-        {
-            return Ok(());
-        }
-        let from = self.actual_from(time_from);
-        if let (Some(key), Some(t), Some(index)) = (key_from, key_to, &self.recent)
-            && key == t
-            && index.covers(from)
-        {
-            if from <= time_to {
+        match self.read_source(key_from, key_to, time_from, time_to)? {
+            ReadSource::Nothing => Ok(()),
+            ReadSource::Index(index, key, from) => {
                 index.visit(key, from, time_to, forward, &mut |start, v| {
                     visit(key, start, v)
-                })?;
+                })
             }
-            return Ok(());
+            ReadSource::Scan(from) => {
+                for e in self.scan(key_from, key_to, from, time_to, forward)? {
+                    visit(&e.key, e.start, &e.value)?;
+                }
+                Ok(())
+            }
         }
-        for e in self.scan(key_from, key_to, from, time_to, forward)? {
-            visit(&e.key, e.start, &e.value)?;
-        }
-        Ok(())
     }
 
     fn fetch_all(
