@@ -139,6 +139,12 @@ impl Processor<i32, Vec<u8>, (), ()> for GetPut {
         }
         Ok(())
     }
+
+    /// Never reads a header, and says so, as an application's processor
+    /// can: the runtime then leaves the fetched headers unparsed.
+    fn uses_headers(&self) -> bool {
+        false
+    }
 }
 
 /// `streamprocesswithwindowstore`: fetch keys key-10..key+10 over the last
@@ -171,6 +177,11 @@ impl Processor<i32, Vec<u8>, (), ()> for WindowFetchPut {
             store.put(&key, record.value.as_ref(), ts)?;
         }
         Ok(())
+    }
+
+    /// As `GetPut::uses_headers`.
+    fn uses_headers(&self) -> bool {
+        false
     }
 }
 
